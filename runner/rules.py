@@ -1,0 +1,249 @@
+"""The documented request rules of EvoLink's Seedance 2.0 create call, in one place.
+
+Both sides use this module: the experiment validator (so a bad grid is refused before anything
+is spent) and the simulator (so it rejects exactly what the real API rejects). Sources:
+``shared/reference/evolink-api.md`` §2-§3 (the §3.3 list is implemented by `check_body`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal
+from urllib.parse import urlsplit
+
+Tier = Literal["fast", "standard", "mini"]
+Mode = Literal["text", "image", "reference"]
+
+TIERS: Final[tuple[Tier, ...]] = ("mini", "fast", "standard")
+MODES: Final[tuple[Mode, ...]] = ("text", "image", "reference")
+QUALITIES: Final = ("480p", "720p", "1080p")
+TIER_QUALITIES: Final[dict[str, tuple[str, ...]]] = {
+    "standard": ("480p", "720p", "1080p"),
+    "fast": ("480p", "720p"),
+    "mini": ("480p", "720p"),
+}
+ASPECT_RATIOS: Final = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "adaptive")
+DURATION_MIN: Final = 4
+DURATION_MAX: Final = 15
+# The API's hard limit is 10,000 tokens; a token is never shorter than one character, so a
+# 10,000-character cap is always within it (we cannot count the provider's tokens offline).
+PROMPT_MAX_CHARS: Final = 10_000
+CALLBACK_URL_MAX: Final = 2048
+MEDIA_FIELDS: Final = ("image_urls", "video_urls", "audio_urls")
+
+# Output pixel sizes per aspect ratio and quality (reference §3.2).
+PIXELS: Final[dict[str, dict[str, tuple[int, int]]]] = {
+    "16:9": {"480p": (864, 496), "720p": (1280, 720), "1080p": (1920, 1080)},
+    "4:3": {"480p": (752, 560), "720p": (1112, 834), "1080p": (1664, 1248)},
+    "1:1": {"480p": (640, 640), "720p": (960, 960), "1080p": (1440, 1440)},
+    "3:4": {"480p": (560, 752), "720p": (834, 1112), "1080p": (1248, 1664)},
+    "9:16": {"480p": (496, 864), "720p": (720, 1280), "1080p": (1080, 1920)},
+    "21:9": {"480p": (992, 432), "720p": (1470, 630), "1080p": (2206, 946)},
+}
+
+_TIER_PREFIX: Final[dict[str, str]] = {"standard": "", "fast": "fast-", "mini": "mini-"}
+_MEDIA_LIMITS: Final[dict[str, dict[str, tuple[int, int]]]] = {
+    # mode -> field -> (min, max); fields absent from a mode's dict are not allowed there
+    "text": {},
+    "image": {"image_urls": (1, 2)},
+    "reference": {"image_urls": (0, 9), "video_urls": (0, 3), "audio_urls": (0, 3)},
+}
+_MEDIA_NOUN: Final = {"image_urls": "image", "video_urls": "video", "audio_urls": "audio"}
+
+
+def model_id(tier: str, mode: str) -> str:
+    """``seedance-2.0-`` + (``fast-`` | ``mini-`` | nothing for standard) + ``{mode}-to-video``."""
+    return f"seedance-2.0-{_TIER_PREFIX[tier]}{mode}-to-video"
+
+
+MODELS: Final[dict[str, tuple[Tier, Mode]]] = {
+    model_id(t, m): (t, m) for t in TIERS for m in MODES
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken rule: the request field and a message in plain words."""
+
+    field: str
+    message: str
+
+
+def check_body(body: Mapping[str, object]) -> list[Violation]:
+    """Every documented rule of a create request body (reference §3.3), all at once."""
+    out: list[Violation] = []
+    model = body.get("model")
+    tier_mode = MODELS.get(model) if isinstance(model, str) else None
+    if tier_mode is None:
+        out.append(Violation("model", f"{model!r} is not a Seedance 2.0 model"))
+    tier, mode = tier_mode if tier_mode else (None, None)
+
+    out.extend(Violation("prompt", m) for m in prompt_problems(body.get("prompt")))
+
+    if "duration" in body:
+        msg = duration_problem(body["duration"])
+        if msg:
+            out.append(Violation("duration", msg))
+    if "quality" in body:
+        msg = quality_problem(body["quality"], tier)
+        if msg:
+            out.append(Violation("quality", msg))
+    if "aspect_ratio" in body:
+        msg = choice_problem(body["aspect_ratio"], ASPECT_RATIOS)
+        if msg:
+            out.append(Violation("aspect_ratio", msg))
+    for flag in ("generate_audio", "content_filter"):
+        if flag in body and not isinstance(body[flag], bool):
+            out.append(Violation(flag, f"{body[flag]!r} is not true or false"))
+
+    if mode is not None:
+        out.extend(_media_violations(body, mode))
+    if "model_params" in body:
+        out.extend(_model_params_violations(body["model_params"], tier, mode))
+    if "callback_url" in body:
+        msg = callback_url_problem(body["callback_url"])
+        if msg:
+            out.append(Violation("callback_url", msg))
+    return out
+
+
+def prompt_problems(prompt: object) -> list[str]:
+    if not isinstance(prompt, str):
+        return ["the prompt is missing" if prompt is None else "the prompt must be text"]
+    out: list[str] = []
+    if not prompt.strip():
+        out.append("the prompt is empty")
+    if len(prompt) > PROMPT_MAX_CHARS:
+        out.append(
+            f"the prompt is {len(prompt):,} characters long; the limit is "
+            f"{PROMPT_MAX_CHARS:,} (shorten it)"
+        )
+    bad = sorted({c for c in prompt if _is_control(c)})
+    if bad:
+        codes = ", ".join(f"U+{ord(c):04X}" for c in bad)
+        out.append(f"the prompt contains invisible control characters ({codes}); delete them")
+    return out
+
+
+def _is_control(c: str) -> bool:
+    o = ord(c)
+    return (o < 32 and c not in "\n\t") or o == 127
+
+
+def duration_problem(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"{value!r} is not a whole number of seconds (allowed {DURATION_MIN}–{DURATION_MAX})"
+    if value < DURATION_MIN:
+        return f"{value} is below the minimum {DURATION_MIN} (allowed {DURATION_MIN}–{DURATION_MAX})"
+    if value > DURATION_MAX:
+        return f"{value} is above the maximum {DURATION_MAX} (allowed {DURATION_MIN}–{DURATION_MAX})"
+    return None
+
+
+def quality_problem(value: object, tier: str | None) -> str | None:
+    msg = choice_problem(value, QUALITIES)
+    if msg or tier is None:
+        return msg
+    allowed = TIER_QUALITIES[tier]
+    if value not in allowed:
+        return (
+            f"{value} is only available on the standard tier; the {tier} tier allows "
+            f"{', '.join(allowed)}"
+        )
+    return None
+
+
+def choice_problem(value: object, allowed: tuple[str, ...]) -> str | None:
+    if value in allowed:
+        return None
+    return f"{value!r} is not allowed (allowed: {', '.join(allowed)})"
+
+
+def _media_violations(body: Mapping[str, object], mode: str) -> list[Violation]:
+    out: list[Violation] = []
+    limits = _MEDIA_LIMITS[mode]
+    counts: dict[str, int] = {}
+    for field in MEDIA_FIELDS:
+        if field not in body:
+            continue
+        value = body[field]
+        if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
+            out.append(Violation(field, "must be a list of URLs"))
+            continue
+        counts[field] = len(value)
+        if field not in limits:
+            if value:
+                out.append(Violation(field, f"{_MEDIA_NOUN[field]}s are not used in {mode} mode"))
+            continue
+        lo, hi = limits[field]
+        if not lo <= len(value) <= hi:
+            noun = _MEDIA_NOUN[field]
+            out.append(
+                Violation(field, f"{mode} mode takes {lo}–{hi} {noun}s, got {len(value)}")
+            )
+    if mode == "image" and "image_urls" not in body:
+        out.append(Violation("image_urls", "image mode needs 1 or 2 images"))
+    if mode == "reference":
+        images, videos = counts.get("image_urls", 0), counts.get("video_urls", 0)
+        if counts.get("audio_urls", 0) and not (images or videos):
+            out.append(
+                Violation("audio_urls", "reference audio needs at least one image or video too")
+            )
+    return out
+
+
+def _model_params_violations(params: object, tier: str | None, mode: str | None) -> list[Violation]:
+    if not isinstance(params, Mapping):
+        return [Violation("model_params", "must be an object like {\"web_search\": true}")]
+    out: list[Violation] = []
+    for key in params:
+        if key != "web_search":
+            out.append(Violation(f"model_params.{key}", "is not a known model parameter"))
+    if "web_search" in params:
+        if not isinstance(params["web_search"], bool):
+            out.append(Violation("model_params.web_search", "must be true or false"))
+        elif mode is not None and mode != "text":
+            out.append(Violation("model_params.web_search", "web search works in text mode only"))
+        elif tier == "mini":
+            out.append(
+                Violation("model_params.web_search", "web search is not available on the mini tier")
+            )
+    return out
+
+
+def callback_url_problem(value: object) -> str | None:
+    if not isinstance(value, str):
+        return "must be a URL"
+    if len(value) > CALLBACK_URL_MAX:
+        return f"is longer than {CALLBACK_URL_MAX} characters"
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        return "must be an https:// URL"
+    if is_private_host(parts.hostname):
+        return "must not point to a private or loopback address"
+    return None
+
+
+def is_private_host(host: str) -> bool:
+    """True for localhost and private, loopback, link-local or reserved IP literals."""
+    if host.lower().rstrip(".") in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return (
+        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
+        or ip.is_multicast or ip.is_unspecified
+    )
+
+
+def infer_mode(images: int, videos: int, audios: int) -> Mode:
+    """``image`` with 1-2 images only; ``reference`` with videos, audios or >2 images."""
+    if videos or audios or images > 2:
+        return "reference"
+    if images:
+        return "image"
+    return "text"

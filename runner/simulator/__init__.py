@@ -1,0 +1,1 @@
+"""A faithful local EvoLink simulator (ASGI app) and its tiny video renderer."""
