@@ -97,7 +97,8 @@ def load_prices(path: Path | None = None) -> PriceTable:
         try:
             override = tomllib.loads(path.read_text("utf-8"))
         except FileNotFoundError:
-            raise ExperimentError([Problem(path.name, None, None, "price file not found")]) from None
+            problem = Problem(path.name, None, None, "price file not found")
+            raise ExperimentError([problem]) from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             problem = Problem(path.name, None, None, f"not a valid TOML file ({exc})")
             raise ExperimentError([problem]) from None

@@ -32,6 +32,7 @@ DURATION_MAX: Final = 15
 PROMPT_MAX_CHARS: Final = 10_000
 CALLBACK_URL_MAX: Final = 2048
 MEDIA_FIELDS: Final = ("image_urls", "video_urls", "audio_urls")
+_ALLOWED_SECONDS: Final = f"allowed {DURATION_MIN}–{DURATION_MAX}"
 
 # Output pixel sizes per aspect ratio and quality (reference §3.2).
 PIXELS: Final[dict[str, dict[str, tuple[int, int]]]] = {
@@ -134,11 +135,11 @@ def _is_control(c: str) -> bool:
 
 def duration_problem(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int):
-        return f"{value!r} is not a whole number of seconds (allowed {DURATION_MIN}–{DURATION_MAX})"
+        return f"{value!r} is not a whole number of seconds ({_ALLOWED_SECONDS})"
     if value < DURATION_MIN:
-        return f"{value} is below the minimum {DURATION_MIN} (allowed {DURATION_MIN}–{DURATION_MAX})"
+        return f"{value} is below the minimum {DURATION_MIN} ({_ALLOWED_SECONDS})"
     if value > DURATION_MAX:
-        return f"{value} is above the maximum {DURATION_MAX} (allowed {DURATION_MIN}–{DURATION_MAX})"
+        return f"{value} is above the maximum {DURATION_MAX} ({_ALLOWED_SECONDS})"
     return None
 
 
@@ -148,10 +149,7 @@ def quality_problem(value: object, tier: str | None) -> str | None:
         return msg
     allowed = TIER_QUALITIES[tier]
     if value not in allowed:
-        return (
-            f"{value} is only available on the standard tier; the {tier} tier allows "
-            f"{', '.join(allowed)}"
-        )
+        return f"{value} is only available on the standard tier ({tier} allows {', '.join(allowed)})"
     return None
 
 

@@ -1,0 +1,177 @@
+"""A plan: an experiment expanded into jobs on one tier, with its quote on every tier.
+
+Planning spends nothing. `make_plan` raises ExperimentError listing every problem, including
+those of the chosen tier (1080p outside standard, web search on mini).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import experiment, sheet
+from .errors import ExperimentError
+from .models import Job, Variant
+from .pricing import PriceTable, default_prices
+from .rules import TIERS, Tier
+
+LARGE_JOBS = 500
+LARGE_USD = 50.0
+
+
+@dataclass(frozen=True, slots=True)
+class TierQuote:
+    tier: str
+    jobs: int
+    credits: float
+    usd: float
+    unavailable: int  # jobs this tier cannot render (e.g. 1080p on fast)
+    reason: str | None  # why, for the first such job
+
+
+@dataclass(frozen=True)
+class Plan:
+    path: Path
+    expansion: experiment.Expansion
+    tier: Tier
+    jobs: tuple[Job, ...]
+    output_seconds: int
+    quotes: dict[str, TierQuote]
+    prices: PriceTable
+    warnings: tuple[str, ...]
+
+    @property
+    def quote(self) -> TierQuote:
+        return self.quotes[self.tier]
+
+    def estimate(self, job: Job) -> float:
+        return estimate(self.prices, job.variant, job.tier)
+
+
+def estimate(prices: PriceTable, variant: Variant, tier: str) -> float:
+    r = variant.request
+    return prices.estimate(
+        tier, r.quality, r.duration, content_filter=r.content_filter,
+        web_search=r.web_search, video_input=bool(r.video_urls),
+    )
+
+
+def make_plan(
+    path: Path,
+    tier: Tier = "fast",
+    overrides: Iterable[str] = (),
+    prices: PriceTable | None = None,
+) -> Plan:
+    prices = prices or default_prices()
+    expansion = experiment.load(path, sheet.parse_overrides(overrides))
+    problems = list(experiment.tier_problems(expansion.variants, tier))
+    if problems:
+        raise ExperimentError(problems)
+    jobs = tuple(
+        Job(v, tier, sample) for v in expansion.variants for sample in range(1, v.samples + 1)
+    )
+    quotes: dict[str, TierQuote] = {t: _quote(prices, expansion.variants, t) for t in TIERS}
+    seconds = sum(v.request.duration * v.samples for v in expansion.variants)
+    plan = Plan(path, expansion, tier, jobs, seconds, quotes, prices, ())
+    return dataclasses.replace(plan, warnings=_warnings(plan))
+
+
+def _quote(prices: PriceTable, variants: tuple[Variant, ...], tier: str) -> TierQuote:
+    check = experiment.TierCheck(tier)
+    credits = 0.0
+    jobs = unavailable = 0
+    reason: str | None = None
+    for v in variants:
+        problems = check.problems(v)
+        if problems:
+            unavailable += v.samples
+            reason = reason or f"{problems[0].column}: {problems[0].message}"
+            continue
+        jobs += v.samples
+        credits += estimate(prices, v, tier) * v.samples
+    return TierQuote(tier, jobs, round(credits, 4), round(prices.usd(credits), 2),
+                     unavailable, reason)
+
+
+def _warnings(plan: Plan) -> tuple[str, ...]:
+    out = []
+    q = plan.quote
+    if q.jobs > LARGE_JOBS or q.usd > LARGE_USD:
+        out.append(
+            f"This is a large grid: {q.jobs:,} jobs, about {q.credits:,.0f} credits "
+            f"(${q.usd:,.2f}) on the {plan.tier} tier. Check the multi-valued cells "
+            "multiply as you meant before running it."
+        )
+    if plan.expansion.duplicates:
+        out.append(
+            f"{plan.expansion.duplicates:,} job(s) were identical to others and are counted once."
+        )
+    return tuple(out)
+
+
+def plan_text(plan: Plan) -> str:
+    """The quote as people read it."""
+    e = plan.expansion
+    lines = [
+        f"Plan for {plan.path.name} (planning spends nothing)",
+        f"  {e.rows_read:,} row(s) -> {len(e.variants):,} variant(s) -> "
+        f"{len(plan.jobs):,} job(s) on the {plan.tier} tier",
+    ]
+    if e.duplicates:
+        lines.append(f"  {e.duplicates:,} identical job(s) collapsed (counted once)")
+    lines.append(f"  {plan.output_seconds:,} s of video in all")
+    if e.dimensions:
+        lines += ["", "Varied dimensions (the report compares by these):"]
+        width = max(len(d) for d in e.dimensions)
+        for dim, values in e.dimensions.items():
+            shown = ", ".join(_short(v) for v in values[:8])
+            more = f", ... ({len(values)} values)" if len(values) > 8 else ""
+            lines.append(f"  {dim:<{width}}  {shown}{more}")
+    lines += ["", f"  {'Estimated cost':<24}{'jobs':>8}{'credits':>14}{'USD':>12}"]
+    for tier in TIERS:
+        q = plan.quotes[tier]
+        label = f"{tier}{'  <- this plan' if tier == plan.tier else ''}"
+        if q.unavailable and not q.jobs:
+            lines.append(f"  {label:<24}{'-':>8}   not available: {q.reason}")
+            continue
+        lines.append(f"  {label:<24}{q.jobs:>8,}{q.credits:>14,.2f}{q.usd:>12,.2f}")
+        if q.unavailable:
+            lines.append(f"  {'':<24}{q.unavailable:>8,} job(s) not available: {q.reason}")
+    lines += [
+        "",
+        f"Prices: {plan.prices.source} ({plan.prices.credits_per_usd} credits = 1 USD). "
+        "These are estimates; each job records what the provider charged.",
+    ]
+    for warning in plan.warnings:
+        lines.append(f"Warning: {warning}")
+    return "\n".join(lines)
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    e = plan.expansion
+    return {
+        "experiment": str(plan.path),
+        "tier": plan.tier,
+        "rows": e.rows_read,
+        "variants": len(e.variants),
+        "jobs": len(plan.jobs),
+        "duplicates_collapsed": e.duplicates,
+        "output_seconds": plan.output_seconds,
+        "dimensions": {k: list(v) for k, v in e.dimensions.items()},
+        "quotes": {
+            t: {"jobs": q.jobs, "credits": q.credits, "usd": q.usd,
+                "unavailable_jobs": q.unavailable, "unavailable_reason": q.reason}
+            for t, q in plan.quotes.items()
+        },
+        "credits_per_usd": float(plan.prices.credits_per_usd),
+        "prices": plan.prices.source,
+        "warnings": list(plan.warnings),
+    }
+
+
+def _short(text: str, limit: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

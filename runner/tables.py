@@ -1,0 +1,27 @@
+"""Tables for pandas and Excel users: jobs and results as CSV, Parquet or JSON files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pandas as pd
+
+FORMATS = ("csv", "parquet", "json")
+
+
+def write_table(rows: Iterable[Mapping[str, object]], path: Path, fmt: str | None = None) -> Path:
+    """Write rows to ``path`` as CSV (UTF-8 with BOM, so Excel reads accents), Parquet or
+    JSON records; the format comes from ``fmt`` or the file's suffix."""
+    frame = pd.DataFrame.from_records(list(rows))
+    fmt = fmt or path.suffix.lstrip(".").lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        frame.to_csv(path, index=False, encoding="utf-8-sig")
+    elif fmt in ("parquet", "pq"):
+        frame.to_parquet(path, index=False)
+    elif fmt == "json":
+        frame.to_json(path, orient="records", indent=1, force_ascii=False)
+    else:
+        raise ValueError(f"unknown table format {fmt!r} (use one of {', '.join(FORMATS)})")
+    return path
