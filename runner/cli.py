@@ -96,7 +96,7 @@ def plan(
 def job_rows(plan: Plan) -> list[dict[str, object]]:
     dims = list(plan.expansion.dimensions)
     rows: list[dict[str, object]] = []
-    for job in plan.jobs:
+    for job in plan.jobs():
         v, r = job.variant, job.variant.request
         values = dict(v.values)
         rows.append({

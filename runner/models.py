@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .rules import Mode, Tier, model_id
 
@@ -23,13 +23,21 @@ def canonical_json(value: object) -> str:
 
 
 def content_hash(value: object) -> str:
-    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:KEY_HEX_CHARS]
+    return text_hash(canonical_json(value))
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+def text_hash(text: str) -> str:
+    """BLAKE2b of the UTF-8 text, 64 bits as 16 hex characters."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=KEY_HEX_CHARS // 2).hexdigest()
+
+
+class Request(NamedTuple):
     """Every parameter of a create call except ``model``: pinned, so that re-rendering on
-    another tier changes nothing but the model, whatever the provider's defaults become."""
+    another tier changes nothing but the model, whatever the provider's defaults become.
+
+    A NamedTuple rather than a frozen dataclass (the house default) because big grids build
+    a million of them: 1 µs each instead of 3.6 µs. Immutable all the same.
+    """
 
     mode: Mode
     prompt: str
@@ -98,9 +106,9 @@ class Request:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Variant:
-    """One distinct request from an experiment, with where it came from."""
+class Variant(NamedTuple):
+    """One distinct request from an experiment, with where it came from (a NamedTuple for
+    the same reason as `Request`)."""
 
     request: Request
     variant_key: str

@@ -7,14 +7,13 @@ those of the chosen tier (1080p outside standard, web search on mini).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import experiment, sheet
-from .errors import ExperimentError
-from .models import Job, Variant
+from .models import Job
 from .pricing import PriceTable, default_prices
 from .rules import TIERS, Tier
 
@@ -37,7 +36,6 @@ class Plan:
     path: Path
     expansion: experiment.Expansion
     tier: Tier
-    jobs: tuple[Job, ...]
     output_seconds: int
     quotes: dict[str, TierQuote]
     prices: PriceTable
@@ -47,16 +45,22 @@ class Plan:
     def quote(self) -> TierQuote:
         return self.quotes[self.tier]
 
+    @property
+    def job_count(self) -> int:
+        return self.expansion.jobs_per_tier
+
+    def jobs(self) -> Iterator[Job]:
+        """Every job, variant by variant (generated: a million jobs need no list)."""
+        for v in self.expansion.variants:
+            for sample in range(1, v.samples + 1):
+                yield Job(v, self.tier, sample)
+
     def estimate(self, job: Job) -> float:
-        return estimate(self.prices, job.variant, job.tier)
-
-
-def estimate(prices: PriceTable, variant: Variant, tier: str) -> float:
-    r = variant.request
-    return prices.estimate(
-        tier, r.quality, r.duration, content_filter=r.content_filter,
-        web_search=r.web_search, video_input=bool(r.video_urls),
-    )
+        r = job.variant.request
+        return self.prices.estimate(
+            job.tier, r.quality, r.duration, content_filter=r.content_filter,
+            web_search=r.web_search, video_input=bool(r.video_urls),
+        )
 
 
 def make_plan(
@@ -66,32 +70,29 @@ def make_plan(
     prices: PriceTable | None = None,
 ) -> Plan:
     prices = prices or default_prices()
-    expansion = experiment.load(path, sheet.parse_overrides(overrides))
-    problems = list(experiment.tier_problems(expansion.variants, tier))
-    if problems:
-        raise ExperimentError(problems)
-    jobs = tuple(
-        Job(v, tier, sample) for v in expansion.variants for sample in range(1, v.samples + 1)
-    )
-    quotes: dict[str, TierQuote] = {t: _quote(prices, expansion.variants, t) for t in TIERS}
-    seconds = sum(v.request.duration * v.samples for v in expansion.variants)
-    plan = Plan(path, expansion, tier, jobs, seconds, quotes, prices, ())
+    expansion = experiment.load(path, sheet.parse_overrides(overrides), tier)
+    quotes: dict[str, TierQuote] = {t: _quote(prices, expansion.shapes, t) for t in TIERS}
+    seconds = sum(shape[1] * jobs for shape, jobs in expansion.shapes.items())
+    plan = Plan(path, expansion, tier, seconds, quotes, prices, ())
     return dataclasses.replace(plan, warnings=_warnings(plan))
 
 
-def _quote(prices: PriceTable, variants: tuple[Variant, ...], tier: str) -> TierQuote:
-    check = experiment.TierCheck(tier)
+def _quote(prices: PriceTable, shapes: dict[experiment.ShapeKey, int], tier: str) -> TierQuote:
     credits = 0.0
     jobs = unavailable = 0
     reason: str | None = None
-    for v in variants:
-        problems = check.problems(v)
+    for shape, count in shapes.items():
+        problems = experiment.shape_problems(shape, tier)
         if problems:
-            unavailable += v.samples
-            reason = reason or f"{problems[0].column}: {problems[0].message}"
+            unavailable += count
+            reason = reason or f"{problems[0][0]}: {problems[0][1]}"
             continue
-        jobs += v.samples
-        credits += estimate(prices, v, tier) * v.samples
+        _, duration, quality, _, _, content_filter, web_search, _, videos, _ = shape
+        jobs += count
+        credits += count * prices.estimate(
+            tier, quality, duration, content_filter=content_filter, web_search=web_search,
+            video_input=videos > 0,
+        )
     return TierQuote(tier, jobs, round(credits, 4), round(prices.usd(credits), 2),
                      unavailable, reason)
 
@@ -118,7 +119,7 @@ def plan_text(plan: Plan) -> str:
     lines = [
         f"Plan for {plan.path.name} (planning spends nothing)",
         f"  {e.rows_read:,} row(s) -> {len(e.variants):,} variant(s) -> "
-        f"{len(plan.jobs):,} job(s) on the {plan.tier} tier",
+        f"{plan.job_count:,} job(s) on the {plan.tier} tier",
     ]
     if e.duplicates:
         lines.append(f"  {e.duplicates:,} identical job(s) collapsed (counted once)")
@@ -127,7 +128,7 @@ def plan_text(plan: Plan) -> str:
         lines += ["", "Varied dimensions (the report compares by these):"]
         width = max(len(d) for d in e.dimensions)
         for dim, values in e.dimensions.items():
-            shown = ", ".join(_short(v) for v in values[:8])
+            shown = " | ".join(_short(v) for v in values[:8])
             more = f", ... ({len(values)} values)" if len(values) > 8 else ""
             lines.append(f"  {dim:<{width}}  {shown}{more}")
     lines += ["", f"  {'Estimated cost':<24}{'jobs':>8}{'credits':>14}{'USD':>12}"]
@@ -157,7 +158,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "tier": plan.tier,
         "rows": e.rows_read,
         "variants": len(e.variants),
-        "jobs": len(plan.jobs),
+        "jobs": plan.job_count,
         "duplicates_collapsed": e.duplicates,
         "output_seconds": plan.output_seconds,
         "dimensions": {k: list(v) for k, v in e.dimensions.items()},

@@ -8,6 +8,7 @@ is spent) and the simulator (so it rejects exactly what the real API rejects). S
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -32,6 +33,7 @@ DURATION_MAX: Final = 15
 PROMPT_MAX_CHARS: Final = 10_000
 CALLBACK_URL_MAX: Final = 2048
 MEDIA_FIELDS: Final = ("image_urls", "video_urls", "audio_urls")
+_CONTROL: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f]")  # all but tab and newline
 _ALLOWED_SECONDS: Final = f"allowed {DURATION_MIN}–{DURATION_MAX}"
 
 # Output pixel sizes per aspect ratio and quality (reference §3.2).
@@ -121,16 +123,11 @@ def prompt_problems(prompt: object) -> list[str]:
             f"the prompt is {len(prompt):,} characters long; the limit is "
             f"{PROMPT_MAX_CHARS:,} (shorten it)"
         )
-    bad = sorted({c for c in prompt if _is_control(c)})
+    bad = sorted(set(_CONTROL.findall(prompt)))
     if bad:
         codes = ", ".join(f"U+{ord(c):04X}" for c in bad)
         out.append(f"the prompt contains invisible control characters ({codes}); delete them")
     return out
-
-
-def _is_control(c: str) -> bool:
-    o = ord(c)
-    return (o < 32 and c not in "\n\t") or o == 127
 
 
 def duration_problem(value: object) -> str | None:
@@ -149,7 +146,8 @@ def quality_problem(value: object, tier: str | None) -> str | None:
         return msg
     allowed = TIER_QUALITIES[tier]
     if value not in allowed:
-        return f"{value} is only available on the standard tier ({tier} allows {', '.join(allowed)})"
+        allowed_text = ", ".join(allowed)
+        return f"{value} is only available on the standard tier ({tier} allows {allowed_text})"
     return None
 
 
@@ -178,9 +176,11 @@ def _media_violations(body: Mapping[str, object], mode: str) -> list[Violation]:
         lo, hi = limits[field]
         if not lo <= len(value) <= hi:
             noun = _MEDIA_NOUN[field]
-            out.append(
-                Violation(field, f"{mode} mode takes {lo}–{hi} {noun}s, got {len(value)}")
-            )
+            hint = "; 3 or more images need reference mode" if mode == "image" and len(
+                value) > hi else ""
+            out.append(Violation(
+                field, f"{mode} mode takes {lo}–{hi} {noun}s, got {len(value)}{hint}"
+            ))
     if mode == "image" and "image_urls" not in body:
         out.append(Violation("image_urls", "image mode needs 1 or 2 images"))
     if mode == "reference":

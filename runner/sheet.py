@@ -109,6 +109,8 @@ def _read_csv(data: bytes, name: str) -> Sheet:
         for col, value in zip(columns, record, strict=False):
             cells[col] = value.replace("\r\n", "\n").replace("\r", "\n")
         rows.append((index, cells))
+    if not rows and problems:  # every row was malformed: "no rows" would mislead
+        raise ExperimentError(problems)
     _finish(name, columns, rows, problems)
     return Sheet(name, tuple(columns), tuple(rows))
 

@@ -1,0 +1,87 @@
+"""Bad input is refused before anything is spent, with every problem named by file, row and
+column in plain words. The corpus lives in tests/corpus/bad: NAME.csv (or .xlsx) is the input,
+NAME.expected the exact lines printed after the 'Error: N problems found' line, NAME.args any
+extra command-line arguments, NAME.toml a sidecar."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+CORPUS = Path(__file__).parent / "corpus" / "bad"
+CASES = sorted(p for p in CORPUS.iterdir() if p.suffix in {".csv", ".xlsx"})
+
+
+@pytest.mark.parametrize("source", CASES, ids=lambda p: p.stem)
+def test_bad_input_is_refused_with_exact_messages(
+    source: Path, tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    for sibling in CORPUS.glob(source.stem + ".*"):
+        shutil.copy(sibling, tmp_path / sibling.name)
+    args_file = CORPUS / (source.stem + ".args")
+    extra = args_file.read_text().split() if args_file.exists() else []
+    expected = (CORPUS / (source.stem + ".expected")).read_text("utf-8").splitlines()
+
+    result = cli("plan", tmp_path / source.name, *extra)
+
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    count = len(expected)
+    assert lines[0] == f"Error: {count} problem{'s' if count != 1 else ''} found; nothing was sent:"
+    assert lines[1:] == expected
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+
+
+def test_every_corpus_case_has_its_expected_messages() -> None:
+    for source in CASES:
+        assert (CORPUS / (source.stem + ".expected")).read_text().strip(), source.name
+
+
+def test_many_problems_are_all_reported_but_the_listing_is_capped(
+    write: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    rows = "\n".join(f"A cat number {i},3" for i in range(120))
+    path = write("many.csv", "prompt,duration\n" + rows + "\n")
+
+    result = cli("plan", path)
+
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == "Error: 120 problems found; nothing was sent:"
+    assert lines[1] == "many.csv:row 2:duration: 3 is below the minimum 4 (allowed 4–15)"
+    assert lines[-1] == "... and 70 more problem(s) of the same kinds"
+
+
+def test_an_axis_value_and_the_tier_are_checked_per_combination(
+    write: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    path = write("axis.csv", "prompt,quality,duration\nA cat,720p | 1080p,5 | 20\n")
+
+    result = cli("plan", path)
+
+    assert result.stderr.splitlines()[1:] == [
+        "axis.csv:row 2:duration: 20 is above the maximum 15 (allowed 4–15)",
+        "axis.csv:row 2:quality: 1080p is only available on the standard tier "
+        "(fast allows 480p, 720p); use --tier standard or choose 720p",
+    ]
+
+
+def test_missing_file_and_bad_set_flag_are_usage_errors(
+    tmp_path: Path, write: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    missing = cli("plan", tmp_path / "nope.csv")
+    assert missing.exit_code == 2
+    assert "nope.csv: file not found" in missing.stderr
+
+    path = write("ok.csv", "prompt\nA cat\n")
+    bad_set = cli("plan", path, "--set", "duration")
+    assert bad_set.exit_code == 2
+    assert "--set: 'duration' must look like column=value (e.g. duration=8)" in bad_set.stderr
+
+    bad_value = cli("plan", path, "--set", "duration=2")
+    assert "ok.csv:row 2:duration: 2 is below the minimum 4 (allowed 4–15)" in bad_value.stderr
