@@ -1,0 +1,242 @@
+"""The local EvoLink simulator as an ASGI app: `create_app(config) -> SimApp`.
+
+EvoLink's surface (``shared/reference/evolink-api.md``; every request needs
+``Authorization: Bearer <key>``, `DEFAULT_KEY` in the default configuration):
+
+- ``POST /v1/videos/generations`` [DOC §3-§4, §7.1]: validated with `runner.rules.check_body`
+  (400 ``invalid_request`` naming the field in ``param`` and the message), 401, 403
+  ``model_access_denied``, 402 ``insufficient_quota``, 429 ``rate_limit_exceeded`` with
+  ``Retry-After``; [EVO] ``Idempotency-Key`` replay (``idempotency-replayed: true``) and 409
+  ``idempotency_conflict`` [INF status]; 200 with the §4 body and an ``x-request-id`` header.
+- ``GET /v1/tasks/{id}`` [DOC §5.1, §5.5]: the task as it stands in simulated time;
+  400 ``invalid_task_id``, 401, 403 ``permission_denied``, 404 ``task_not_found``, 429.
+- ``GET /v1/credits`` [DOC get-credits]: ``{"data": {"token": {"remaining_credits",
+  "unlimited_credits", "used_credits"}, "user": {"remaining_credits", "used_credits"}},
+  "message": "", "success": true}``; here the key is the whole account, so ``token`` and
+  ``user`` agree [INF]; ``used_credits`` = charged + still reserved [INF].
+- ``GET /files/{task_id}.mp4`` [DOC §5.2, INF details]: the result (``video/mp4``, single
+  byte ranges → 206, unsatisfiable → 416), no auth like a CDN link; 403 with an XML
+  ``AccessDenied`` body once 24 h of simulated time have passed since completion [INF body].
+  Result URLs are absolute, built from the request's base URL (or ``public_base_url``).
+
+Ground truth, outside EvoLink's surface and without auth:
+
+- ``GET /_sim/state``: `Simulator.snapshot` (tasks with body/status/fate, creates per body hash
+  and per Idempotency-Key, replays, credits per key label, requests per endpoint and outcome,
+  peak concurrent generating tasks, create arrival times (simulated and wall), faults fired).
+- ``GET /_sim/faults`` / ``POST /_sim/faults`` (``[fault, ...]`` or ``{"faults": [...],
+  "append": false}``) → ``{"installed": n, "faults": [...]}``.
+- ``POST /_sim/advance`` ``{"seconds": N}`` → ``{"sim_time": t}``.
+- ``POST /_sim/reset`` → ``{"ok": true}``.
+- ``POST /_sim/cancel/{task_id}`` → the task, now failed with ``request_cancelled``.
+- ``POST /_sim/keys`` ``{"<key>": {"balance": credits, "models": [ids] | null}}`` → accounts.
+
+In process the same state is ``app.state.sim`` (a `Simulator`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .asgi import SimApp
+from .config import DEFAULT_KEY, KeyConfig, SimConfig
+from .faults import Fault, parse_plan
+from .state import ApiError, Simulator
+from .tasks import key_label
+from .wire import EXPIRED_LINK_BODY, Endpoint, error_body, status_of
+
+__all__ = ["DEFAULT_KEY", "Fault", "KeyConfig", "SimApp", "SimConfig", "Simulator",
+           "create_app"]
+
+_RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
+_NO_SUCH_KEY = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code>'
+    "<Message>The specified key does not exist.</Message></Error>\n"
+)
+
+
+def create_app(
+    config: SimConfig | None = None, *, clock: Callable[[], float] | None = None
+) -> SimApp:
+    """A fresh simulator. ``clock`` is the monotonic wall clock (default `time.monotonic`)."""
+    sim = Simulator(config, clock=clock)
+    return SimApp(sim, _starlette(sim))
+
+
+def _starlette(sim: Simulator) -> Starlette:
+    api = _Api(sim)
+    routes = [
+        Route("/v1/videos/generations", api.create, methods=["POST"]),
+        Route("/v1/tasks/{task_id}", api.task, methods=["GET"]),
+        Route("/v1/credits", api.credits, methods=["GET"]),
+        Route("/files/{name}", api.file, methods=["GET"]),
+        Route("/_sim/state", api.state, methods=["GET"]),
+        Route("/_sim/faults", api.faults, methods=["GET", "POST"]),
+        Route("/_sim/advance", api.advance, methods=["POST"]),
+        Route("/_sim/reset", api.reset, methods=["POST"]),
+        Route("/_sim/cancel/{task_id}", api.cancel, methods=["POST"]),
+        Route("/_sim/keys", api.keys, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    code = "not_found" if status == 404 else "invalid_request"
+    return JSONResponse(error_body(code, message=str(getattr(exc, "detail", "")) or None,
+                                   status=status), status_code=status)
+
+
+class _Api:
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def _error(self, exc: ApiError, endpoint: Endpoint) -> JSONResponse:
+        body = error_body(exc.code, endpoint, message=exc.message, param=exc.param,
+                          int_code=self.sim.config.int_error_codes)
+        return JSONResponse(body, status_code=status_of(exc.code), headers=exc.headers)
+
+    # --- EvoLink ----------------------------------------------------------------------------
+
+    async def create(self, request: Request) -> Response:
+        try:
+            key = self.sim.authenticate(request.headers.get("authorization"))
+            raw = await request.body()
+            response, replayed = self.sim.create(key, raw, request.headers.get("idempotency-key"))
+        except ApiError as exc:
+            return self._error(exc, "create")
+        headers = {"idempotency-replayed": "true"} if replayed else None
+        return JSONResponse(response, headers=headers)
+
+    async def task(self, request: Request) -> Response:
+        try:
+            key = self.sim.authenticate(request.headers.get("authorization"))
+            view = self.sim.task_view(key, request.path_params["task_id"], str(request.base_url))
+        except ApiError as exc:
+            return self._error(exc, "task")
+        return JSONResponse(view)
+
+    async def credits(self, request: Request) -> Response:
+        try:
+            key = self.sim.authenticate(request.headers.get("authorization"))
+        except ApiError as exc:
+            return self._error(exc, "credits")
+        return JSONResponse(self.sim.credits_view(key))
+
+    async def file(self, request: Request) -> Response:
+        name: str = request.path_params["name"]
+        try:
+            if not name.endswith(".mp4"):
+                raise KeyError(name)
+            task, expired = self.sim.result_task(name.removesuffix(".mp4"))
+        except KeyError:
+            return Response(_NO_SUCH_KEY, status_code=404, media_type="application/xml")
+        if expired:
+            return Response(EXPIRED_LINK_BODY, status_code=403, media_type="application/xml")
+        try:
+            data = await anyio.to_thread.run_sync(self.sim.video_bytes, task)
+        except ImportError as exc:  # the renderer is not installed
+            return Response(f"video renderer unavailable: {exc}", status_code=500)
+        return _ranged(data, request.headers.get("range"))
+
+    # --- ground truth -----------------------------------------------------------------------
+
+    async def state(self, request: Request) -> Response:
+        return JSONResponse(self.sim.snapshot())
+
+    async def faults(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                data = await _json(request)
+                faults = parse_plan(data)
+            except ValueError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            append = isinstance(data, dict) and data.get("append") is True
+            self.sim.set_faults(faults, append=append)
+        described = self.sim.plan.describe()
+        return JSONResponse({"installed": len(described), "faults": described})
+
+    async def advance(self, request: Request) -> Response:
+        try:
+            data = await _json(request)
+            seconds = data.get("seconds") if isinstance(data, dict) else None
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+                raise ValueError('send {"seconds": N}')
+            now = self.sim.advance(float(seconds))
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"sim_time": now})
+
+    async def reset(self, request: Request) -> Response:
+        self.sim.reset()
+        return JSONResponse({"ok": True})
+
+    async def cancel(self, request: Request) -> Response:
+        try:
+            view = self.sim.cancel(request.path_params["task_id"])
+        except ApiError as exc:
+            status = 404 if exc.code == "task_not_found" else 409
+            return JSONResponse({"error": str(exc)}, status_code=status)
+        return JSONResponse(view)
+
+    async def keys(self, request: Request) -> Response:
+        try:
+            data = await _json(request)
+            if not isinstance(data, dict):
+                raise ValueError('send {"<key>": {"balance": credits, "models": [...] | null}}')
+            for key, spec in data.items():
+                if not isinstance(spec, dict) or not set(spec) <= {"balance", "models"}:
+                    raise ValueError(f"{key_label(key)}: give balance and/or models")
+                balance, models = spec.get("balance"), spec.get("models", "keep")
+                if balance is not None and not isinstance(balance, int | float):
+                    raise ValueError(f"{key_label(key)}: balance must be a number")
+                if models not in (None, "keep") and not isinstance(models, list):
+                    raise ValueError(f"{key_label(key)}: models must be a list or null")
+                self.sim.set_key(
+                    key, balance=None if balance is None else float(balance),
+                    models="keep" if models == "keep" else
+                    None if models is None else frozenset(map(str, models)),
+                )
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"accounts": self.sim.snapshot()["accounts"]})
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        return await request.json()
+    except ValueError as exc:
+        raise ValueError(f"the body is not valid JSON ({exc})") from None
+
+
+def _ranged(data: bytes, header: str | None) -> Response:
+    """The file, or the single byte range asked for (RFC 9110 §14)."""
+    size = len(data)
+    headers = {"Accept-Ranges": "bytes"}
+    match = _RANGE_RE.fullmatch(header.strip()) if header else None
+    if match is None or not (match[1] or match[2]):
+        return Response(data, media_type="video/mp4", headers=headers)
+    if match[1]:
+        start = int(match[1])
+        end = min(int(match[2]), size - 1) if match[2] else size - 1
+    else:
+        start, end = max(0, size - int(match[2])), size - 1
+        if int(match[2]) == 0:
+            start = size
+    if start >= size or start > end:
+        headers["Content-Range"] = f"bytes */{size}"
+        return Response(b"", status_code=416, headers=headers)
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return Response(data[start:end + 1], status_code=206, media_type="video/mp4", headers=headers)

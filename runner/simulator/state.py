@@ -1,0 +1,539 @@
+"""The simulator's ground truth: accounts, tasks, simulated time, limits and fates.
+
+Everything here is synchronous and guarded by one lock, so the ASGI handlers (and tests in
+another thread, e.g. next to a uvicorn server) see consistent counts under any concurrency.
+
+Behaviour and its sources ([DOC]/[EVO]/[3P]: ``shared/reference/evolink-api.md``; [INF]: ours):
+
+- [DOC] validation by `runner.rules.check_body` → 400 ``invalid_request``; 401, 402, 403 and
+  their bodies; task ids ``task-unified-<unix s>-<8 [a-z0-9]>``; statuses
+  pending → processing → completed | failed; results valid 24 h; §7.2 failure codes.
+- [EVO] ``Idempotency-Key`` (16-96 chars ``[A-Za-z0-9._-]``, replay header
+  ``idempotency-replayed: true``, ``idempotency_conflict``); failed tasks are refunded.
+- [INF] credits: reserved at create from `runner.pricing` (the §10.1 table), charged in full on
+  completion, refunded on failure; ``402`` when the key's balance is below the reservation.
+- [INF] simulated time ``start + (monotonic - t0) * speed + advanced``, evaluated lazily when
+  anything is read (no background tasks). Generation takes about 110 s (fast), 105 s (mini) or
+  155 s (standard) for 4 s at 480p (observed live, §5.6), longer for longer or sharper videos,
+  ± ``jitter``; the first ``pending_seconds`` of a task's slot show as ``pending``.
+- [INF] per key, at most ``concurrency`` tasks hold a generation slot; later ones stay
+  ``pending`` in creation order. ``estimated_time`` counts the wait for a slot.
+- [INF] a task's fate (outcome, jitter, id suffix) comes from a hash of (seed, body hash, n-th
+  creation of that body), never from a shared random sequence, so the order in which
+  concurrent clients create tasks does not change outcomes. Prompts containing a trigger word
+  (default ``celebrity``) fail with its code (default ``content_policy_violation``).
+- [INF] rate limits are GCRA buckets per key on the wall clock (``create_rate`` /
+  ``create_burst``, ``query_rate`` / ``query_burst``; off by default), answered with 429 and a
+  ``Retry-After`` in whole seconds (or an HTTP date).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from email.utils import formatdate
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from runner.models import content_hash
+from runner.pricing import default_prices
+from runner.rules import MODELS, check_body
+
+from .config import DEFAULT_KEY, KeyConfig, SimConfig
+from .faults import Fault, FaultPlan
+from .tasks import (
+    FAIL_AT,
+    UNITS_PER_CREDIT,
+    Account,
+    Slots,
+    Task,
+    fate_rng,
+    generation_seconds,
+    key_label,
+    peak,
+    units,
+)
+from .wire import (
+    TASK_FAILURES,
+    TASK_ID_PREFIX,
+    CreateResponse,
+    CreditsResponse,
+    Endpoint,
+    TaskInfo,
+    TaskResponse,
+)
+
+if TYPE_CHECKING:
+    from .video import VideoCache
+
+__all__ = ["DEFAULT_KEY", "ApiError", "Gcra", "KeyConfig", "SimConfig", "Simulator", "key_label"]
+
+IDEMPOTENCY_KEY_RE: Final = re.compile(r"[A-Za-z0-9._-]{16,96}")
+_ID_ALPHABET: Final = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+class ApiError(Exception):
+    """An EvoLink error answer: the app renders it with `wire.error_body`."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        *,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(code if message is None else f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.param = param
+        self.headers = dict(headers or {})
+
+
+class Gcra:
+    """Generic cell rate algorithm: ``rate`` per second with bursts of ``burst``."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.interval = 1.0 / rate
+        self.tolerance = (burst - 1) * self.interval
+        self.tat = -math.inf
+
+    def acquire(self, now: float) -> float:
+        """0 when allowed (and counted); otherwise the seconds to wait."""
+        tat = max(self.tat, now)
+        wait = tat - self.tolerance - now
+        if wait > 0:
+            return wait
+        self.tat = tat + self.interval
+        return 0.0
+
+
+class Simulator:
+    """The state behind the app (``app.state.sim``); safe to call from any thread."""
+
+    def __init__(
+        self, config: SimConfig | None = None, *, clock: Callable[[], float] | None = None
+    ) -> None:
+        self.config = config if config is not None else SimConfig()
+        self.clock: Callable[[], float] = clock if clock is not None else time.monotonic
+        self.unix_time: Callable[[], float] = time.time  # for HTTP dates only
+        self.prices = self.config.prices if self.config.prices is not None else default_prices()
+        self._lock = threading.RLock()
+        self._videos: VideoCache | None = None
+        self.reset()
+
+    def __repr__(self) -> str:
+        return (f"<Simulator speed={self.config.speed} tasks={len(self.tasks)} "
+                f"sim_time={self.now():.0f}>")
+
+    # --- time and administration -------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget every task, count and charge; restore balances and the configured faults."""
+        cfg = self.config
+        with self._lock:
+            self._t0 = self.clock()
+            self._epoch = cfg.start_time if cfg.start_time is not None else self.unix_time()
+            self._advanced = 0.0
+            self.tasks: dict[str, Task] = {}
+            self.accounts: dict[str, Account] = {
+                k: Account(k, units(kc.balance), kc.models) for k, kc in cfg.keys.items()
+            }
+            self.slots = Slots(cfg.concurrency, cfg.pending_seconds, self._finish)
+            self._idem: dict[tuple[str, str], tuple[str, str, CreateResponse]] = {}
+            self.creates_by_body: Counter[str] = Counter()
+            self.creates_by_idempotency_key: Counter[str] = Counter()
+            self.replays_by_idempotency_key: Counter[str] = Counter()
+            self.requests: dict[str, Counter[str]] = {}
+            self.create_arrivals: list[dict[str, Any]] = []
+            self._calls: Counter[str] = Counter()
+            self.faults_fired: list[dict[str, Any]] = []
+            self._create_limits: dict[str, Gcra] = {}
+            self._query_limits: dict[str, Gcra] = {}
+            self.plan = FaultPlan(cfg.faults, seed=cfg.seed)
+
+    def now(self) -> float:
+        """Simulated unix time."""
+        return self._epoch + (self.clock() - self._t0) * self.config.speed + self._advanced
+
+    def advance(self, seconds: float) -> float:
+        """Jump simulated time forward; returns the new simulated time."""
+        if not seconds >= 0:
+            raise ValueError(f"can only advance by seconds >= 0, got {seconds!r}")
+        with self._lock:
+            self._advanced += seconds
+            return self.now()
+
+    def set_faults(self, faults: Sequence[Fault], *, append: bool = False) -> None:
+        with self._lock:
+            self.plan.install(faults, append=append)
+
+    def set_key(self, key: str, *, balance: float | None = None,
+                models: frozenset[str] | Literal["keep"] | None = "keep") -> None:
+        """Add a key or change its balance (available credits) and allowed models."""
+        with self._lock:
+            acct = self.accounts.get(key)
+            if acct is None:
+                acct = self.accounts[key] = Account(key, units(self.config.default_balance), None)
+            if balance is not None:
+                acct.available = units(balance)
+            if models != "keep":
+                acct.models = models
+
+    # --- calls as the app sees them -----------------------------------------------------------
+
+    def begin_call(self, endpoint: Endpoint, task_id: str | None) -> tuple[int, Fault | None]:
+        """Count an arriving request; returns its sequence number and the fault to apply."""
+        with self._lock:
+            self._calls[endpoint] += 1
+            seq = self._calls[endpoint]
+            index, fault = self.plan.next_call(endpoint, task_id)
+            if endpoint == "create":
+                self.create_arrivals.append(
+                    {"seq": seq, "sim": self.now(), "wall": self.clock(), "status": None}
+                )
+            if fault is not None:
+                self.faults_fired.append(
+                    {"endpoint": endpoint, "call": index, "seq": seq, "kind": fault.kind}
+                )
+            return seq, fault
+
+    def end_call(self, endpoint: Endpoint, seq: int, outcome: str) -> None:
+        """Record how a request ended: its HTTP status, or reset/drop/hang/disconnect."""
+        with self._lock:
+            self.requests.setdefault(endpoint, Counter())[outcome] += 1
+            if endpoint == "create" and 0 < seq <= len(self.create_arrivals):
+                self.create_arrivals[seq - 1]["status"] = outcome
+
+    def authenticate(self, authorization: str | None) -> str:
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        key = token.strip()
+        with self._lock:
+            if scheme.lower() != "bearer" or not key:
+                raise ApiError("unauthorized")
+            if key not in self.accounts:
+                if not self.config.accept_any_key:
+                    raise ApiError("unauthorized")
+                self.accounts[key] = Account(key, units(self.config.default_balance), None)
+            return key
+
+    def _limit(self, limits: dict[str, Gcra], rate: float | None, burst: int, key: str) -> None:
+        if rate is None:
+            return
+        bucket = limits.setdefault(key, Gcra(rate, burst))
+        wait = bucket.acquire(self.clock())
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            fmt = self.config.retry_after_format
+            headers = {} if fmt == "none" else {
+                "Retry-After": str(seconds) if fmt == "seconds"
+                else formatdate(self.unix_time() + seconds, usegmt=True)
+            }
+            raise ApiError("rate_limit_exceeded", headers=headers)
+
+    # --- create ------------------------------------------------------------------------------
+
+    def create(self, key: str, raw: bytes, idempotency_key: str | None
+               ) -> tuple[CreateResponse, bool]:
+        """Handle ``POST /v1/videos/generations``; returns (response, replayed)."""
+        cfg = self.config
+        with self._lock:
+            self._limit(self._create_limits, cfg.create_rate, cfg.create_burst, key)
+            if idempotency_key is not None and not IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key):
+                raise ApiError("invalid_request", "Idempotency-Key must be 16-96 characters of "
+                               "A-Z, a-z, 0-9, '.', '_' or '-'", param="Idempotency-Key")
+            body = _parse_body(raw)
+            body_hash = content_hash(body)
+            if idempotency_key is not None:
+                seen = self._idem.get((key, idempotency_key))
+                if seen is not None:
+                    if seen[0] != body_hash:
+                        raise ApiError("idempotency_conflict")
+                    self.replays_by_idempotency_key[idempotency_key] += 1
+                    return seen[2], True
+            violations = check_body(body)
+            if violations:
+                text = "; ".join(f"{v.field}: {v.message}" for v in violations)
+                raise ApiError("invalid_request", f"Invalid request parameters: {text}",
+                               param=violations[0].field)
+            acct = self.accounts[key]
+            model = str(body["model"])
+            if acct.models is not None and model not in acct.models:
+                raise ApiError("model_access_denied")
+            now = self.now()
+            self.slots.settle(key, now)  # refunds due by now count towards the balance
+            task = self._new_task(key, model, body, body_hash, idempotency_key, now)
+            if acct.available < task.credits:
+                raise ApiError("insufficient_quota")
+            acct.available -= task.credits
+            acct.reserved += task.credits
+            self.creates_by_body[body_hash] += 1
+            if idempotency_key is not None:
+                self.creates_by_idempotency_key[idempotency_key] += 1
+            self.tasks[task.id] = task
+            estimate = self.slots.admit(task, now)
+            response: CreateResponse = {
+                "created": int(now), "id": task.id, "model": model,
+                "object": "video.generation.task", "progress": 0, "status": "pending",
+                "task_info": {"can_cancel": True, "estimated_time": estimate,
+                              "video_duration": int(body.get("duration", 5))},
+                "type": "video",
+                "usage": {"billing_rule": "per_second",
+                          "credits_reserved": task.credits / UNITS_PER_CREDIT,
+                          "user_group": "default"},
+            }
+            if idempotency_key is not None:
+                self._idem[(key, idempotency_key)] = (body_hash, task.id, response)
+            return response, False
+
+    def _new_task(self, key: str, model: str, body: dict[str, Any], body_hash: str,
+                  idempotency_key: str | None, now: float) -> Task:
+        cfg = self.config
+        n = self.creates_by_body[body_hash] + 1
+        rng = fate_rng(cfg.seed, body_hash, n)
+        u_fail, u_jitter, u_when = rng.random(), rng.random(), rng.random()
+        suffix = "".join(rng.choice(_ID_ALPHABET) for _ in range(8))
+        tier, _mode = MODELS[model]
+        duration = int(body.get("duration", 5))
+        quality = str(body.get("quality", "720p"))
+        params = body.get("model_params")
+        web_search = isinstance(params, dict) and params.get("web_search") is True
+        video_input = bool(body.get("video_urls"))
+        base = generation_seconds(tier, quality, duration, web_search=web_search,
+                                  video_input=video_input)
+        gen = base * (1 + cfg.jitter * (2 * u_jitter - 1))
+        outcome = self._fate(str(body.get("prompt", "")), u_fail)
+        run = gen
+        if outcome is not None:
+            lo, hi = FAIL_AT.get(outcome, (0.2, 0.9))
+            run = gen * (lo + (hi - lo) * u_when)
+        credits = self.prices.estimate(
+            tier, quality, duration, content_filter=body.get("content_filter", True) is not False,
+            web_search=web_search, video_input=video_input,
+        )
+        return Task(
+            id=self._task_id(int(now), suffix), key=key, model=model, tier=tier, body=body,
+            body_hash=body_hash, n=n, idempotency_key=idempotency_key, created=now,
+            created_wall=self.clock(),
+            credits=units(credits), base_seconds=base, gen_seconds=gen, run_seconds=run,
+            outcome=outcome, estimated_end=0.0,
+        )
+
+    def _fate(self, prompt: str, u: float) -> str | None:
+        low = prompt.lower()
+        for word, code in sorted(self.config.trigger_words.items()):
+            if word.lower() in low:
+                return code
+        total = 0.0
+        for code, p in sorted(self.config.fail_rates.items()):
+            total += p
+            if u < total:
+                return code
+        return None
+
+    def _task_id(self, created: int, suffix: str) -> str:
+        task_id = f"{TASK_ID_PREFIX}{created}-{suffix}"
+        extra = random.Random(task_id)
+        while task_id in self.tasks:  # practically never: 36^8 suffixes per second
+            suffix = "".join(extra.choice(_ID_ALPHABET) for _ in range(8))
+            task_id = f"{TASK_ID_PREFIX}{created}-{suffix}"
+        return task_id
+
+    # --- the generation slots ----------------------------------------------------------------
+
+    def _finish(self, task: Task, at: float) -> None:
+        """A task's slot time is over: settle its money (charge, or refund a failure)."""
+        task.finished_at = at
+        acct = self.accounts[task.key]
+        acct.reserved -= task.credits
+        if task.outcome is None:
+            task.status, task.settled = "completed", "charged"
+            acct.charged += task.credits
+        else:
+            task.status, task.settled = "failed", "refunded"
+            acct.available += task.credits
+            acct.refunded += task.credits
+
+    def cancel(self, task_id: str) -> TaskResponse:
+        """Test hook: end a task now as failed/``request_cancelled`` (refunded)."""
+        with self._lock:
+            task = self.tasks.get(task_id)
+            if task is None:
+                raise ApiError("task_not_found")
+            now = self.now()
+            self.slots.settle(task.key, now)
+            if task.finished_at is not None:
+                raise ApiError("invalid_request", f"task {task_id} already {task.status}")
+            self.slots.remove(task, now)
+            task.outcome = "request_cancelled"
+            self._finish(task, now)
+            return self._render(task, now, "")
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def task_view(self, key: str, task_id: str, base_url: str) -> TaskResponse:
+        """Handle ``GET /v1/tasks/{task_id}`` for ``key``."""
+        cfg = self.config
+        with self._lock:
+            self._limit(self._query_limits, cfg.query_rate, cfg.query_burst, key)
+            if not task_id.startswith(TASK_ID_PREFIX):
+                raise ApiError("invalid_task_id", param="task_id")
+            task = self.tasks.get(task_id)
+            if task is None:
+                raise ApiError("task_not_found")
+            if task.key != key:
+                raise ApiError("permission_denied")
+            now = self.now()
+            self.slots.settle(task.key, now)
+            return self._render(task, now, base_url)
+
+    def _render(self, task: Task, now: float, base_url: str) -> TaskResponse:
+        cfg = self.config
+        out: TaskResponse = {
+            "created": int(task.created), "id": task.id, "model": task.model,
+            "object": "video.generation.task", "progress": 0, "status": "pending",
+            "task_info": {"can_cancel": True}, "type": "video",
+        }
+        info: TaskInfo
+        if task.finished_at is not None:
+            out["status"] = task.status
+            out["task_info"] = {"can_cancel": False}
+            if task.outcome is None:
+                out["progress"] = 100
+                base = (cfg.public_base_url or base_url).rstrip("/")
+                out["results"] = [f"{base}/files/{task.id}.mp4"]
+            else:
+                out["error"] = {"code": task.outcome, "message": TASK_FAILURES[task.outcome],
+                                "type": "task_error"}
+        elif task.started_at is not None and now >= task.started_at + cfg.pending_seconds:
+            done = (now - task.started_at - cfg.pending_seconds) / task.gen_seconds
+            out["status"] = "processing"
+            out["progress"] = min(99, max(1, int(100 * done)))
+        else:
+            info = {"can_cancel": True,
+                    "estimated_time": max(1, round(task.estimated_end - now)),
+                    "video_duration": int(task.body.get("duration", 5))}
+            out["task_info"] = info
+        return out
+
+    def credits_view(self, key: str) -> CreditsResponse:
+        """Handle ``GET /v1/credits``: the key is its own account (token and user agree)."""
+        with self._lock:
+            self.slots.settle(key, self.now())
+            acct = self.accounts[key]
+            remaining = acct.available / UNITS_PER_CREDIT
+            used = (acct.charged + acct.reserved) / UNITS_PER_CREDIT
+            return {
+                "data": {
+                    "token": {"remaining_credits": remaining, "unlimited_credits": False,
+                              "used_credits": used},
+                    "user": {"remaining_credits": remaining, "used_credits": used},
+                },
+                "message": "",
+                "success": True,
+            }
+
+    def result_task(self, task_id: str) -> tuple[Task, bool]:
+        """The completed task behind a result URL and whether the URL has expired.
+
+        Raises KeyError when there is no completed task of that id.
+        """
+        with self._lock:
+            task = self.tasks[task_id]
+            now = self.now()
+            self.slots.settle(task.key, now)
+            if task.status != "completed" or task.finished_at is None:
+                raise KeyError(task_id)
+            return task, now > task.finished_at + self.config.result_ttl
+
+    def video_bytes(self, task: Task) -> bytes:
+        """The MP4 of a task (blocking: call it from a worker thread)."""
+        body = task.body
+        kwargs: dict[str, Any] = {
+            "prompt": str(body.get("prompt", "")), "duration": int(body.get("duration", 5)),
+            "aspect_ratio": str(body.get("aspect_ratio", "16:9")), "tier": task.tier,
+            "generate_audio": body.get("generate_audio", True) is not False, "seed": task.n - 1,
+        }
+        if self.config.video_source is not None:
+            return self.config.video_source(**kwargs)
+        with self._lock:
+            if self._videos is None:
+                from .video import VideoCache  # lazy: the renderer pulls in PyAV and Pillow
+
+                self._videos = VideoCache(self.config.video_cache_dir)
+            videos = self._videos
+        return videos.get(**kwargs)
+
+    # --- ground truth ------------------------------------------------------------------------
+
+    def creates_for(self, body: Mapping[str, Any]) -> int:
+        """How many tasks were created for this exact request body (model included)."""
+        with self._lock:
+            return self.creates_by_body[content_hash(dict(body))]
+
+    def account(self, key: str) -> Account:
+        """A copy of the key's account, settled up to now."""
+        with self._lock:
+            self.slots.settle_all(self.now())
+            acct = self.accounts[key]
+            return Account(acct.key, acct.available, acct.models, acct.reserved, acct.charged,
+                           acct.refunded)
+
+    def task(self, task_id: str) -> Task:
+        with self._lock:
+            self.slots.settle_all(self.now())
+            return self.tasks[task_id]
+
+    def peak_generating(self, key: str | None = None) -> int:
+        """Most tasks holding a generation slot at once (of ``key``, or of all keys)."""
+        with self._lock:
+            now = self.now()
+            self.slots.settle_all(now)
+            return peak([t for t in self.tasks.values() if key is None or t.key == key], now)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything ``GET /_sim/state`` shows, as plain JSON values."""
+        with self._lock:
+            now = self.now()
+            self.slots.settle_all(now)
+            tasks = list(self.tasks.values())
+            by_key: dict[str, list[Task]] = {}
+            for task in tasks:
+                by_key.setdefault(task.key, []).append(task)
+            snapshot: dict[str, Any] = json.loads(json.dumps({
+                "sim_time": now,
+                "wall": self.clock(),
+                "speed": self.config.speed,
+                "advanced": self._advanced,
+                "tasks": [t.to_json() | {"status": self._render(t, now, "")["status"]}
+                          for t in tasks],
+                "creates_by_body": dict(self.creates_by_body),
+                "creates_by_idempotency_key": dict(self.creates_by_idempotency_key),
+                "replays_by_idempotency_key": dict(self.replays_by_idempotency_key),
+                "accounts": {key_label(k): {**a.to_json(), "tasks": len(by_key.get(k, []))}
+                             for k, a in self.accounts.items()},
+                "requests": {e: dict(c) for e, c in self.requests.items()},
+                "peak_generating": peak(tasks, now),
+                "peak_generating_by_key": {key_label(k): peak(ts, now)
+                                           for k, ts in by_key.items()},
+                "generating_now": self.slots.generating(),
+                "create_arrivals": self.create_arrivals,
+                "faults": self.plan.describe(),
+                "faults_fired": self.faults_fired,
+            }))
+            return snapshot
+
+
+def _parse_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError("invalid_request", f"The request body is not valid JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise ApiError("invalid_request", "The request body must be a JSON object")
+    return body
