@@ -27,9 +27,19 @@ Ground truth, outside EvoLink's surface and without auth:
 - ``GET /_sim/faults`` / ``POST /_sim/faults`` (``[fault, ...]`` or ``{"faults": [...],
   "append": false}``) → ``{"installed": n, "faults": [...]}``.
 - ``POST /_sim/advance`` ``{"seconds": N}`` → ``{"sim_time": t}``.
-- ``POST /_sim/reset`` → ``{"ok": true}``.
+- ``POST /_sim/reset`` → ``{"ok": true}`` (a journal starts afresh too).
 - ``POST /_sim/cancel/{task_id}`` → the task, now failed with ``request_cancelled``.
 - ``POST /_sim/keys`` ``{"<key>": {"balance": credits, "models": [ids] | null}}`` → accounts.
+
+Every answer (errors and faults included) carries ``x-request-id`` and, outside EvoLink's
+surface, ``x-simulator-speed: <simulated seconds per wall second>`` (e.g. ``100``): the runner
+converts ``estimated_time`` and the 24 h result lifetime into wall seconds with it (EvoLink
+sends no such header: speed 1).
+
+With ``SimConfig(journal=path)`` the simulator survives its process: each task, cancel,
+advance and balance change is appended to the file and fsync-ed before the answer, and a
+simulator started on the same file (in any process) replays it and continues, its simulated
+time having run on meanwhile (`runner.simulator.journal`).
 
 In process the same state is ``app.state.sim`` (a `Simulator`).
 """
@@ -65,10 +75,15 @@ _NO_SUCH_KEY = (
 
 
 def create_app(
-    config: SimConfig | None = None, *, clock: Callable[[], float] | None = None
+    config: SimConfig | None = None, *, clock: Callable[[], float] | None = None,
+    wall: Callable[[], float] | None = None,
 ) -> SimApp:
-    """A fresh simulator. ``clock`` is the monotonic wall clock (default `time.monotonic`)."""
-    sim = Simulator(config, clock=clock)
+    """A simulator: fresh, or where its ``config.journal`` left off (see `Simulator`).
+
+    ``clock`` is the monotonic clock that moves simulated time (default `time.monotonic`);
+    ``wall`` the unix clock that anchors it in a journal (default `time.time`).
+    """
+    sim = Simulator(config, clock=clock, wall=wall)
     return SimApp(sim, _starlette(sim))
 
 
@@ -111,7 +126,12 @@ class _Api:
         try:
             key = self.sim.authenticate(request.headers.get("authorization"))
             raw = await request.body()
-            response, replayed = self.sim.create(key, raw, request.headers.get("idempotency-key"))
+            idempotency_key = request.headers.get("idempotency-key")
+            if self.sim.journaled:  # the answer waits for the journal's fsync: not on the loop
+                response, replayed = await anyio.to_thread.run_sync(
+                    self.sim.create, key, raw, idempotency_key)
+            else:
+                response, replayed = self.sim.create(key, raw, idempotency_key)
         except ApiError as exc:
             return self._error(exc, "create")
         headers = {"idempotency-replayed": "true"} if replayed else None

@@ -1,7 +1,8 @@
 """`SimApp`: the outermost ASGI layer of the simulator, where faults happen.
 
 It sits *outside* Starlette (whose error middleware would turn a dropped connection into a
-500): it classifies each request by endpoint, counts it, adds ``x-request-id``, buffers the
+500): it classifies each request by endpoint, counts it, adds ``x-request-id`` and
+``x-simulator-speed`` to every response (unless the response already has them), buffers the
 request body, and either passes the call to the Starlette routes or plays the fault the plan
 picked for it (see `runner.simulator.faults`).
 
@@ -40,6 +41,7 @@ from .wire import EXPIRED_LINK_BODY, Endpoint, code_for_status, error_body
 
 MAX_BODY_BYTES: Final = 64 * 1024 * 1024  # the documented request size limit (§1)
 _CHUNK: Final = 64 * 1024
+SPEED_HEADER: Final = b"x-simulator-speed"  # simulated seconds per wall second; EvoLink: none
 _FAKE_MP4_HEAD: Final = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
 
 
@@ -64,6 +66,7 @@ class SimApp:
         self.inner = inner
         self.state = State()
         self.state.sim = sim
+        self.speed_header = speed_text(sim.config.speed).encode()
 
     def __repr__(self) -> str:
         return f"<SimApp speed={self.sim.config.speed} tasks={len(self.sim.tasks)}>"
@@ -73,7 +76,7 @@ class SimApp:
             await self.inner(scope, receive, send)
             return
         endpoint, task_id = classify(scope["method"], scope["path"])
-        tagged = _with_request_id(send)
+        tagged = _tagged(send, self.speed_header)
         if endpoint is None:
             await self.inner(scope, receive, tagged)
             return
@@ -85,12 +88,22 @@ class SimApp:
             self.sim.end_call(endpoint, seq, call.outcome)
 
 
-def _with_request_id(send: Send) -> Send:
+def speed_text(speed: float) -> str:
+    """The ``x-simulator-speed`` value: ``100`` for 100.0, ``0.5`` for 0.5 (`float` reads it)."""
+    return str(int(speed)) if float(speed).is_integer() else repr(float(speed))
+
+
+def _tagged(send: Send, speed: bytes) -> Send:
+    """``send`` adding ``x-request-id`` and ``x-simulator-speed`` to the response head."""
+
     async def tagged(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = list(message.get("headers", []))
-            if not any(name.lower() == b"x-request-id" for name, _ in headers):
+            names = {name.lower() for name, _ in headers}
+            if b"x-request-id" not in names:
                 headers.append((b"x-request-id", f"req-{uuid.uuid4().hex[:24]}".encode()))
+            if SPEED_HEADER not in names:
+                headers.append((SPEED_HEADER, speed))
             message = {**message, "headers": headers}
         await send(message)
 

@@ -3,6 +3,12 @@
 `DEFAULT_KEY` is the one key the default configuration knows (1,000,000 credits, every
 model): the in-process default backend authenticates with it. ``SimConfig.from_json`` reads
 the same settings from plain JSON values (a CLI's ``--config``, a child process).
+
+With ``journal`` set the simulator outlives its process: every change of state is appended to
+that file (fsync-ed before the answer) and a simulator started later on the same file replays
+it and goes on, with simulated time anchored to the wall clock (see `runner.simulator.journal`
+and `Simulator`). The settings replay depends on (``speed``, ``concurrency``,
+``pending_seconds``) must stay the same across processes.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ class SimConfig:
     faults: Sequence[Fault] = ()
     video_source: Callable[..., bytes] | None = None  # instead of the real renderer
     video_cache_dir: Path | None = None
+    journal: Path | None = None  # state log a new process resumes from (see journal.py)
     public_base_url: str | None = None  # base of result URLs; None: the request's base URL
     max_hang_seconds: float = 600.0  # a `hang` fault gives up after this many wall seconds
     prices: PriceTable | None = None  # None: runner.pricing.default_prices()
@@ -69,7 +76,8 @@ class SimConfig:
         """A config from plain JSON values (a CLI's ``--config``, a child process).
 
         ``keys`` is ``{key: {"balance": credits, "models": [ids] | null}}``, ``faults`` a list
-        of fault objects (`Fault.from_json`); ``video_source`` and ``prices`` cannot be given.
+        of fault objects (`Fault.from_json`), ``video_cache_dir`` and ``journal`` paths as
+        strings; ``video_source`` and ``prices`` cannot be given.
         Raises ValueError naming what is wrong.
         """
         names = {f.name for f in dataclasses.fields(cls)} - {"video_source", "prices"}
@@ -89,13 +97,16 @@ class SimConfig:
                 }
             if "faults" in kwargs:
                 kwargs["faults"] = tuple(parse_plan(kwargs["faults"]))
-            if kwargs.get("video_cache_dir") is not None:
-                kwargs["video_cache_dir"] = Path(kwargs["video_cache_dir"])
+            for name in ("video_cache_dir", "journal"):
+                if kwargs.get(name) is not None:
+                    kwargs[name] = Path(kwargs[name])
             return cls(**kwargs)
         except (TypeError, AttributeError) as exc:
             raise ValueError(f"invalid simulator settings: {exc}") from None
 
     def __post_init__(self) -> None:
+        if isinstance(self.journal, str):  # a caller without type checks
+            object.__setattr__(self, "journal", Path(self.journal))
         problems: list[str] = []
         if not self.speed > 0:
             problems.append("speed must be > 0")

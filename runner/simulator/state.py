@@ -16,6 +16,13 @@ Behaviour and its sources ([DOC]/[EVO]/[3P]: ``shared/reference/evolink-api.md``
   anything is read (no background tasks). Generation takes about 110 s (fast), 105 s (mini) or
   155 s (standard) for 4 s at 480p (observed live, §5.6), longer for longer or sharper videos,
   ± ``jitter``; the first ``pending_seconds`` of a task's slot show as ``pending``.
+- [INF] with a journal (`runner.simulator.journal`) simulated time goes on across processes
+  and passes while none runs, as EvoLink's does: the first line anchors it to the wall clock
+  (``wall``, ``sim``), and a process opening the journal starts at ``start = sim + (wall_now -
+  wall) * speed`` (plus the advances it replays, and never before the last event it replays).
+  Within a process only the monotonic ``clock`` moves time: the injected ``clock`` and
+  ``wall`` are read together once, at start (or reset), to join the two; a test controls the
+  time between "processes" through ``wall`` and the time within one through ``clock``.
 - [INF] per key, at most ``concurrency`` tasks hold a generation slot; later ones stay
   ``pending`` in creation order. ``estimated_time`` counts the wait for a slot.
 - [INF] a task's fate (outcome, jitter, id suffix) comes from a hash of (seed, body hash, n-th
@@ -46,6 +53,7 @@ from runner.rules import MODELS, check_body
 
 from .config import DEFAULT_KEY, KeyConfig, SimConfig
 from .faults import Fault, FaultPlan
+from .journal import Journal, alias, key_digest, key_ref, task_from_record, task_record
 from .tasks import (
     FAIL_AT,
     UNITS_PER_CREDIT,
@@ -75,6 +83,7 @@ __all__ = ["DEFAULT_KEY", "ApiError", "Gcra", "KeyConfig", "SimConfig", "Simulat
 
 IDEMPOTENCY_KEY_RE: Final = re.compile(r"[A-Za-z0-9._-]{16,96}")
 _ID_ALPHABET: Final = "abcdefghijklmnopqrstuvwxyz0123456789"
+_REPLAYED_SETTINGS: Final = ("speed", "concurrency", "pending_seconds")
 
 
 class ApiError(Exception):
@@ -117,15 +126,36 @@ class Simulator:
     """The state behind the app (``app.state.sim``); safe to call from any thread."""
 
     def __init__(
-        self, config: SimConfig | None = None, *, clock: Callable[[], float] | None = None
+        self, config: SimConfig | None = None, *, clock: Callable[[], float] | None = None,
+        wall: Callable[[], float] | None = None,
     ) -> None:
+        """``clock`` is monotonic (default `time.monotonic`) and moves simulated time;
+        ``wall`` (default `time.time`) anchors it in a journal and dates ``Retry-After``.
+
+        With ``config.journal`` the state in that file is replayed first; raises ValueError
+        when the journal is damaged or was written with other timing settings.
+        """
         self.config = config if config is not None else SimConfig()
         self.clock: Callable[[], float] = clock if clock is not None else time.monotonic
-        self.unix_time: Callable[[], float] = time.time  # for HTTP dates only
+        self.unix_time: Callable[[], float] = wall if wall is not None else time.time
         self.prices = self.config.prices if self.config.prices is not None else default_prices()
         self._lock = threading.RLock()
         self._videos: VideoCache | None = None
-        self.reset()
+        self._journal: Journal | None = None
+        records: list[dict[str, Any]] = []
+        if self.config.journal is not None:
+            self._journal, records = Journal.open(self.config.journal)
+        with self._lock:
+            self._clear()
+            if records:
+                try:
+                    self._restore(records)
+                except BaseException:
+                    assert self._journal is not None
+                    self._journal.close()
+                    raise
+            elif self._journal is not None:
+                self._journal.restart(self._start_record())
 
     def __repr__(self) -> str:
         return (f"<Simulator speed={self.config.speed} tasks={len(self.tasks)} "
@@ -133,13 +163,33 @@ class Simulator:
 
     # --- time and administration -------------------------------------------------------------
 
+    def close(self) -> None:
+        """Close the journal file, if any (changes made afterwards fail with 500)."""
+        if self._journal is not None:
+            self._journal.close()
+
+    @property
+    def journaled(self) -> bool:
+        """Whether changes are written to a journal (and wait for its fsync)."""
+        return self._journal is not None
+
     def reset(self) -> None:
-        """Forget every task, count and charge; restore balances and the configured faults."""
+        """Forget every task, count and charge; restore balances and the configured faults.
+
+        A journal is cut back to a new start line: the state and clock start afresh."""
+        with self._lock:
+            self._clear()
+            if self._journal is not None:
+                self._journal.restart(self._start_record())
+
+    def _clear(self) -> None:
         cfg = self.config
         with self._lock:
             self._t0 = self.clock()
-            self._epoch = cfg.start_time if cfg.start_time is not None else self.unix_time()
+            self._wall0 = self.unix_time()
+            self._epoch = cfg.start_time if cfg.start_time is not None else self._wall0
             self._advanced = 0.0
+            self._aliases: dict[str, str] = {}  # key digest -> alias, for keys not seen since
             self.tasks: dict[str, Task] = {}
             self.accounts: dict[str, Account] = {
                 k: Account(k, units(kc.balance), kc.models) for k, kc in cfg.keys.items()
@@ -166,8 +216,11 @@ class Simulator:
         if not seconds >= 0:
             raise ValueError(f"can only advance by seconds >= 0, got {seconds!r}")
         with self._lock:
+            self._log({"type": "advance", "sim": self.now() + seconds, "seconds": seconds})
             self._advanced += seconds
-            return self.now()
+            now = self.now()
+        self._sync()
+        return now
 
     def set_faults(self, faults: Sequence[Fault], *, append: bool = False) -> None:
         with self._lock:
@@ -175,15 +228,133 @@ class Simulator:
 
     def set_key(self, key: str, *, balance: float | None = None,
                 models: frozenset[str] | Literal["keep"] | None = "keep") -> None:
-        """Add a key or change its balance (available credits) and allowed models."""
+        """Add a key or change its balance (available credits) and allowed models.
+
+        Refunds due by now are settled first: the balance set is the balance from now on."""
         with self._lock:
-            acct = self.accounts.get(key)
-            if acct is None:
-                acct = self.accounts[key] = Account(key, units(self.config.default_balance), None)
-            if balance is not None:
-                acct.available = units(balance)
-            if models != "keep":
-                acct.models = models
+            self._adopt(key)
+            now = self.now()
+            self._log({"type": "balance", "sim": now, **key_ref(key), "balance": balance,
+                       "models": models if models in ("keep", None) else sorted(models or ())})
+            self._set_account(key, now, balance, models)
+        self._sync()
+
+    def _set_account(self, key: str, now: float, balance: float | None,
+                     models: frozenset[str] | Literal["keep"] | None) -> None:
+        self.slots.settle_all(now)
+        acct = self._account(key)
+        if balance is not None:
+            acct.available = units(balance)
+        if models != "keep":
+            acct.models = models
+
+    def _account(self, key: str) -> Account:
+        acct = self.accounts.get(key)
+        if acct is None:
+            acct = self.accounts[key] = Account(key, units(self.config.default_balance), None)
+        return acct
+
+    # --- the journal -------------------------------------------------------------------------
+
+    def _start_record(self) -> dict[str, Any]:
+        cfg = self.config
+        return {"type": "start", "v": 1, "wall": self._wall0, "sim": self._epoch,
+                **{name: getattr(cfg, name) for name in _REPLAYED_SETTINGS}}
+
+    def _log(self, record: dict[str, Any]) -> None:
+        """Append a change to the journal, before it is applied (call under the lock)."""
+        if self._journal is None:
+            return
+        wall = self._wall0 + (self.clock() - self._t0)  # the wall clock as this process sees it
+        try:
+            self._journal.append({"type": record["type"], "wall": wall, **record})
+        except OSError as exc:
+            raise ApiError("internal_error", f"the simulator could not write its journal "
+                           f"{self._journal.path}: {exc}") from None
+
+    def _sync(self) -> None:
+        """Make the journal durable (call outside the lock: concurrent changes share it)."""
+        if self._journal is None:
+            return
+        try:
+            self._journal.sync()
+        except OSError as exc:
+            raise ApiError("internal_error", f"the simulator could not write its journal "
+                           f"{self._journal.path}: {exc}") from None
+
+    def _restore(self, records: list[dict[str, Any]]) -> None:
+        """Replay what a previous process journaled, then continue its clock."""
+        cfg = self.config
+        path = cfg.journal
+        start = records[0]
+        if start.get("type") != "start" or start.get("v") != 1:
+            raise ValueError(f"{path}:1: not a simulator journal (no start line of version 1); "
+                             "give the simulator another journal path")
+        changed = [f"{name}={start.get(name)!r}" for name in _REPLAYED_SETTINGS
+                   if start.get(name) != getattr(cfg, name)]
+        if changed:
+            raise ValueError(f"the journal {path} was written with {', '.join(changed)}: start "
+                             "the simulator with those settings, or with a new journal")
+        keys = {key_digest(k): k for k in self.accounts}
+        latest = float(start["sim"])
+        for number, record in enumerate(records[1:], 2):
+            try:
+                latest = max(latest, self._replay(record, keys))
+            except (KeyError, TypeError, ValueError, ApiError) as exc:
+                raise ValueError(f"{path}:{number}: cannot replay this {record.get('type')!r} "
+                                 f"line ({exc!r}); move the journal away to start afresh"
+                                 ) from None
+        gap = (self._wall0 - float(start["wall"])) * cfg.speed
+        self._epoch = max(float(start["sim"]) + gap, latest - self._advanced)
+
+    def _replay(self, record: dict[str, Any], keys: dict[str, str]) -> float:
+        """Apply one journaled change; returns its simulated time."""
+        kind, now = record["type"], float(record["sim"])
+        if kind == "create":
+            wall = self._t0 + (float(record["wall"]) - self._wall0)  # on this process's clock
+            self._book(task_from_record(record, self._known(record, keys), wall))
+        elif kind == "cancel":
+            task = self.tasks[record["id"]]
+            self.slots.settle(task.key, now)
+            if task.finished_at is not None:
+                raise ValueError(f"{task.id} had already finished")
+            self._end(task, now)
+        elif kind == "advance":
+            self._advanced += float(record["seconds"])
+        elif kind == "balance":
+            balance, models = record["balance"], record["models"]
+            self._set_account(
+                self._known(record, keys), now, None if balance is None else float(balance),
+                models if models in ("keep", None) else frozenset(map(str, models)),
+            )
+        else:
+            raise ValueError(f"unknown line type {kind!r}")
+        return now
+
+    def _known(self, record: dict[str, Any], keys: dict[str, str]) -> str:
+        """The key a journal line names: a configured one, or an alias until it shows up."""
+        digest = str(record["key_sha256"])
+        key = keys.get(digest)
+        if key is None:
+            key = keys[digest] = self._aliases[digest] = alias(str(record["key"]), digest)
+        return key
+
+    def _adopt(self, key: str) -> None:
+        """A key the journal knew only by its digest takes back its account and tasks."""
+        if not self._aliases or key in self.accounts:
+            return
+        stand_in = self._aliases.pop(key_digest(key), None)
+        if stand_in is None:
+            return
+        acct = self.accounts.pop(stand_in, None)
+        if acct is not None:
+            acct.key = key
+            self.accounts[key] = acct
+        for task in self.tasks.values():
+            if task.key == stand_in:
+                task.key = key
+        self._idem = {(key if k == stand_in else k, i): v for (k, i), v in self._idem.items()}
+        self.slots.rekey(stand_in, key)
 
     # --- calls as the app sees them -----------------------------------------------------------
 
@@ -216,10 +387,11 @@ class Simulator:
         with self._lock:
             if scheme.lower() != "bearer" or not key:
                 raise ApiError("unauthorized")
+            self._adopt(key)
             if key not in self.accounts:
                 if not self.config.accept_any_key:
                     raise ApiError("unauthorized")
-                self.accounts[key] = Account(key, units(self.config.default_balance), None)
+                self._account(key)
             return key
 
     def _limit(self, limits: dict[str, Gcra], rate: float | None, burst: int, key: str) -> None:
@@ -240,7 +412,15 @@ class Simulator:
 
     def create(self, key: str, raw: bytes, idempotency_key: str | None
                ) -> tuple[CreateResponse, bool]:
-        """Handle ``POST /v1/videos/generations``; returns (response, replayed)."""
+        """Handle ``POST /v1/videos/generations``; returns (response, replayed).
+
+        With a journal this waits for its fsync: call it from a worker thread."""
+        answer = self._create(key, raw, idempotency_key)
+        self._sync()  # the task (a replayed one too) is on disk before its id leaves
+        return answer
+
+    def _create(self, key: str, raw: bytes, idempotency_key: str | None
+                ) -> tuple[CreateResponse, bool]:
         cfg = self.config
         with self._lock:
             self._limit(self._create_limits, cfg.create_rate, cfg.create_burst, key)
@@ -270,26 +450,33 @@ class Simulator:
             task = self._new_task(key, model, body, body_hash, idempotency_key, now)
             if acct.available < task.credits:
                 raise ApiError("insufficient_quota")
-            acct.available -= task.credits
-            acct.reserved += task.credits
-            self.creates_by_body[body_hash] += 1
-            if idempotency_key is not None:
-                self.creates_by_idempotency_key[idempotency_key] += 1
-            self.tasks[task.id] = task
-            estimate = self.slots.admit(task, now)
-            response: CreateResponse = {
-                "created": int(now), "id": task.id, "model": model,
-                "object": "video.generation.task", "progress": 0, "status": "pending",
-                "task_info": {"can_cancel": True, "estimated_time": estimate,
-                              "video_duration": int(body.get("duration", 5))},
-                "type": "video",
-                "usage": {"billing_rule": "per_second",
-                          "credits_reserved": task.credits / UNITS_PER_CREDIT,
-                          "user_group": "default"},
-            }
-            if idempotency_key is not None:
-                self._idem[(key, idempotency_key)] = (body_hash, task.id, response)
-            return response, False
+            self._log(task_record(task))
+            return self._book(task), False
+
+    def _book(self, task: Task) -> CreateResponse:
+        """Reserve a new task's credits, count it and give it a slot (or a place in line)."""
+        acct = self._account(task.key)
+        self.slots.settle(task.key, task.created)
+        acct.available -= task.credits
+        acct.reserved += task.credits
+        self.creates_by_body[task.body_hash] += 1
+        if task.idempotency_key is not None:
+            self.creates_by_idempotency_key[task.idempotency_key] += 1
+        self.tasks[task.id] = task
+        estimate = self.slots.admit(task, task.created)
+        response: CreateResponse = {
+            "created": int(task.created), "id": task.id, "model": task.model,
+            "object": "video.generation.task", "progress": 0, "status": "pending",
+            "task_info": {"can_cancel": True, "estimated_time": estimate,
+                          "video_duration": int(task.body.get("duration", 5))},
+            "type": "video",
+            "usage": {"billing_rule": "per_second",
+                      "credits_reserved": task.credits / UNITS_PER_CREDIT,
+                      "user_group": "default"},
+        }
+        if task.idempotency_key is not None:
+            self._idem[(task.key, task.idempotency_key)] = (task.body_hash, task.id, response)
+        return response
 
     def _new_task(self, key: str, model: str, body: dict[str, Any], body_hash: str,
                   idempotency_key: str | None, now: float) -> Task:
@@ -369,10 +556,16 @@ class Simulator:
             self.slots.settle(task.key, now)
             if task.finished_at is not None:
                 raise ApiError("invalid_request", f"task {task_id} already {task.status}")
-            self.slots.remove(task, now)
-            task.outcome = "request_cancelled"
-            self._finish(task, now)
-            return self._render(task, now, "")
+            self._log({"type": "cancel", "sim": now, "id": task.id})
+            self._end(task, now)
+            view = self._render(task, now, "")
+        self._sync()
+        return view
+
+    def _end(self, task: Task, now: float) -> None:
+        self.slots.remove(task, now)
+        task.outcome = "request_cancelled"
+        self._finish(task, now)
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -510,6 +703,7 @@ class Simulator:
                 "wall": self.clock(),
                 "speed": self.config.speed,
                 "advanced": self._advanced,
+                "journal": None if self._journal is None else str(self._journal.path),
                 "tasks": [t.to_json() | {"status": self._render(t, now, "")["status"]}
                           for t in tasks],
                 "creates_by_body": dict(self.creates_by_body),

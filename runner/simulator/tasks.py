@@ -91,7 +91,14 @@ class Task:
 
 
 def key_label(key: str) -> str:
-    """How ground truth names a key: a prefix and a digest, never the whole secret."""
+    """How ground truth names a key: a prefix and a digest, never the whole secret.
+
+    A key restored from a journal and not seen since is an alias ``"<label>\\n<sha256>"``
+    (`journal.alias`): its label is the original one.
+    """
+    label, newline, _ = key.partition("\n")
+    if newline:
+        return label
     return f"{key[:7]}…{hashlib.sha256(key.encode()).hexdigest()[:6]}"
 
 
@@ -167,6 +174,12 @@ class Slots:
         heapq.heapify(lane.running)
         if lane.waiting:
             self._start(lane, lane.waiting.popleft(), now)
+
+    def rekey(self, old: str, new: str) -> None:
+        """The tasks of key ``old`` now belong to ``new`` (a journal alias met its key)."""
+        lane = self._lanes.pop(old, None)
+        if lane is not None:
+            self._lanes[new] = lane
 
     def generating(self) -> int:
         return sum(len(lane.running) for lane in self._lanes.values())

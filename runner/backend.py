@@ -1,0 +1,101 @@
+"""Which API a run talks to: EvoLink itself, or the simulator (in process or on loopback).
+
+With no ``EVOLINK_API_KEY`` the default is the in-process simulator: nothing is paid and the
+videos are simulated. The key is read from the environment only, stripped of spaces, sent only
+in the Authorization header and never stored (its ``repr`` is masked).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from .client import LIMITS, EvoLink
+from .errors import InputError
+
+EVOLINK_URL = "https://api.evolink.ai"
+SIM_ORIGIN = "http://simulator.local"
+SIM_SPEED = 100.0  # the in-process simulator: a 2-minute generation takes 1.2 s
+SPEED_HEADER = "x-simulator-speed"  # the simulator's time scale, on its every answer
+
+
+@dataclass(frozen=True)
+class Secret:
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str  # "sim" or "evolink"
+    base_url: str
+    key: Secret = field(repr=False)
+    in_process: bool = False
+    sim_state: Path | None = None  # the in-process simulator's journal (resume across processes)
+
+    @property
+    def simulated(self) -> bool:
+        return self.name == "sim"
+
+    @property
+    def trusted_origin(self) -> str | None:
+        """Result files may come over plain http from here: a simulator on loopback or in
+        process (SPEC §6: https only, except when the base URL itself is local)."""
+        parts = urlsplit(self.base_url)
+        if self.in_process or parts.hostname in ("127.0.0.1", "localhost", "::1"):
+            return f"{parts.scheme}://{parts.netloc}"
+        return None
+
+    def announce(self) -> str:
+        if self.in_process:
+            return ("Backend: built-in simulator (EVOLINK_API_KEY is not set): nothing is paid, "
+                    "videos are simulated.")
+        if self.simulated:
+            return f"Backend: simulator at {self.base_url}: nothing is paid, videos are simulated."
+        return f"Backend: EvoLink at {self.base_url} (credits will be spent)."
+
+
+def api_key_from_env() -> str | None:
+    key = os.environ.get("EVOLINK_API_KEY", "").strip()
+    return key or None
+
+
+def choose(backend: str | None, base_url: str | None, workspace: Path) -> Backend:
+    key = api_key_from_env()
+    name = backend or ("evolink" if key else "sim")
+    if name == "evolink":
+        if key is None:
+            raise InputError("the evolink backend needs an API key: set EVOLINK_API_KEY "
+                             "(keys are at https://evolink.ai/dashboard/keys), or use "
+                             "--backend sim to try runner without spending")
+        return Backend("evolink", (base_url or EVOLINK_URL).rstrip("/"), Secret(key))
+    from .simulator.config import DEFAULT_KEY
+
+    if base_url:
+        return Backend("sim", base_url.rstrip("/"), Secret(key or DEFAULT_KEY))
+    return Backend("sim", SIM_ORIGIN, Secret(DEFAULT_KEY), in_process=True,
+                   sim_state=workspace / "simulator")
+
+
+@contextlib.asynccontextmanager
+async def connect(backend: Backend) -> AsyncIterator[tuple[EvoLink, httpx.AsyncClient]]:
+    """The API client and a client for result files (redirects are followed by hand)."""
+    transport: httpx.AsyncBaseTransport | None = None
+    if backend.in_process:
+        from .simulator.app import SimConfig, create_app
+
+        app = create_app(SimConfig(speed=SIM_SPEED, accept_any_key=False,
+                                   video_cache_dir=(backend.sim_state / "videos")
+                                   if backend.sim_state else None))
+        transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(base_url=backend.base_url, transport=transport, limits=LIMITS,
+                                 follow_redirects=False) as http:
+        yield EvoLink(http, backend.key.value), http

@@ -1,0 +1,16 @@
+"""What the dispatcher reports as it goes: frozen events for the progress display and logs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """``kind``: submitted, running, done, failed, rejected, held, expired, lost,
+    result_error, retrying, throttled, breaker, stopped."""
+
+    kind: str
+    job_key: str | None = None
+    detail: str = ""
+    credits: float = 0.0

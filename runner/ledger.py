@@ -1,0 +1,567 @@
+"""The durable ledger: one SQLite database per workspace (``reports/ledger.sqlite``).
+
+It holds runs, jobs (with their state machine), attempts (every create and its outcome),
+money entries (reserve / confirm / release) and events. Durability rules
+(``shared/reference/reliability.md`` §4):
+
+- WAL journal, ``synchronous=FULL``: a committed transaction survives ``kill -9`` and power loss.
+- Intent before effect: an attempt row is committed (``in_flight``) before its create is sent,
+  together with the budget reservation, in one ``BEGIN IMMEDIATE`` transaction.
+- The task id is committed the moment the create answers.
+- One writer: a process holds an exclusive lock on ``ledger.lock`` while it writes; a second
+  runner refuses at once, naming the holder. Readers (report, status) open the database
+  read-only with short transactions and never block the writer.
+
+Job states::
+
+    pending -> submitting -> submitted -> running -> completed -> done
+                  |  |  `-> unknown (create outcome unknown: held, never re-sent automatically)
+                  |  `-> rejected (400 at create: final)
+                  `-> pending (provably not sent: retried later)
+    running -> failed (task error) | lost (task no longer found)
+    completed -> expired (result URL gone before download) | result_error (not a usable video)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, RunStopped
+
+PENDING, SUBMITTING, UNKNOWN, REJECTED = "pending", "submitting", "unknown", "rejected"
+SUBMITTED, RUNNING, COMPLETED, DONE = "submitted", "running", "completed", "done"
+FAILED, LOST, EXPIRED, RESULT_ERROR = "failed", "lost", "expired", "result_error"
+# A job in one of these states will not change without an operator's command.
+FINAL = frozenset({REJECTED, DONE, FAILED, LOST, EXPIRED, RESULT_ERROR})
+# Tasks that exist (paid for) and are not finished remotely.
+ACTIVE = frozenset({SUBMITTED, RUNNING})
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("001_initial", """
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        experiment TEXT NOT NULL,
+        tier TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        base_url TEXT,
+        parent_run TEXT REFERENCES runs(run_id),
+        config_json TEXT NOT NULL,
+        dimensions_json TEXT NOT NULL,
+        budget REAL,
+        state TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        exit_code INTEGER,
+        stop_reason TEXT
+    );
+    CREATE TABLE jobs (
+        job_id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(run_id),
+        job_key TEXT NOT NULL,
+        variant_key TEXT NOT NULL,
+        tier TEXT NOT NULL,
+        sample INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        body_json TEXT NOT NULL,
+        values_json TEXT NOT NULL,
+        source TEXT NOT NULL,
+        row INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        parent_job_key TEXT,
+        est_credits REAL NOT NULL,
+        state TEXT NOT NULL,
+        task_id TEXT UNIQUE,
+        credits REAL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        resubmits INTEGER NOT NULL DEFAULT 0,
+        progress INTEGER,
+        estimated_time REAL,
+        submitted_at REAL,
+        completed_at REAL,
+        next_action_at REAL,
+        result_url TEXT,
+        result_expires_at REAL,
+        file_path TEXT,
+        file_bytes INTEGER,
+        file_sha256 TEXT,
+        media_json TEXT,
+        reused_from TEXT,
+        error_code TEXT,
+        error_message TEXT,
+        updated_at REAL NOT NULL,
+        UNIQUE (run_id, job_key)
+    );
+    CREATE INDEX jobs_by_state ON jobs (run_id, state);
+    CREATE INDEX jobs_by_key ON jobs (job_key, state);
+    CREATE TABLE attempts (
+        attempt_id INTEGER PRIMARY KEY,
+        job_id INTEGER NOT NULL REFERENCES jobs(job_id),
+        n INTEGER NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        http_status INTEGER,
+        task_id TEXT,
+        replayed INTEGER,
+        detail TEXT
+    );
+    CREATE TABLE money (
+        entry_id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        job_id INTEGER NOT NULL,
+        attempt_id INTEGER,
+        kind TEXT NOT NULL CHECK (kind IN ('reserve', 'release', 'confirm')),
+        credits REAL NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX money_by_run ON money (run_id);
+    CREATE TABLE events (
+        event_id INTEGER PRIMARY KEY,
+        run_id TEXT,
+        job_id INTEGER,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT
+    );
+    """),
+)
+
+_DETAIL_LIMIT = 2048
+_FINISH_COLUMNS = frozenset({
+    "file_path", "file_bytes", "file_sha256", "media_json", "result_url", "result_expires_at",
+    "completed_at", "progress",
+})
+
+
+class LedgerBusy(InputError):
+    """Another runner process holds the ledger."""
+
+
+class BudgetExceeded(RunStopped):
+    """The next create could take spending over ``--budget``."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to record when a run is created."""
+
+    job_key: str
+    variant_key: str
+    tier: str
+    sample: int
+    model: str
+    mode: str
+    body: Mapping[str, Any]
+    values: Sequence[tuple[str, str]]
+    source: str
+    row: int
+    name: str
+    est_credits: float
+    parent_job_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    attempt_id: int
+    job_id: int
+    n: int
+    idempotency_key: str
+    reserved: float
+
+
+def _now() -> float:
+    return time.time()
+
+
+def clip(text: str | None, limit: int = _DETAIL_LIMIT) -> str | None:
+    """Provider text as stored: at most ``limit`` characters."""
+    if text is None:
+        return None
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Ledger:
+    """The writer's handle. Use `Ledger.open` (takes the lock) as a context manager."""
+
+    def __init__(self, workspace: Path, conn: sqlite3.Connection, lock: Any) -> None:
+        self.workspace = workspace
+        self.conn = conn
+        self._lock = lock
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, workspace: Path) -> Iterator[Ledger]:
+        workspace.mkdir(parents=True, exist_ok=True)
+        lock = _take_lock(workspace / "ledger.lock")
+        try:
+            conn = connect(workspace / "ledger.sqlite")
+            migrate(conn)
+            ledger = cls(workspace, conn, lock)
+            try:
+                yield ledger
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn.close()
+        finally:
+            lock.close()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One immediate (write-locked) transaction, committed with a full sync."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # ------------------------------------------------------------------ runs
+
+    def create_run(
+        self, run: Mapping[str, Any], jobs: Iterable[NewJob], reuse: bool = True
+    ) -> int:
+        """Record a run and its jobs in one transaction; returns how many jobs were reused
+        from finished jobs of the workspace (same ``job_key``, file still on disk)."""
+        now = _now()
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO runs (run_id, name, experiment, tier, backend, base_url, parent_run,"
+                " config_json, dimensions_json, budget, state, created_at)"
+                " VALUES (:run_id, :name, :experiment, :tier, :backend, :base_url, :parent_run,"
+                " :config_json, :dimensions_json, :budget, 'created', :now)",
+                {**run, "now": now},
+            )
+            db.executemany(
+                "INSERT INTO jobs (run_id, job_key, variant_key, tier, sample, model, mode,"
+                " body_json, values_json, source, row, name, parent_job_key, est_credits,"
+                " state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (run["run_id"], j.job_key, j.variant_key, j.tier, j.sample, j.model, j.mode,
+                     json.dumps(j.body, sort_keys=True, ensure_ascii=False),
+                     json.dumps(list(j.values), ensure_ascii=False), j.source, j.row, j.name,
+                     j.parent_job_key, j.est_credits, PENDING, now)
+                    for j in jobs
+                ),
+            )
+            reused = self._reuse(db, run["run_id"], now) if reuse else 0
+            _event(db, run["run_id"], None, "run_created", None)
+        return reused
+
+    def _reuse(self, db: sqlite3.Connection, run_id: str, now: float) -> int:
+        rows = db.execute(
+            "SELECT j.job_id, j.job_key, d.run_id, d.file_path, d.file_bytes, d.file_sha256,"
+            " d.media_json, d.credits, d.task_id FROM jobs j JOIN jobs d"
+            " ON d.job_key = j.job_key AND d.state = 'done' AND d.run_id != j.run_id"
+            " AND d.reused_from IS NULL"
+            " WHERE j.run_id = ? AND j.state = 'pending' GROUP BY j.job_id",
+            (run_id,),
+        ).fetchall()
+        count = 0
+        for job_id, key, src_run, path, size, sha, media, _credits, _task in rows:
+            if not path or not (self.workspace / path).is_file():
+                continue
+            db.execute(
+                "UPDATE jobs SET state = 'done', file_path = ?, file_bytes = ?, file_sha256 = ?,"
+                " media_json = ?, reused_from = ?, credits = 0, updated_at = ? WHERE job_id = ?",
+                (path, size, sha, media, src_run, now, job_id),
+            )
+            _event(db, run_id, job_id, "reused", f"{key} from run {src_run}")
+            count += 1
+        return count
+
+    def set_run_state(
+        self, run_id: str, state: str, *, exit_code: int | None = None,
+        stop_reason: str | None = None,
+    ) -> None:
+        now = _now()
+        with self.write() as db:
+            db.execute(
+                "UPDATE runs SET state = ?, exit_code = COALESCE(?, exit_code),"
+                " stop_reason = ?, started_at = COALESCE(started_at, ?),"
+                " finished_at = CASE WHEN ? IN ('finished', 'stopped') THEN ? ELSE NULL END"
+                " WHERE run_id = ?",
+                (state, exit_code, stop_reason, now, state, now, run_id),
+            )
+            _event(db, run_id, None, f"run_{state}", stop_reason)
+
+    def event(self, run_id: str | None, job_id: int | None, kind: str, detail: str | None) -> None:
+        with self.write() as db:
+            _event(db, run_id, job_id, kind, detail)
+
+    # ------------------------------------------------------------------ resume
+
+    def recover(self, run_id: str) -> list[int]:
+        """After a crash: every job caught mid-create becomes ``unknown`` (its create may or
+        may not have reached the provider). Returns those job ids."""
+        now = _now()
+        with self.write() as db:
+            ids = [r[0] for r in db.execute(
+                "SELECT job_id FROM jobs WHERE run_id = ? AND state = ?", (run_id, SUBMITTING))]
+            for job_id in ids:
+                db.execute(
+                    "UPDATE attempts SET outcome = 'unknown', finished_at = ?,"
+                    " detail = 'the runner stopped while this create was being sent'"
+                    " WHERE job_id = ? AND outcome = 'in_flight'", (now, job_id))
+                db.execute(
+                    "UPDATE jobs SET state = ?, error_code = 'create_outcome_unknown',"
+                    " error_message = ?, updated_at = ? WHERE job_id = ?",
+                    (UNKNOWN, "the runner stopped while this create was being sent; "
+                     "settle it with `runner resolve`", now, job_id))
+                _event(db, run_id, job_id, "held_unknown", "found submitting after a restart")
+        return ids
+
+    # ------------------------------------------------------------------ creates
+
+    def spent(self, run_id: str) -> float:
+        return spent(self.conn, run_id)
+
+    def begin_attempt(
+        self, run_id: str, job_id: int, job_key: str, reserve: float, budget: float | None
+    ) -> Attempt:
+        """Commit the intent to create (attempt ``in_flight``, job ``submitting``) with its
+        budget reservation, before anything is sent. Raises BudgetExceeded."""
+        now = _now()
+        with self.write() as db:
+            if budget is not None:
+                spent = self.spent(run_id)
+                if spent + reserve > budget + 1e-9:
+                    raise BudgetExceeded(
+                        f"the budget of {budget:,.2f} credits is reached: {spent:,.2f} spent or "
+                        f"reserved, the next job needs about {reserve:,.2f}. Raise --budget and "
+                        "run `runner resume` to continue."
+                    )
+            # numbered across the workspace, so a --no-reuse run or a resubmit never sends
+            # an Idempotency-Key the provider has seen (it would answer with the old task)
+            n = db.execute("SELECT COUNT(*) + 1 FROM attempts JOIN jobs USING (job_id)"
+                           " WHERE jobs.job_key = ?", (job_key,)).fetchone()[0]
+            key = f"{job_key}-{n}"
+            cur = db.execute(
+                "INSERT INTO attempts (job_id, n, idempotency_key, outcome, started_at)"
+                " VALUES (?, ?, ?, 'in_flight', ?)", (job_id, n, key, now))
+            attempt_id = int(cur.lastrowid or 0)
+            db.execute("INSERT INTO money (run_id, job_id, attempt_id, kind, credits, at)"
+                       " VALUES (?, ?, ?, 'reserve', ?, ?)",
+                       (run_id, job_id, attempt_id, reserve, now))
+            db.execute("UPDATE jobs SET state = ?, attempts = attempts + 1, updated_at = ?"
+                       " WHERE job_id = ?", (SUBMITTING, now, job_id))
+        return Attempt(attempt_id, job_id, n, key, reserve)
+
+    def created(
+        self, run_id: str, a: Attempt, task_id: str, credits: float | None,
+        estimated_time: float | None, replayed: bool, http_status: int,
+    ) -> None:
+        now = _now()
+        charged = a.reserved if credits is None else credits
+        with self.write() as db:
+            db.execute(
+                "UPDATE attempts SET outcome = 'created', finished_at = ?, http_status = ?,"
+                " task_id = ?, replayed = ? WHERE attempt_id = ?",
+                (now, http_status, task_id, int(replayed), a.attempt_id))
+            db.execute("INSERT INTO money (run_id, job_id, attempt_id, kind, credits, at)"
+                       " VALUES (?, ?, ?, 'release', ?, ?), (?, ?, ?, 'confirm', ?, ?)",
+                       (run_id, a.job_id, a.attempt_id, a.reserved, now,
+                        run_id, a.job_id, a.attempt_id, charged, now))
+            db.execute(
+                "UPDATE jobs SET state = ?, task_id = ?, credits = COALESCE(credits, 0) + ?,"
+                " estimated_time = ?, submitted_at = ?, progress = 0, error_code = NULL,"
+                " error_message = NULL, updated_at = ? WHERE job_id = ?",
+                (SUBMITTED, task_id, charged, estimated_time, now, now, a.job_id))
+
+    def not_sent(self, run_id: str, a: Attempt, detail: str, http_status: int | None) -> None:
+        """The create provably did not reach the provider: release, back to pending."""
+        self._close_attempt(run_id, a, "not_sent", PENDING, http_status, detail, None, release=True)
+
+    def rejected(
+        self, run_id: str, a: Attempt, code: str, message: str, http_status: int | None
+    ) -> None:
+        self._close_attempt(run_id, a, "rejected", REJECTED, http_status, message, code,
+                            release=True)
+
+    def unknown(self, run_id: str, a: Attempt, detail: str, http_status: int | None) -> None:
+        """The create may have been processed: keep the reservation as spent, hold the job."""
+        self._close_attempt(run_id, a, "unknown", UNKNOWN, http_status, detail,
+                            "create_outcome_unknown", release=False)
+
+    def _close_attempt(
+        self, run_id: str, a: Attempt, outcome: str, state: str, http_status: int | None,
+        detail: str, code: str | None, *, release: bool,
+    ) -> None:
+        now = _now()
+        with self.write() as db:
+            db.execute(
+                "UPDATE attempts SET outcome = ?, finished_at = ?, http_status = ?, detail = ?"
+                " WHERE attempt_id = ?", (outcome, now, http_status, clip(detail), a.attempt_id))
+            if release:
+                db.execute("INSERT INTO money (run_id, job_id, attempt_id, kind, credits, at)"
+                           " VALUES (?, ?, ?, 'release', ?, ?)",
+                           (run_id, a.job_id, a.attempt_id, a.reserved, now))
+            db.execute(
+                "UPDATE jobs SET state = ?, error_code = ?, error_message = ?, updated_at = ?"
+                " WHERE job_id = ?",
+                (state, code, clip(detail) if state != PENDING else None, now, a.job_id))
+            _event(db, run_id, a.job_id, f"create_{outcome}", clip(detail, 300))
+
+    # ------------------------------------------------------------------ tasks
+
+    def progress(self, job_id: int, progress: int | None) -> None:
+        with self.write() as db:
+            db.execute("UPDATE jobs SET state = ?, progress = ?, updated_at = ? WHERE job_id = ?",
+                       (RUNNING, progress, _now(), job_id))
+
+    def completed(self, job_id: int, url: str, expires_at: float) -> None:
+        now = _now()
+        with self.write() as db:
+            db.execute(
+                "UPDATE jobs SET state = ?, progress = 100, result_url = ?, result_expires_at = ?,"
+                " completed_at = ?, updated_at = ? WHERE job_id = ?",
+                (COMPLETED, url, expires_at, now, now, job_id))
+
+    def finish(
+        self, run_id: str, job_id: int, state: str, code: str | None, message: str | None,
+        **extra: Any,
+    ) -> None:
+        """Move a job to ``state`` (failed, lost, expired, result_error, done...)."""
+        unknown = set(extra) - _FINISH_COLUMNS
+        if unknown:
+            raise ValueError(f"not job columns: {sorted(unknown)}")
+        sets = "".join(f", {k} = ?" for k in extra)
+        # column names are checked against _FINISH_COLUMNS above
+        query = f"UPDATE jobs SET state = ?, error_code = ?, error_message = ?, updated_at = ?{sets} WHERE job_id = ?"  # noqa: E501, S608
+        with self.write() as db:
+            db.execute(query, (state, code, clip(message), _now(), *extra.values(), job_id))
+            _event(db, run_id, job_id, state, clip(f"{code}: {message}", 300) if code else None)
+
+    def resubmit(self, run_id: str, job_id: int, reason: str) -> None:
+        """Back to pending for a new attempt (retryable task failure, or an operator)."""
+        with self.write() as db:
+            db.execute(
+                "UPDATE jobs SET state = ?, resubmits = resubmits + 1, task_id = NULL,"
+                " result_url = NULL, progress = NULL, updated_at = ? WHERE job_id = ?",
+                (PENDING, _now(), job_id))
+            _event(db, run_id, job_id, "resubmit", reason)
+
+    def mark_created(self, run_id: str, job_id: int, task_id: str) -> None:
+        """Operator: the held create did reach the provider, as task ``task_id``."""
+        now = _now()
+        with self.write() as db:
+            db.execute(
+                "UPDATE jobs SET state = ?, task_id = ?, submitted_at = COALESCE(submitted_at, ?),"
+                " error_code = NULL, error_message = NULL, updated_at = ? WHERE job_id = ?",
+                (SUBMITTED, task_id, now, now, job_id))
+            _event(db, run_id, job_id, "operator_mark_created", task_id)
+
+    # ------------------------------------------------------------------ reading
+
+    def jobs(self, run_id: str, states: Iterable[str] | None = None) -> list[sqlite3.Row]:
+        return read_jobs(self.conn, run_id, states)
+
+
+def read_jobs(
+    conn: sqlite3.Connection, run_id: str, states: Iterable[str] | None = None
+) -> list[sqlite3.Row]:
+    if states is None:
+        return conn.execute("SELECT * FROM jobs WHERE run_id = ? ORDER BY job_id",
+                            (run_id,)).fetchall()
+    wanted = list(states)
+    marks = ", ".join("?" for _ in wanted)
+    query = f"SELECT * FROM jobs WHERE run_id = ? AND state IN ({marks}) ORDER BY job_id"  # noqa: S608
+    return conn.execute(query, (run_id, *wanted)).fetchall()
+
+
+def spent(conn: sqlite3.Connection, run_id: str) -> float:
+    """Credits confirmed, reserved for creates in flight, and held for unknown outcomes."""
+    row = conn.execute(
+        "SELECT COALESCE(SUM(CASE kind WHEN 'release' THEN -credits ELSE credits END), 0)"
+        " FROM money WHERE run_id = ?", (run_id,)).fetchone()
+    return float(row[0])
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                               timeout=10)
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+    done = {r[0] for r in conn.execute("SELECT name FROM migrations")}
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in sql.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, _now()))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def reader(workspace: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection for reports and status: never blocks the running writer."""
+    path = workspace / "ledger.sqlite"
+    if not path.is_file():
+        raise InputError(f"no runs yet in {workspace} (no ledger.sqlite there); "
+                         "start one with `runner run EXPERIMENT`")
+    conn = connect(path, readonly=True)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _event(
+    db: sqlite3.Connection, run_id: str | None, job_id: int | None, kind: str, detail: str | None
+) -> None:
+    db.execute("INSERT INTO events (run_id, job_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)",
+               (run_id, job_id, _now(), kind, detail))
+
+
+def _take_lock(path: Path) -> Any:
+    handle = open(path, "a+")  # noqa: SIM115 - held for the life of the ledger
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise LedgerBusy(
+            f"another runner ({holder}) is using {path.parent}/ledger.sqlite. Wait for it to "
+            "finish, or stop it (Ctrl-C) and continue with `runner resume`."
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since "
+                 f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
+    handle.flush()
+    return handle

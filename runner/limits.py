@@ -1,0 +1,90 @@
+"""Rate limits, pauses and backoff for the dispatcher.
+
+- Creates and task queries each pass a leaky-bucket limiter (aiolimiter) with a capacity of
+  one request, so requests are spaced evenly at the configured rate.
+- The create rate adapts to the provider (AIMD): halved on every 429, raised back by a small
+  step after each success, never above what the user set.
+- A 429's Retry-After pauses every worker (creates and queries) until it has passed.
+- Backoff elsewhere is capped exponential with full jitter.
+
+Clocks and sleeps are anyio's, so tests run this against the simulator in real time; the
+jitter source is injectable for deterministic tests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import anyio
+from aiolimiter import AsyncLimiter
+
+MAX_PAUSE = 15 * 60.0  # a Retry-After longer than this stops the run instead of pausing it
+
+
+def full_jitter(attempt: int, base: float, cap: float, rand: Callable[[], float]) -> float:
+    """Capped exponential backoff with full jitter: uniform in [0, min(cap, base * 2^n)]."""
+    return rand() * min(cap, base * math.pow(2, max(0, attempt)))
+
+
+class Pause:
+    """A pause shared by every worker (a 429's Retry-After)."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+        self.count = 0
+        self._changed = anyio.Event()
+
+    def pause(self, seconds: float) -> None:
+        self.count += 1
+        self.until = max(self.until, anyio.current_time() + seconds)
+        self._notify()
+
+    def clear(self) -> None:
+        self.until = 0.0
+        self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def wait(self) -> None:
+        """Until the pause is over (it may be extended or cleared while waiting)."""
+        while (left := self.until - anyio.current_time()) > 0:
+            with anyio.move_on_after(left):
+                await self._changed.wait()
+
+
+class Rate:
+    """A request rate through aiolimiter, adjustable while in use (AIMD for creates)."""
+
+    def __init__(self, per_second: float, *, floor: float | None = None) -> None:
+        self.ceiling = per_second
+        self.floor = floor if floor is not None else min(per_second, 0.05)
+        self.current = per_second
+        self._limiter = self._make(per_second)
+
+    @staticmethod
+    def _make(per_second: float) -> AsyncLimiter:
+        return AsyncLimiter(1, 1.0 / per_second)
+
+    async def acquire(self) -> None:
+        while True:
+            limiter = self._limiter
+            await limiter.acquire()
+            if limiter is self._limiter:  # not replaced by a rate change while waiting
+                return
+
+    def decrease(self) -> None:
+        """Multiplicative decrease (on 429)."""
+        self._set(max(self.floor, self.current / 2))
+
+    def increase(self) -> None:
+        """Additive increase (on success): back to the ceiling in about 20 successes."""
+        if self.current < self.ceiling:
+            self._set(min(self.ceiling, self.current + self.ceiling / 20))
+
+    def _set(self, per_second: float) -> None:
+        if per_second != self.current:
+            self.current = per_second
+            self._limiter = self._make(per_second)

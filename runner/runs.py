@@ -1,0 +1,206 @@
+"""Runs: create one from a plan, execute (or resume) it, and read it back.
+
+A run lives in the workspace ledger and in ``<workspace>/<run_id>/`` (media, report, tables).
+Executing is the same whether the run is new, resumed, retried or promoted: the dispatcher
+picks up every job where the ledger left it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from . import ledger as L
+from .backend import SIM_SPEED, SPEED_HEADER, Backend, connect
+from .client import AccessLost, TaskGone, Transient
+from .dispatch import Dispatcher, Outcome, Settings
+from .errors import InputError, RunStopped
+from .events import Event
+from .plan import Plan
+
+
+def new_run_id(label: str, workspace: Path) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:40] or "run"
+    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+    run_id, n = base, 1
+    while (workspace / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def create(
+    ledger: L.Ledger, plan: Plan, backend: Backend, settings: Settings, *, name: str | None,
+    reuse: bool, parent_run: str | None = None,
+    parent_of: Callable[[str], str | None] | None = None,
+) -> tuple[str, int]:
+    """Record a run and its jobs; link reused results. Returns (run_id, jobs reused)."""
+    label = name or plan.path.stem
+    run_id = new_run_id(label, ledger.workspace)
+    (ledger.workspace / run_id / "media").mkdir(parents=True)
+    jobs = (
+        L.NewJob(
+            job_key=job.job_key, variant_key=job.variant.variant_key, tier=job.tier,
+            sample=job.sample, model=job.model, mode=job.variant.request.mode, body=job.body(),
+            values=job.variant.values, source=job.variant.source, row=job.variant.row,
+            name=job.variant.name, est_credits=plan.estimate(job),
+            parent_job_key=parent_of(job.job_key) if parent_of else None,
+        )
+        for job in plan.jobs()
+    )
+    run = {
+        "run_id": run_id, "name": label, "experiment": str(plan.path), "tier": plan.tier,
+        "backend": backend.name, "base_url": None if backend.in_process else backend.base_url,
+        "parent_run": parent_run, "budget": settings.budget,
+        "config_json": json.dumps({"settings": asdict(settings), "in_process":
+                                   backend.in_process}),
+        "dimensions_json": json.dumps({k: list(v) for k, v in
+                                       plan.expansion.dimensions.items()}),
+    }
+    reused = ledger.create_run(run, jobs, reuse=reuse)
+    if reused:
+        _link_reused(ledger, run_id)
+    return run_id, reused
+
+
+def _link_reused(ledger: L.Ledger, run_id: str) -> None:
+    """Reused results get their files (video, poster, strip) into this run's media folder,
+    so every run folder can be zipped and shared on its own."""
+    media = ledger.workspace / run_id / "media"
+    for job in ledger.jobs(run_id, [L.DONE]):
+        if not job["reused_from"]:
+            continue
+        src = ledger.workspace / job["file_path"]
+        info = json.loads(job["media_json"] or "{}")
+        for name in (src.name, info.get("poster"), info.get("strip")):
+            if name:
+                _link(src.parent / name, media / name)
+        ledger.finish(run_id, job["job_id"], L.DONE, None, None,
+                      file_path=(media / src.name).relative_to(ledger.workspace).as_posix())
+
+
+def _link(src: Path, dest: Path) -> None:
+    if dest.exists() or not src.exists():
+        return
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
+
+
+def run_row(conn: sqlite3.Connection, run: str) -> sqlite3.Row:
+    """A run by id, folder path, or ``latest``."""
+    if run == "latest":
+        row = conn.execute("SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1"
+                           ).fetchone()
+    else:
+        row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (Path(run).name,)).fetchone()
+    if row is None:
+        known = [r[0] for r in conn.execute(
+            "SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 5")]
+        hint = f" (recent runs: {', '.join(known)})" if known else ""
+        raise InputError(f"no run {run!r} in this workspace{hint}; `runner status` lists them")
+    result: sqlite3.Row = row
+    return result
+
+
+def settings_of(run: sqlite3.Row, **overrides: Any) -> Settings:
+    saved = json.loads(run["config_json"])["settings"]
+    saved.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**saved)
+
+
+async def execute(
+    ledger: L.Ledger, run_id: str, backend: Backend, settings: Settings,
+    emit: Callable[[Event], None], notice: Callable[[str], None],
+) -> Outcome:
+    """Preflight (free credits call), then dispatch until every job is settled or creates
+    stop. Ctrl-C once stops creates and lets paid work finish; twice exits at once."""
+    ledger.set_run_state(run_id, "running")
+    async with connect(backend) as (api, http):
+        try:
+            await api.credits()
+        except AccessLost as exc:
+            raise RunStopped(f"the API key was refused ({exc}): check EVOLINK_API_KEY "
+                             "(keys are at https://evolink.ai/dashboard/keys). Nothing was "
+                             f"spent; `runner resume {run_id}` continues.") from None
+        except (Transient, TaskGone) as exc:
+            notice(f"Warning: the credit check failed ({exc}); going on.")
+        default = str(SIM_SPEED) if backend.in_process else "1"
+        speed = float(api.last_headers.get(SPEED_HEADER, default) or default)
+        if speed != settings.time_scale:
+            settings = Settings(**{**asdict(settings), "time_scale": speed,
+                                   "trusted_origin": backend.trusted_origin})
+        elif settings.trusted_origin != backend.trusted_origin:
+            settings = Settings(**{**asdict(settings), "trusted_origin": backend.trusted_origin})
+        dispatcher = Dispatcher(ledger, run_id, api, http, ledger.workspace / run_id / "media",
+                                settings, emit)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_signals, dispatcher, tg.cancel_scope, notice)
+            outcome = await dispatcher.run()
+            tg.cancel_scope.cancel()
+    return outcome
+
+
+async def _signals(dispatcher: Dispatcher, scope: anyio.CancelScope,
+                   notice: Callable[[str], None]) -> None:
+    with contextlib.suppress(NotImplementedError, ValueError), anyio.open_signal_receiver(
+        signal.SIGINT, signal.SIGTERM
+    ) as signals:
+        count = 0
+        async for _ in signals:
+            count += 1
+            if count == 1:
+                dispatcher.stop_creates("interrupted", "interrupted (Ctrl-C): no new videos "
+                                        "are started; waiting for the ones already paid for. "
+                                        "Press Ctrl-C again to stop at once.")
+                notice("Stopping: no new creates; finishing what is paid for "
+                       "(Ctrl-C again to quit at once).")
+            else:
+                notice(f"Stopped at once. `runner resume {dispatcher.run_id}` continues.")
+                os._exit(3)
+
+
+def finish_state(ledger: L.Ledger, run_id: str, outcome: Outcome) -> int:
+    counts = outcome.counts
+    bad = sum(counts.get(s, 0) for s in (L.FAILED, L.REJECTED, L.LOST, L.EXPIRED,
+                                          L.RESULT_ERROR, L.UNKNOWN))
+    if outcome.stop_kind:
+        code = 3
+    elif bad or counts.get(L.PENDING, 0):
+        code = 1
+    else:
+        code = 0
+    ledger.set_run_state(run_id, "stopped" if code == 3 else "finished", exit_code=code,
+                         stop_reason=outcome.stop_reason)
+    return code
+
+
+def reset_jobs(ledger: L.Ledger, run_id: str, states: Iterable[str], reason: str) -> int:
+    """Put jobs back to pending for new attempts (retry)."""
+    jobs = ledger.jobs(run_id, states)
+    for job in jobs:
+        ledger.resubmit(run_id, job["job_id"], reason)
+    return len(jobs)
+
+
+def find_job(ledger: L.Ledger, run_id: str, ref: str) -> sqlite3.Row:
+    rows = [j for j in ledger.jobs(run_id) if j["job_key"] == ref or
+            j["job_key"].startswith(ref)]
+    if len(rows) != 1:
+        what = "no job" if not rows else f"{len(rows)} jobs"
+        raise InputError(f"{what} in run {run_id} match {ref!r}; use a job key from "
+                         f"`runner resolve {run_id}`")
+    return rows[0]
