@@ -92,9 +92,13 @@ async def connect(backend: Backend) -> AsyncIterator[tuple[EvoLink, httpx.AsyncC
     if backend.in_process:
         from .simulator.app import SimConfig, create_app
 
-        app = create_app(SimConfig(speed=SIM_SPEED, accept_any_key=False,
-                                   video_cache_dir=(backend.sim_state / "videos")
-                                   if backend.sim_state else None))
+        state = backend.sim_state
+        app = create_app(SimConfig(
+            speed=SIM_SPEED,
+            # its tasks outlive this process, so `runner resume` in another one finds them
+            journal=state / "journal.jsonl" if state else None,
+            video_cache_dir=state / "videos" if state else None,
+        ))
         transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(base_url=backend.base_url, transport=transport, limits=LIMITS,
                                  follow_redirects=False) as http:
