@@ -11,8 +11,8 @@ from typing import Any
 import anyio
 import click
 
-from . import __version__, report, runs
-from .backend import Backend
+from . import __version__, logs, report, runs
+from .backend import Backend, api_key_from_env
 from .backend import choose as choose_backend
 from .dispatch import Settings
 from .errors import InputError, RunnerError
@@ -41,7 +41,8 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="runner")
-def main() -> None:
+@click.option("-v", "--verbose", count=True, help="More log lines (-vv: every HTTP request).")
+def main(verbose: int) -> None:
     """Sweep Seedance 2.0 video prompts on the cheap fast tier, review the results side by
     side, and re-render only the winners on the standard tier.
 
@@ -53,6 +54,7 @@ def main() -> None:
 
     Without EVOLINK_API_KEY set, runs use the built-in simulator (no cost, no network).
     """
+    logs.configure(verbose, api_key_from_env())
 
 
 def _workspace_option(f: Any) -> Any:

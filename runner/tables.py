@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import pandas as pd
-
 FORMATS = ("csv", "parquet", "json")
 
 
 def write_table(rows: Iterable[Mapping[str, object]], path: Path, fmt: str | None = None) -> Path:
     """Write rows to ``path`` as CSV (UTF-8 with BOM, so Excel reads accents), Parquet or
     JSON records; the format comes from ``fmt`` or the file's suffix."""
+    import pandas as pd  # here, not at import time: it costs half a second of start-up
+
     frame = pd.DataFrame.from_records(list(rows))
     fmt = fmt or path.suffix.lstrip(".").lower()
     path.parent.mkdir(parents=True, exist_ok=True)

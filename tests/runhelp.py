@@ -54,11 +54,14 @@ def runner(*args: str | Path, env: dict[str, str] | None = None, timeout: float 
                           capture_output=True, text=True, timeout=timeout, check=check)
 
 
-def spawn(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def spawn(*args: str | Path, env: dict[str, str] | None = None,
+          quiet: bool = False) -> subprocess.Popen[str]:
+    """The runner in the background (``quiet``: its output discarded)."""
     full_env = {k: v for k, v in os.environ.items() if k != "EVOLINK_API_KEY"}
     full_env.update(env or {})
+    out = subprocess.DEVNULL if quiet else subprocess.PIPE
     return subprocess.Popen([sys.executable, "-m", "runner", *map(str, args)], env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=out, stderr=out, text=True)
 
 
 def creates_per_body(state: dict[str, Any]) -> list[int]:

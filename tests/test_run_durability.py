@@ -1,0 +1,151 @@
+"""Crash safety, checked against the simulator's ground truth (reliability.md §7.2):
+kill -9 at each named boundary and at random instants, then `runner resume`: no task is
+created twice, no paid result is lost. Also: one runner per ledger, and Ctrl-C."""
+
+from __future__ import annotations
+
+import random
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from runner.ledger import Ledger
+
+from .runhelp import grid, install_faults, runner, simulator, spawn, truth
+
+
+def job_states(ws: Path) -> dict[str, str]:
+    with sqlite3.connect(ws / "ledger.sqlite") as db:
+        return dict(db.execute("SELECT job_key, state FROM jobs").fetchall())
+
+
+@pytest.mark.parametrize(
+    ("point", "expected_unknown", "created"),
+    [
+        ("after_intent_commit", 1, 2),  # intent committed, never sent: held, 0 tasks
+        ("after_response_before_commit", 1, 3),  # created, id lost: held, 1 task
+        ("after_task_id_commit", 0, 3),
+        ("before_download", 0, 3),
+        ("after_rename_before_done_commit", 0, 3),
+    ],
+)
+def test_kill_at_a_named_point_then_resume(
+    point: str, expected_unknown: int, created: int, tmp_path: Path
+) -> None:
+    exp, ws = grid(tmp_path / "g.csv", 3), tmp_path / "ws"
+    with simulator() as url:
+        killed = runner("run", exp, "--base-url", url, "--workspace", ws, "--rate", "20",
+                        env={"RUNNER_FAILPOINT": f"{point}:2"})
+        resumed = runner("resume", "latest", "--workspace", ws, "--base-url", url)
+        state = truth(url)
+
+    assert killed.returncode == -signal.SIGKILL
+    assert sorted(truth_counts(state)) == [1] * created  # nothing created twice
+    states = list(job_states(ws).values())
+    assert states.count("unknown") == expected_unknown
+    assert states.count("done") == 3 - expected_unknown
+    assert resumed.returncode == (1 if expected_unknown else 0), resumed.stderr
+    if point == "after_rename_before_done_commit":
+        assert sum(state["requests"]["file"].values()) == 3  # verified, not downloaded again
+
+
+def truth_counts(state: dict[str, object]) -> list[int]:
+    return list(state["creates_by_body"].values())  # type: ignore[attr-defined]
+
+
+def test_kill_9_at_random_instants_loses_nothing_and_pays_nothing_twice(tmp_path: Path) -> None:
+    exp, ws = grid(tmp_path / "g.csv", 12), tmp_path / "ws"
+    rng = random.Random(7)
+    with simulator(speed=100.0) as url:
+        proc = spawn("run", exp, "--base-url", url, "--workspace", ws, "--rate", "10",
+                     quiet=True)
+        kills = 0
+        for _ in range(6):
+            time.sleep(rng.uniform(1.0, 3.0))  # start-up takes about a second
+            if proc.poll() is not None:
+                break
+            proc.kill()
+            proc.wait()
+            kills += 1
+            proc = spawn("resume", "latest", "--workspace", ws, "--base-url", url,
+                         "--rate", "10", quiet=True)
+        proc.wait(120)
+        final = runner("resume", "latest", "--workspace", ws, "--base-url", url)
+        state = truth(url)
+
+    states = job_states(ws)
+    assert kills >= 2
+    assert len(truth_counts(state)) >= 6 and max(truth_counts(state)) == 1
+    assert set(states.values()) <= {"done", "unknown"}
+    done = [k for k, s in states.items() if s == "done"]
+    assert all((ws / next(ws.glob("2*")).name / "media" / f"{k}.mp4").exists() for k in done)
+    assert final.returncode in (0, 1)
+
+
+def test_a_second_runner_on_the_same_ledger_refuses(tmp_path: Path) -> None:
+    exp, ws = grid(tmp_path / "g.csv", 1), tmp_path / "ws"
+    with Ledger.open(ws):
+        result = runner("run", exp, "--workspace", ws)
+
+    assert result.returncode == 2
+    assert "another runner (pid " in result.stderr
+    assert "is using" in result.stderr and "runner resume" in result.stderr
+
+
+def test_ctrl_c_once_stops_creates_and_finishes_what_is_paid(tmp_path: Path) -> None:
+    exp, ws = grid(tmp_path / "g.csv", 20), tmp_path / "ws"
+    with simulator(speed=50.0) as url:
+        proc = spawn("run", exp, "--base-url", url, "--workspace", ws, "--rate", "4")
+        time.sleep(2.5)
+        proc.send_signal(signal.SIGINT)
+        at_signal = len(truth(url)["tasks"])
+        out, err = proc.communicate(timeout=60)
+        state = truth(url)
+
+    assert proc.returncode == 3, err
+    created = len(state["tasks"])
+    assert 1 <= created <= at_signal + 1  # at most the create already on its way
+    states = list(job_states(ws).values())
+    assert states.count("done") == created  # every paid task was polled and downloaded
+    assert states.count("pending") == 20 - created
+    assert "Report:" in out
+
+
+def test_ctrl_c_twice_exits_at_once_and_resume_finishes(tmp_path: Path) -> None:
+    exp, ws = grid(tmp_path / "g.csv", 10), tmp_path / "ws"
+    with simulator(speed=20.0) as url:
+        proc = spawn("run", exp, "--base-url", url, "--workspace", ws, "--rate", "4")
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+        quit_in = time.monotonic() - started
+        resumed = runner("resume", "latest", "--workspace", ws, "--base-url", url)
+        state = truth(url)
+
+    assert proc.returncode == 3 and quit_in < 2.0, err
+    assert resumed.returncode == 0, resumed.stderr
+    assert max(truth_counts(state)) == 1
+    assert set(job_states(ws).values()) == {"done"}
+
+
+def test_resume_after_the_result_links_expired_reports_them(tmp_path: Path) -> None:
+    exp, ws = grid(tmp_path / "g.csv", 2), tmp_path / "ws"
+    with simulator(speed=1.0) as url:
+        killed = runner("run", exp, "--base-url", url, "--workspace", ws, "--rate", "20",
+                        env={"RUNNER_FAILPOINT": "after_task_id_commit:2"})
+        import httpx
+
+        httpx.post(f"{url}/_sim/advance", json={"seconds": 25 * 3600}).raise_for_status()
+        install_faults(url)  # none
+        resumed = runner("resume", "latest", "--workspace", ws, "--base-url", url)
+
+    assert killed.returncode == -signal.SIGKILL
+    assert resumed.returncode == 1
+    assert set(job_states(ws).values()) == {"expired"}
+    assert "2 paid result(s) EXPIRED before they were downloaded." in resumed.stdout
