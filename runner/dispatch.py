@@ -458,11 +458,16 @@ class Dispatcher:
         None after recording why the job ended expired or result_error."""
         expires = job["result_expires_at"] or 0.0
         scale = self.s.time_scale
+        refused = 0
 
         def retry(exc: Exception) -> bool:
+            nonlocal refused
             if not isinstance(exc, DownloadError):
                 return False
-            return exc.retryable or (exc.code == "expired" and time.time() < expires)
+            if exc.code == "expired":  # 403/404/410 before the link should expire: a few tries
+                refused += 1
+                return refused < 3 and time.time() < expires
+            return exc.retryable
 
         try:
             async for attempt in stamina.retry_context(

@@ -48,3 +48,5 @@ def configure(verbose: int, key: str | None) -> None:
     root.setLevel(level)
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(level if verbose >= 2 else logging.WARNING)
+    # stamina logs every scheduled retry as a warning; retries are routine here
+    logging.getLogger("stamina").setLevel(logging.INFO if verbose >= 1 else logging.ERROR)
