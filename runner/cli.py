@@ -200,6 +200,7 @@ def run(
     with Ledger.open(workspace) as ledger:
         run_id, reused = runs.create(ledger, result, chosen, settings, name=name,
                                      reuse=not no_reuse)
+        del result  # the ledger has every job now; a big plan need not stay in memory
         click.echo(f"Run {run_id}" + (f" ({reused} job(s) reused from earlier runs)"
                                        if reused else ""))
         code = _execute(ledger, run_id, chosen, settings)

@@ -18,6 +18,7 @@ download or a poll is waiting for its turn).
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import logging
 import random
@@ -116,8 +117,9 @@ class Dispatcher:
         self.in_flight = 0
         self.waiting = 0  # downloads and polls waiting for their turn
         self._changed = anyio.Event()
-        self._queue: deque[sqlite3.Row] = deque()
-        self._later: list[tuple[float, sqlite3.Row]] = []
+        # pending work as job ids (rows are loaded when sent: 10^5 jobs stay small)
+        self._queue: deque[int] = deque()
+        self._later: list[tuple[float, int]] = []  # a heap of (when, job id)
         self._unknown_streak = 0
         self._not_sent: dict[int, int] = {}
         self._unseen_status_logged: set[str] = set()
@@ -142,17 +144,15 @@ class Dispatcher:
 
     async def run(self) -> Outcome:
         self.ledger.recover(self.run_id)
-        jobs = self.ledger.jobs(self.run_id)
         async with anyio.create_task_group() as tg:
             self._tg = tg
-            for job in sorted((j for j in jobs if j["state"] == L.COMPLETED),
-                              key=lambda j: j["result_expires_at"] or 0):
-                tg.start_soon(self._fetch, job)
-            for job in jobs:
-                if job["state"] in L.ACTIVE:
-                    self.in_flight += 1
-                    tg.start_soon(self._track, job, True)
-            self._queue.extend(j for j in jobs if j["state"] == L.PENDING)
+            completed = self.ledger.jobs(self.run_id, [L.COMPLETED])
+            for job in sorted(completed, key=lambda j: j["result_expires_at"] or 0):
+                tg.start_soon(self._fetch, job)  # downloads first: links expire
+            for job in self.ledger.jobs(self.run_id, L.ACTIVE):
+                self.in_flight += 1
+                tg.start_soon(self._track, job, True)
+            self._queue.extend(self.ledger.job_ids(self.run_id, L.PENDING))
             tg.start_soon(self._creator)
         self.outcome.counts = self._counts()
         return self.outcome
@@ -179,9 +179,9 @@ class Dispatcher:
             now = anyio.current_time()
             if self.in_flight < self.s.concurrency:
                 if self._later and self._later[0][0] <= now:
-                    return self._later.pop(0)[1]
+                    return self._row(heapq.heappop(self._later)[1])
                 if self._queue:
-                    return self._queue.popleft()
+                    return self._row(self._queue.popleft())
             if not self._queue and not self._later and not self._sending and not self.in_flight:
                 return None  # nothing left, and no task that could come back for a resubmit
             wait = self._later[0][0] - now if self._later else 3600.0
@@ -207,14 +207,14 @@ class Dispatcher:
         await self.pause.wait()  # a Retry-After that arrived while this create waited its turn
         if self.outcome.stop_kind:
             self._release_slot()
-            self._queue.appendleft(job)
+            self._queue.appendleft(job["job_id"])
             return
         try:
             attempt = self.ledger.begin_attempt(
                 self.run_id, job["job_id"], job["job_key"], job["est_credits"], self.s.budget)
         except L.BudgetExceeded as exc:
             self._release_slot()
-            self._queue.appendleft(job)
+            self._queue.appendleft(job["job_id"])
             self.stop_creates("budget", str(exc))
             return
         failpoint("after_intent_commit")
@@ -247,7 +247,7 @@ class Dispatcher:
             self.emit("rejected", job, f"{result.code}: {result.message}")
         elif isinstance(result, Stop):
             self.ledger.not_sent(self.run_id, attempt, result.message, result.http_status)
-            self._queue.appendleft(job)
+            self._queue.appendleft(job["job_id"])
             self.stop_creates(result.kind, result.message)
         else:
             self.ledger.unknown(self.run_id, attempt, result.reason, result.http_status)
@@ -261,7 +261,7 @@ class Dispatcher:
             self.create_rate.decrease()
             wait = result.retry_after
             if wait is not None and wait > MAX_PAUSE:
-                self._queue.appendleft(job)
+                self._queue.appendleft(job["job_id"])
                 resume_at = time.strftime("%H:%M", time.localtime(time.time() + wait))
                 self.stop_creates(
                     "paused", f"the provider asked to pause for {wait / 3600:.1f} h "
@@ -286,8 +286,7 @@ class Dispatcher:
         return full_jitter(tries, base, cap, self.rand) / self.s.time_scale
 
     def _later_at(self, job: sqlite3.Row, delay: float) -> None:
-        self._later.append((anyio.current_time() + delay, job))
-        self._later.sort(key=lambda item: item[0])
+        heapq.heappush(self._later, (anyio.current_time() + delay, job["job_id"]))
         self._wake()
 
     async def _breaker(self) -> None:
@@ -513,8 +512,11 @@ class Dispatcher:
         self._wake()
 
     def _reload(self, job: sqlite3.Row) -> sqlite3.Row:
+        return self._row(job["job_id"])
+
+    def _row(self, job_id: int) -> sqlite3.Row:
         row: sqlite3.Row = self.ledger.conn.execute(
-            "SELECT * FROM jobs WHERE job_id = ?", (job["job_id"],)).fetchone()
+            "SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return row
 
     def _age(self, job: sqlite3.Row) -> float:

@@ -473,6 +473,11 @@ class Ledger:
     def jobs(self, run_id: str, states: Iterable[str] | None = None) -> list[sqlite3.Row]:
         return read_jobs(self.conn, run_id, states)
 
+    def job_ids(self, run_id: str, state: str) -> list[int]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT job_id FROM jobs WHERE run_id = ? AND state = ? ORDER BY job_id",
+            (run_id, state))]
+
 
 def read_jobs(
     conn: sqlite3.Connection, run_id: str, states: Iterable[str] | None = None
