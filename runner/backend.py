@@ -23,6 +23,8 @@ EVOLINK_URL = "https://api.evolink.ai"
 SIM_ORIGIN = "http://simulator.local"
 SIM_SPEED = 100.0  # the in-process simulator: a 2-minute generation takes 1.2 s
 SPEED_HEADER = "x-simulator-speed"  # the simulator's time scale, on its every answer
+FILE_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8)
+FILE_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=10.0, pool=60.0)
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,8 @@ def choose(backend: str | None, base_url: str | None, workspace: Path) -> Backen
 
 @contextlib.asynccontextmanager
 async def connect(backend: Backend) -> AsyncIterator[tuple[EvoLink, httpx.AsyncClient]]:
-    """The API client and a client for result files (redirects are followed by hand)."""
+    """The API client, and a separate client for result files (redirects followed by hand,
+    no API key): a slow file host never takes the API's connections."""
     transport: httpx.AsyncBaseTransport | None = None
     if backend.in_process:
         from .simulator.app import SimConfig, create_app
@@ -100,6 +103,10 @@ async def connect(backend: Backend) -> AsyncIterator[tuple[EvoLink, httpx.AsyncC
             video_cache_dir=state / "videos" if state else None,
         ))
         transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(base_url=backend.base_url, transport=transport, limits=LIMITS,
-                                 follow_redirects=False) as http:
-        yield EvoLink(http, backend.key.value), http
+    async with (
+        httpx.AsyncClient(base_url=backend.base_url, transport=transport, limits=LIMITS,
+                          follow_redirects=False) as http,
+        httpx.AsyncClient(transport=transport, limits=FILE_LIMITS, follow_redirects=False,
+                          timeout=FILE_TIMEOUT) as files,
+    ):
+        yield EvoLink(http, backend.key.value), files

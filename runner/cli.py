@@ -317,6 +317,84 @@ def resolve(run_ref: str, resubmits: tuple[str, ...], marks: tuple[str, ...],
                    "JOB=TASK_ID (found) or --resubmit JOB (not found).")
 
 
+@main.command(context_settings=CONTEXT)
+@click.argument("run_ref", metavar="RUN")
+@click.option("--winners", type=click.Path(dir_okay=False, path_type=Path),
+              help="winners.csv exported from the run's report.")
+@click.option("--pick", "picks", metavar="JOB,...",
+              help="Job keys to promote, comma-separated (a unique prefix is enough).")
+@click.option("--tier", type=click.Choice(TIERS), default="standard", show_default=True)
+@click.option("--set", "overrides", multiple=True, metavar="COLUMN=VALUE",
+              help="Change a setting on promotion, e.g. quality=1080p (repeatable).")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Samples of each winner.")
+@click.option("--name", help="Label of the new run (default: <parent name>-<tier>).")
+@click.option("--yes", "-y", is_flag=True, help="Spend without asking for confirmation.")
+@click.option("--no-reuse", is_flag=True, help="Render again even if already promoted.")
+@click.option("--prices", type=click.Path(dir_okay=False, path_type=Path),
+              help="Price table TOML.")
+@_run_options
+@_workspace_option
+def promote(
+    run_ref: str, winners: Path | None, picks: str | None, tier: Tier,
+    overrides: tuple[str, ...], repeats: int, name: str | None, yes: bool, no_reuse: bool,
+    prices: Path | None, backend: str | None, base_url: str | None, rate: float | None,
+    poll_rate: float | None, concurrency: int | None, budget: float | None, workspace: Path,
+) -> None:
+    """Re-render the winners of a run on another tier: a new run, linked to its parent,
+    with identical parameters except the model (and any --set).
+
+    \b
+    Examples:
+      runner promote latest --winners ~/Downloads/winners.csv
+      runner promote 20261125-120301-demo --pick 3f2a9c0d,9b1e77aa --set quality=1080p
+      runner promote latest --winners winners.csv --tier fast      # e.g. mini -> fast
+    """
+    from .promote import promote as build_promotion
+    from .promote import read_winners
+    from .sheet import parse_overrides
+
+    if (winners is None) == (picks is None):
+        raise InputError("say which jobs to promote: --winners winners.csv (exported from "
+                         "the report) or --pick JOB,JOB")
+    with reader(workspace) as conn:
+        parent = runs.run_row(conn, run_ref)
+        if winners is not None:
+            chosen_jobs: list[tuple[int | None, str]] = list(
+                read_winners(winners, parent["run_id"]))
+            source = winners.name
+        else:
+            chosen_jobs = [(None, p.strip()) for p in (picks or "").split(",") if p.strip()]
+            source = "--pick"
+        promotion = build_promotion(conn, parent, chosen_jobs, source, tier,
+                                    parse_overrides(overrides), repeats,
+                                    _prices(prices, workspace))
+    chosen = _backend_of(parent, backend, base_url, workspace)
+    click.echo(chosen.announce())
+    plan = promotion.plan
+    q = plan.quote
+    click.echo(f"{len(plan.expansion.variants)} winner(s) of run {parent['run_id']} -> "
+               f"{plan.job_count} job(s) on the {tier} tier, about {q.credits:,.2f} credits "
+               f"(${q.usd:,.2f}){' (simulated)' if chosen.simulated else ''}.")
+    if promotion.collapsed:
+        click.echo(f"{promotion.collapsed} pick(s) were samples of the same variant and are "
+                   "rendered once.")
+    if not chosen.simulated and not yes:
+        if not sys.stdin.isatty():
+            raise InputError("this run spends real credits: add --yes to confirm")
+        click.confirm("Spend these credits?", abort=True)
+    settings = _settings(rate, poll_rate, concurrency, budget)
+    with Ledger.open(workspace) as ledger:
+        run_id, reused = runs.create(
+            ledger, plan, chosen, settings, name=name or f"{parent['name']}-{tier}",
+            reuse=not no_reuse, parent_run=parent["run_id"],
+            parent_of=promotion.parents.get)
+        click.echo(f"Run {run_id} (promoted from {parent['run_id']})" + (
+            f" ({reused} job(s) reused from earlier runs)" if reused else ""))
+        code = _execute(ledger, run_id, chosen, settings)
+    raise SystemExit(code)
+
+
 def _require_held(job: Any) -> None:
     if job["state"] != UNKNOWN:
         raise InputError(f"job {job['job_key']} is {job['state']}, not held as unknown; "

@@ -11,8 +11,9 @@ Invariants (``shared/reference/reliability.md`` §4.1):
   paid for go on.
 - Failed jobs are data: recorded, never raised.
 
-Priority when work competes: downloads, then polls, then creates (creates wait while a
-download or a poll is waiting for its turn).
+Priority when work competes: downloads, then polls, then creates. Downloads have their own
+HTTP client and slots, so a slow file host never holds up the API; creates and polls have
+separate rate limits; after a Retry-After pause, the polls it held go before any create.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class Dispatcher:
         self.download_slots = anyio.Semaphore(settings.downloads)
         self.outcome = Outcome()
         self.in_flight = 0
-        self.waiting = 0  # downloads and polls waiting for their turn
+        self.held_polls = 0  # polls held by a Retry-After pause: they go before creates
         self._changed = anyio.Event()
         # pending work as job ids (rows are loaded when sent: 10^5 jobs stay small)
         self._queue: deque[int] = deque()
@@ -188,10 +189,11 @@ class Dispatcher:
             await self._wait_change(wait)
 
     async def _turn_for_creates(self) -> None:
-        """Downloads and polls first; a Retry-After pause; then the create rate."""
-        while self.waiting and not self.outcome.stop_kind:
-            await self._wait_change(0.5)
+        """After a Retry-After pause, the polls it held go first; then the create rate.
+        (Downloads never wait for creates: they have their own client and slots.)"""
         await self.pause.wait()
+        while self.held_polls and not self.outcome.stop_kind:
+            await self._wait_change(0.05)
         await self.create_pause.wait()
         await self.create_rate.acquire()
 
@@ -392,12 +394,16 @@ class Dispatcher:
             wait_max=60.0 / scale, wait_jitter=2.0 / scale,
         ):
             with attempt:
-                self.waiting += 1
-                try:
-                    await self.pause.wait()
+                if self.pause.until > anyio.current_time():
+                    self.held_polls += 1
+                    try:
+                        await self.pause.wait()
+                        await self.poll_rate.acquire()
+                    finally:
+                        self.held_polls -= 1
+                        self._wake()
+                else:
                     await self.poll_rate.acquire()
-                finally:
-                    self.waiting -= 1
                 return await self.api.task(task_id)
         raise AssertionError("unreachable: stamina re-raises the last error")
 
@@ -419,11 +425,7 @@ class Dispatcher:
 
     async def _fetch(self, job: sqlite3.Row) -> None:
         """Download, verify, probe; the job ends done, expired or result_error."""
-        self.waiting += 1
-        try:
-            await self.download_slots.acquire()
-        finally:
-            self.waiting -= 1
+        await self.download_slots.acquire()
         try:
             await self._fetch_locked(job)
         finally:

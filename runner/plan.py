@@ -69,8 +69,14 @@ def make_plan(
     overrides: Iterable[str] = (),
     prices: PriceTable | None = None,
 ) -> Plan:
-    prices = prices or default_prices()
     expansion = experiment.load(path, sheet.parse_overrides(overrides), tier)
+    return plan_for(path, expansion, tier, prices or default_prices())
+
+
+def plan_for(
+    path: Path, expansion: experiment.Expansion, tier: Tier, prices: PriceTable
+) -> Plan:
+    """The plan of variants already expanded and validated for ``tier``."""
     quotes: dict[str, TierQuote] = {t: _quote(prices, expansion.shapes, t) for t in TIERS}
     seconds = sum(shape[1] * jobs for shape, jobs in expansion.shapes.items())
     plan = Plan(path, expansion, tier, seconds, quotes, prices, ())

@@ -62,10 +62,19 @@ def read_sheet(path: Path) -> Sheet:
 
 
 def _read_csv(data: bytes, name: str) -> Sheet:
+    columns, rows, problems = csv_table(data, name, "a header row with a 'prompt' column")
+    _finish(name, columns, rows, problems)
+    return Sheet(name, tuple(columns), tuple(rows))
+
+
+def csv_table(
+    data: bytes, name: str, needs: str
+) -> tuple[list[str], list[tuple[int, dict[str, Cell]]], list[Problem]]:
+    """A CSV as normalized column names and non-empty rows (spreadsheet row, cells), plus the
+    problems of its rows. UTF-8 with or without BOM; the delimiter (, ; tab) is the one the
+    header uses most. Raises ExperimentError when the file as a whole is unusable."""
     if not data.strip():
-        raise ExperimentError([Problem(
-            name, None, None, "the file is empty; it needs a header row with a 'prompt' column"
-        )])
+        raise ExperimentError([Problem(name, None, None, f"the file is empty; it needs {needs}")])
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise ExperimentError([Problem(
@@ -111,8 +120,7 @@ def _read_csv(data: bytes, name: str) -> Sheet:
         rows.append((index, cells))
     if not rows and problems:  # every row was malformed: "no rows" would mislead
         raise ExperimentError(problems)
-    _finish(name, columns, rows, problems)
-    return Sheet(name, tuple(columns), tuple(rows))
+    return columns, rows, problems
 
 
 def _read_parquet(path: Path, name: str) -> Sheet:

@@ -1,0 +1,160 @@
+"""Promote: re-render chosen jobs of a run on another tier, identical but for ``model``.
+
+Every parameter comes from the parent job's pinned request (the body the ledger recorded);
+only the model changes, plus explicit ``--set`` overrides. The tier's rules are checked
+before anything is spent. The child run records each job's ``parent_job_key``, so its report
+shows every standard render beside its fast parent.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import experiment
+from .cells import PARSERS, Choice
+from .errors import ExperimentError, Problem
+from .experiment import Expansion, shape_key, shape_problems
+from .models import Request, Variant
+from .plan import Plan, plan_for
+from .pricing import PriceTable
+from .rules import Tier
+from .sheet import csv_table
+
+# Settings that --set may change on promotion (the prompt and media stay the parent's).
+CHANGEABLE = ("duration", "quality", "aspect_ratio", "generate_audio", "content_filter",
+              "web_search")
+
+
+@dataclass(frozen=True)
+class Promotion:
+    plan: Plan
+    parents: dict[str, str]  # child job key -> parent job key
+    collapsed: int  # picks that were samples of the same variant
+
+
+def read_winners(path: Path, run_id: str) -> list[tuple[int, str]]:
+    """(row, job_key) of each pick in a winners.csv exported by the report (or written by
+    hand: BOM, semicolons and tabs are fine). Refuses files of other runs and duplicates."""
+    name = path.name
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ExperimentError([Problem(name, None, None, f"cannot read it ({exc.strerror})")]
+                              ) from None
+    columns, rows, problems = csv_table(data, name, "a header row with a 'job_key' column")
+    if "job_key" not in columns:
+        found = ", ".join(c for c in columns if c) or "none"
+        raise ExperimentError([Problem(name, 1, None, "there is no 'job_key' column (columns "
+                                       f"found: {found}); export it from the report")])
+    run_column = "run_id" if "run_id" in columns else "run" if "run" in columns else None
+    picks: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
+    for row, cells in rows:
+        key = str(cells.get("job_key") or "").strip()
+        if not key:
+            problems.append(Problem(name, row, "job_key", "is empty"))
+            continue
+        other = str(cells.get(run_column) or "").strip() if run_column else ""
+        if other and other != run_id:
+            problems.append(Problem(name, row, run_column,
+                                    f"this pick is from run {other}, not {run_id}; promote "
+                                    f"that run (`runner promote {other} --winners {name}`)"))
+            continue
+        if key in seen:
+            problems.append(Problem(name, row, "job_key",
+                                    f"{key} is picked twice (also on row {seen[key]}); "
+                                    "keep one row"))
+            continue
+        seen[key] = row
+        picks.append((row, key))
+    if not picks and not problems:
+        problems.append(Problem(name, None, None, "no winners in the file"))
+    if problems:
+        raise ExperimentError(problems)
+    return picks
+
+
+def promote(
+    conn: sqlite3.Connection, run: sqlite3.Row, picks: Iterable[tuple[int | None, str]],
+    source: str, tier: Tier, overrides: Mapping[str, str], repeats: int, prices: PriceTable,
+) -> Promotion:
+    """The child run's plan: each picked job of ``run`` on ``tier``. ``source`` names where
+    the picks came from in messages (the winners file, or --pick)."""
+    jobs = {j["job_key"]: j for j in conn.execute(
+        "SELECT * FROM jobs WHERE run_id = ?", (run["run_id"],))}
+    problems: list[Problem] = []
+    changes = _overrides(overrides, problems)
+    variants: dict[str, Variant] = {}
+    parents: dict[str, str] = {}
+    shapes: dict[experiment.ShapeKey, int] = {}
+    collapsed = 0
+    for row, key in picks:
+        job = jobs.get(key) or _by_prefix(jobs, key)
+        if job is None:
+            problems.append(Problem(source, row, "job_key", f"{key} is not a job of run "
+                                    f"{run['run_id']}; check the run, or export the winners "
+                                    "from its report again"))
+            continue
+        if job["state"] != "done":
+            problems.append(Problem(source, row, "job_key", f"{job['job_key']} is "
+                                    f"{job['state']}, not done: promote finished videos only"))
+            continue
+        request = Request.from_body(json.loads(job["body_json"]), job["mode"])
+        changed: dict[str, Any] = {k: v.value for k, v in changes.items()}
+        request = request._replace(**changed)
+        for column, message in shape_problems(shape_key(request), tier):
+            problems.append(Problem(source, row, column, f"{job['job_key']} on {tier}: "
+                                    f"{message}"))
+        values = _values(json.loads(job["values_json"]), changes)
+        variant = Variant(request, request.variant_key, job["source"], job["row"], job["name"],
+                          values, repeats)
+        if variant.variant_key in variants:
+            collapsed += 1
+            continue
+        variants[variant.variant_key] = variant
+        shapes[shape_key(request)] = shapes.get(shape_key(request), 0) + repeats
+        for sample in range(1, repeats + 1):
+            parents[f"{variant.variant_key}-{tier}-{sample}"] = job["job_key"]
+    if problems:
+        raise ExperimentError(problems)
+    dims = {k: tuple(v) for k, v in json.loads(run["dimensions_json"]).items()}
+    expansion = Expansion(source=source, rows_read=len(variants), variants=tuple(
+        variants.values()), expanded=len(variants) * repeats,
+        jobs_per_tier=len(variants) * repeats, dimensions=dims, shapes=shapes)
+    return Promotion(plan_for(Path(run["experiment"]), expansion, tier, prices), parents,
+                     collapsed)
+
+
+def _overrides(overrides: Mapping[str, str], problems: list[Problem]) -> dict[str, Choice]:
+    out: dict[str, Choice] = {}
+    for column, text in overrides.items():
+        if column not in CHANGEABLE:
+            problems.append(Problem("--set", None, column, "cannot be changed when promoting "
+                                    f"(allowed: {', '.join(CHANGEABLE)}); the prompt and media "
+                                    "stay those of the winner"))
+            continue
+        try:
+            value, shown = PARSERS[column](text)
+        except ValueError as exc:
+            problems.append(Problem("--set", None, column, str(exc)))
+            continue
+        out[column] = Choice(column, value, shown)
+    return out
+
+
+def _values(pairs: list[list[str]], changes: Mapping[str, Choice]) -> tuple[tuple[str, str], ...]:
+    values = {k: v for k, v in pairs}
+    for column, choice in changes.items():
+        values[column] = choice.shown
+    return tuple(values.items())
+
+
+def _by_prefix(jobs: Mapping[str, sqlite3.Row], prefix: str) -> sqlite3.Row | None:
+    found = [j for k, j in jobs.items() if k.startswith(prefix)]
+    return found[0] if len(found) == 1 else None
+
