@@ -23,7 +23,7 @@ EVOLINK_URL = "https://api.evolink.ai"
 SIM_ORIGIN = "http://simulator.local"
 SIM_SPEED = 100.0  # the in-process simulator: a 2-minute generation takes 1.2 s
 SPEED_HEADER = "x-simulator-speed"  # the simulator's time scale, on its every answer
-FILE_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8)
+FILE_LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=4)
 FILE_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=10.0, pool=60.0)
 
 

@@ -34,7 +34,9 @@ _EXCERPT = 500
 # create is an unknown outcome); queries are cheap and retried.
 CREATE_TIMEOUT = httpx.Timeout(connect=10.0, read=120.0, write=30.0, pool=30.0)
 QUERY_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=10.0, pool=30.0)
-LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+# Few connections: httpcore scans every pooled connection for each request, so a big pool
+# costs CPU on every call; creates and polls are rate-limited and need only a handful.
+LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=8)
 
 
 class ErrorBody(TypedDict, total=False):

@@ -323,7 +323,7 @@ class Dispatcher:
         estimate = (job["estimated_time"] or 120.0) / self.s.time_scale
         delay = 0.0 if resumed else estimate * 0.9
         gone_tries = step = 0
-        last_progress = job["progress"]
+        running = job["state"] == L.RUNNING
         while True:
             await anyio.sleep(delay)
             try:
@@ -362,12 +362,11 @@ class Dispatcher:
                     and view.status not in self._unseen_status_logged):
                 self._unseen_status_logged.add(view.status)
                 log.warning("unknown task status %r (task %s); polling on",
-                                view.status, job["task_id"])
-            if view.progress != last_progress:
-                last_progress = view.progress
+                            view.status, job["task_id"])
+            if view.status == "processing" and not running:
+                running = True  # recorded once: a commit per progress step would cost a sync
                 self.ledger.progress(job["job_id"], view.progress)
-                if step == 0:
-                    self.emit("running", job)
+                self.emit("running", job)
             if self._age(job) > MAX_TASK_AGE / self.s.time_scale:
                 self._release_slot()
                 self._finish(job, L.LOST, "task_too_old", "the task did not finish within 6 h")
