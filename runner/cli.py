@@ -226,11 +226,8 @@ def resume(run_ref: str, backend: str | None, base_url: str | None, rate: float 
     """
     with Ledger.open(workspace) as ledger:
         row = runs.run_row(ledger.conn, run_ref)
-        chosen = _backend_of(row, backend, base_url, workspace)
-        click.echo(chosen.announce())
-        settings = runs.settings_of(row, rate=rate, poll_rate=poll_rate,
-                                    concurrency=concurrency, budget=budget)
-        code = _execute(ledger, row["run_id"], chosen, settings)
+        code = _continue(ledger, row, backend, base_url, rate=rate, poll_rate=poll_rate,
+                         concurrency=concurrency, budget=budget)
     raise SystemExit(code)
 
 
@@ -258,11 +255,8 @@ def retry(run_ref: str, only_failed: bool, backend: str | None, base_url: str | 
         row = runs.run_row(ledger.conn, run_ref)
         count = runs.reset_jobs(ledger, row["run_id"], states, "operator: runner retry")
         click.echo(f"{count} job(s) of run {row['run_id']} will be sent again.")
-        chosen = _backend_of(row, backend, base_url, workspace)
-        click.echo(chosen.announce())
-        settings = runs.settings_of(row, rate=rate, poll_rate=poll_rate,
-                                    concurrency=concurrency, budget=budget)
-        code = _execute(ledger, row["run_id"], chosen, settings)
+        code = _continue(ledger, row, backend, base_url, rate=rate, poll_rate=poll_rate,
+                         concurrency=concurrency, budget=budget)
     raise SystemExit(code)
 
 
@@ -407,6 +401,14 @@ def _backend_of(row: Any, backend: str | None, base_url: str | None,
     return choose_backend(backend or row["backend"],
                           base_url or (None if saved.get("in_process") else row["base_url"]),
                           workspace)
+
+
+def _continue(ledger: Ledger, row: Any, backend: str | None, base_url: str | None,
+              **overrides: Any) -> int:
+    """Dispatch an existing run again (resume, retry), with its saved settings."""
+    chosen = _backend_of(row, backend, base_url, ledger.workspace)
+    click.echo(chosen.announce())
+    return _execute(ledger, row["run_id"], chosen, runs.settings_of(row, **overrides))
 
 
 def _execute(ledger: Ledger, run_id: str, chosen: Backend, settings: Settings) -> int:
