@@ -1,23 +1,67 @@
-"""The run's report folder: ``index.html`` (Jinja templates, autoescaped), ``results.parquet``
-and ``results.csv`` beside ``media/``. Built from a read-only ledger connection."""
+"""The run's report folder: ``index.html`` beside ``media/``, ``results.parquet`` and
+``results.csv``. Built from a read-only ledger connection; opens from ``file://`` offline.
+
+The page is one file: the header is rendered by Jinja (autoescaped, `StrictUndefined`), the
+cards' data is embedded once as JSON (``|tojson``) and drawn by the page's own script, and the
+stylesheet and script are inlined. A Content-Security-Policy ``<meta>`` allows exactly those
+inline blocks (by their SHA-256, computed after rendering), images and videos from the report's
+own folder, and nothing else: no network, no inline event handlers, no ``eval``.
+
+Templates come from a `jinja2.ChoiceLoader`: a user folder first (``runner report RUN
+--templates DIR``: any file of ``templates/`` can be overridden, a partial as well as
+``static/report.css``), then the shipped ones.
+"""
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import json
+import os
+import re
+import secrets
+import shutil
 import sqlite3
-import statistics
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
-from . import ledger as L
-from .pricing import default_prices
+from .errors import ExperimentError, InputError
+from .pricing import PriceTable, default_prices, load_prices
+from .report_data import (
+    Parents,
+    Summary,
+    fps_of,
+    payload,
+    safe_name,
+    summarize,
+)
 from .results import result_rows
 from .tables import write_table
 
 _REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+STYLESHEET = "static/report.css"
+SCRIPT = "static/report.js"
+# Inline blocks the browser would execute or apply (JSON data blocks are neither).
+_INLINE = re.compile(
+    r"<(script|style)(\s[^>]*)?>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
+_DATA_TYPE = re.compile(r"""\btype\s*=\s*["']?application/json""", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Everything ``report.html`` renders: the header summary, the cards' data, and the
+    inlined assets (trusted: they come from the template folders, never from a run)."""
+
+    summary: Summary
+    data: dict[str, Any]
+    css: Markup
+    js: Markup
 
 
 def template_dirs(extra: Path | None = None) -> list[Path]:
@@ -27,24 +71,51 @@ def template_dirs(extra: Path | None = None) -> list[Path]:
     return dirs
 
 
+@functools.lru_cache(maxsize=8)
 def environment(extra: Path | None = None) -> jinja2.Environment:
-    return jinja2.Environment(
+    """The report's Jinja environment, built once per template folder."""
+    env = jinja2.Environment(
         loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(d) for d in template_dirs(extra)]),
         autoescape=True, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True,
     )
+    env.filters.update(
+        credits=lambda v: f"{float(v):,.1f}" if abs(float(v)) < 1000 else f"{float(v):,.0f}",
+        usd=lambda v: f"${float(v):,.2f}" if float(v) >= 0 else f"−${-float(v):,.2f}",
+        count=lambda v: f"{int(v):,}",
+    )
+    # |tojson: compact, UTF-8 kept, and U+2028/U+2029 escaped as well as < > & '
+    env.policies["json.dumps_function"] = _dumps
+    env.policies["json.dumps_kwargs"] = {}
+    return env
+
+
+def _dumps(value: Any, **_: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 def build(conn: sqlite3.Connection, workspace: Path, run_id: str,
           templates: Path | None = None) -> Path:
     """Write the report of ``run_id``; returns the path of its index.html."""
+    run = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    if run is None:
+        raise InputError(f"no run {run_id!r} in {workspace}; `runner status` lists the runs")
     folder = workspace / run_id
-    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "media").mkdir(parents=True, exist_ok=True)
     rows = result_rows(conn, run_id)
     if rows:
         write_table(rows, folder / "results.parquet")
         write_table(rows, folder / "results.csv")
-    context = summary(conn, run_id, rows)
-    html = environment(templates).get_template("report.html").render(r=context)
+    prices = _prices(workspace)
+    parents = _parents(conn, workspace, folder, run, rows) if run["parent_run"] else None
+    env = environment(templates)
+    page = Page(
+        summary=summarize(conn, run, rows, prices, parents),
+        data=payload(run, rows, fps_of(conn, run_id), prices, parents),
+        css=_asset(env, STYLESHEET, "style"), js=_asset(env, SCRIPT, "script"),
+    )
+    html = render(env, page)
     out = folder / "index.html"
     tmp = out.with_suffix(".html.tmp")
     tmp.write_text(html, encoding="utf-8")
@@ -52,54 +123,94 @@ def build(conn: sqlite3.Connection, workspace: Path, run_id: str,
     return out
 
 
-def summary(conn: sqlite3.Connection, run_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    run = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["state"]] = counts.get(row["state"], 0) + 1
-    latencies = sorted(r["latency_s"] for r in rows if r["latency_s"] is not None)
-    credits = L.spent(conn, run_id)
-    held = [r for r in rows if r["state"] == L.UNKNOWN]
-    started, ended = run["started_at"], run["finished_at"]
-    return {
-        "run_id": run_id, "name": run["name"], "experiment": run["experiment"],
-        "tier": run["tier"], "backend": run["backend"], "simulated": run["backend"] == "sim",
-        "total": len(rows), "counts": counts, "credits": credits,
-        "usd": default_prices().usd(credits),
-        "wall": _duration(ended - started) if started and ended else "-",
-        "p50": _duration(_quantile(latencies, 0.5)), "p95": _duration(_quantile(latencies, 0.95)),
-        "stop_reason": run["stop_reason"], "held": len(held),
-        "held_credits": sum(r["estimated_credits"] for r in held),
-        "dimensions": [d for d in json.loads(run["dimensions_json"]) if d != "name"],
-        "jobs": [_card(r) for r in rows],
-    }
+def render(env: jinja2.Environment, page: Page) -> str:
+    """The page as HTML, with a CSP that admits its own inline script and style only."""
+    marker = f"runner-csp-{secrets.token_hex(8)}"
+    html = env.get_template("report.html").render(page=page, s=page.summary, csp=marker)
+    scripts, styles = inline_hashes(html)
+    policy = content_security_policy(scripts, styles)
+    if html.count(marker) != 1:
+        raise ValueError("report.html must put {{ csp }} in exactly one place: the "
+                         "Content-Security-Policy <meta> (see templates/base.html)")
+    return html.replace(marker, policy)
 
 
-def _card(row: dict[str, Any]) -> dict[str, Any]:
-    media = "media/"
-    return {
-        "name": row["name"], "prompt": row["prompt"], "state": row["state"],
-        "error": f"{row['error_code']}: {row['error_message']}" if row["error_code"] else "",
-        "credits": f"{row['credits']:.2f}" if row["credits"] is not None else "-",
-        "latency": _duration(row["latency_s"]),
-        "dims": {k[4:]: v for k, v in row.items() if k.startswith("dim_")},
-        "video": media + Path(row["file"]).name if row["file"] else None,
-        "poster": media + row["poster"] if row["poster"] else None,
-    }
+def content_security_policy(scripts: list[str], styles: list[str]) -> str:
+    def sources(hashes: list[str]) -> str:
+        return " ".join(f"'{h}'" for h in dict.fromkeys(hashes)) or "'none'"
+
+    return (f"default-src 'none'; script-src {sources(scripts)}; style-src {sources(styles)}; "
+            "img-src 'self'; media-src 'self'; base-uri 'none'; form-action 'none'")
 
 
-def _quantile(values: list[float], q: float) -> float | None:
-    if not values:
+def inline_hashes(html: str) -> tuple[list[str], list[str]]:
+    """``sha256-…`` of every inline script (not JSON data blocks) and style in ``html``."""
+    scripts: list[str] = []
+    styles: list[str] = []
+    for match in _INLINE.finditer(html):
+        tag, attrs, body = match.group(1).lower(), match.group(2) or "", match.group(3)
+        if tag == "script" and (_DATA_TYPE.search(attrs) or "src=" in attrs.lower()):
+            continue
+        digest = base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode()
+        (scripts if tag == "script" else styles).append(f"sha256-{digest}")
+    return scripts, styles
+
+
+def _asset(env: jinja2.Environment, name: str, tag: str) -> Markup:
+    """A static file of the template folders, inlined verbatim (it is ours, not user data)."""
+    assert env.loader is not None
+    text, _, _ = env.loader.get_source(env, name)
+    if f"</{tag}" in text.lower():
+        raise ValueError(f"{name} contains '</{tag}', which would end its inline block early")
+    return Markup(text)  # noqa: S704 - our own asset file, never run data
+
+
+def _prices(workspace: Path) -> PriceTable:
+    override = workspace / "prices.toml"
+    if override.is_file():
+        try:
+            return load_prices(override)
+        except ExperimentError:
+            pass
+    return default_prices()
+
+
+def _parents(conn: sqlite3.Connection, workspace: Path, folder: Path, run: sqlite3.Row,
+             rows: list[dict[str, Any]]) -> Parents | None:
+    """The fast parents of a promoted run, their media linked into ``media/parent/``."""
+    parent_run = conn.execute("SELECT * FROM runs WHERE run_id = ?",
+                              (run["parent_run"],)).fetchone()
+    if parent_run is None:
         return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+    wanted = {r["parent_job_key"] for r in rows if r.get("parent_job_key")}
+    found = {r["job_key"]: r for r in result_rows(conn, parent_run["run_id"])
+             if r["job_key"] in wanted}
+    parents = Parents(parent_run, found)
+    target = folder / "media" / "parent"
+    for key, row in found.items():
+        video = safe_name(row["file"])
+        if video is None:
+            continue
+        source = (workspace / str(row["file"])).parent
+        linked = {}
+        for kind, name in (("video", video), ("poster", safe_name(row["poster"])),
+                           ("strip", safe_name(row["strip"]))):
+            if name and link_file(source / name, target / name):
+                linked[kind] = name
+        if "video" in linked:
+            parents.linked[key] = linked
+    return parents
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 90:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}m {secs:02d}s" if minutes < 90 else f"{minutes // 60}h {minutes % 60:02d}m"
+def link_file(src: Path, dest: Path) -> bool:
+    """Hard-link ``src`` to ``dest`` (a copy across file systems); True when dest exists."""
+    if dest.is_file():
+        return True
+    if not src.is_file():
+        return False
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
+    return True

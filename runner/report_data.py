@@ -1,0 +1,399 @@
+"""What a run's report shows, as plain values.
+
+Two halves: `Summary` (the header, rendered by Jinja and escaped there) and `payload()`
+(every card's data, embedded once in the page as JSON through ``|tojson`` and drawn by the
+page's script). Promoted runs also get their fast parents (`Parents`), whose media are linked
+into the child's folder by `report.build`.
+
+Nothing here trusts user text: prompts, names, dimension values and provider messages are
+carried as data. Media paths are reduced to bare file names matching `SAFE_NAME` and turned
+into relative ``media/...`` URLs; anything else is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import statistics
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ledger as L
+from .pricing import PriceTable
+
+# A media file name as our pipeline writes them (job keys, ``.mp4``/``.jpg``/``.strip.jpg``).
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+MESSAGE_LIMIT = 600  # characters of a provider message shown in the header
+
+# state -> (label, tone); tone picks the colour: ok, bad, warn, wait
+STATES: dict[str, tuple[str, str]] = {
+    L.DONE: ("done", "ok"),
+    L.FAILED: ("failed", "bad"),
+    L.REJECTED: ("rejected", "bad"),
+    L.UNKNOWN: ("held", "warn"),
+    L.EXPIRED: ("expired", "bad"),
+    L.LOST: ("lost", "bad"),
+    L.RESULT_ERROR: ("bad file", "bad"),
+    L.PENDING: ("pending", "wait"),
+    L.SUBMITTING: ("submitting", "wait"),
+    L.SUBMITTED: ("queued", "wait"),
+    L.RUNNING: ("running", "wait"),
+    L.COMPLETED: ("downloading", "wait"),
+}
+FAILED_STATES = frozenset({L.FAILED, L.REJECTED, L.LOST, L.RESULT_ERROR, L.EXPIRED})
+
+# The columns of one job in the embedded JSON (an array per job keeps 10,000 jobs small).
+JOB_FIELDS = (
+    "key", "variant", "sample", "name", "dims", "prompt", "state", "code", "message",
+    "credits", "estimate", "latency", "media", "mismatches", "reused", "parent",
+)
+# The columns of one job's media: the video URL, then the poster and strip URLs (1 when they
+# sit beside the video as <stem>.jpg and <stem>.strip.jpg), then what the probe measured.
+MEDIA_FIELDS = ("video", "poster", "strip", "duration", "width", "height", "audio", "fps")
+
+
+@dataclass(frozen=True, slots=True)
+class StateCount:
+    state: str
+    label: str
+    tone: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class FailureReason:
+    """Jobs that ended on one error code, with the provider's first message for it."""
+
+    code: str
+    count: int
+    message: str
+    states: str
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    """A promoted run against its fast parent: what rendering everything on this tier would
+    have cost, and what the fast sweep plus the promoted winners did cost."""
+
+    parent_run: str
+    parent_tier: str
+    parent_jobs: int
+    promoted: int
+    all_on_tier: float
+    parent_spent: float
+    child_spent: float
+    saved: float
+    saved_usd: float
+    unpriced: int
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    run_id: str
+    name: str
+    experiment: str
+    tier: str
+    backend: str
+    simulated: bool
+    state: str
+    created: str
+    total: int
+    states: tuple[StateCount, ...]
+    failures: tuple[FailureReason, ...]
+    credits: float
+    usd: float
+    wall: str
+    p50: str
+    p95: str
+    stop_reason: str | None
+    held: int
+    held_credits: float
+    expired: int
+    expired_credits: float
+    mismatched: int
+    reused: int
+    dimensions: tuple[str, ...]
+    promotion: Promotion | None = None
+
+    @property
+    def failed(self) -> int:
+        return sum(s.count for s in self.states if s.tone == "bad")
+
+
+@dataclass(frozen=True, slots=True)
+class Parents:
+    """The fast parents of a promoted run's jobs, keyed by the parent's job key."""
+
+    run: sqlite3.Row
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # parent job key -> {"video": name, "poster": name, "strip": name} as linked into
+    # the child's media/parent/ folder
+    linked: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def summarize(
+    conn: sqlite3.Connection, run: sqlite3.Row, rows: Sequence[Mapping[str, Any]],
+    prices: PriceTable, parents: Parents | None = None,
+) -> Summary:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    order = list(STATES)
+    states = tuple(
+        StateCount(s, *STATES.get(s, (s, "wait")), n)
+        for s, n in sorted(counts.items(), key=lambda kv: (
+            order.index(kv[0]) if kv[0] in order else len(order), kv[0]))
+    )
+    latencies = sorted(r["latency_s"] for r in rows
+                       if r["latency_s"] is not None and r["state"] == L.DONE)
+    credits = L.spent(conn, run["run_id"])
+    held = [r for r in rows if r["state"] == L.UNKNOWN]
+    expired = [r for r in rows if r["state"] == L.EXPIRED]
+    started, ended = run["started_at"], run["finished_at"]
+    if started and ended:
+        wall = duration_text(ended - started)
+    elif started:
+        wall = f"{duration_text(time.time() - started)} so far"
+    else:
+        wall = "not started"
+    return Summary(
+        run_id=run["run_id"], name=run["name"], experiment=run["experiment"],
+        tier=run["tier"], backend=run["backend"], simulated=run["backend"] == "sim",
+        state=run["state"],
+        created=time.strftime("%Y-%m-%d %H:%M", time.localtime(run["created_at"])),
+        total=len(rows), states=states, failures=tuple(failure_reasons(rows)),
+        credits=credits, usd=prices.usd(credits),
+        wall=wall, p50=duration_text(quantile(latencies, 0.5)),
+        p95=duration_text(quantile(latencies, 0.95)),
+        stop_reason=run["stop_reason"], held=len(held),
+        held_credits=sum(float(r["estimated_credits"] or 0) for r in held),
+        expired=len(expired),
+        expired_credits=sum(float(r["credits"] or 0) for r in expired),
+        mismatched=sum(1 for r in rows if r.get("mismatches")),
+        reused=sum(1 for r in rows if r.get("reused_from")),
+        dimensions=tuple(varied(run)),
+        promotion=promotion(conn, run, rows, prices, parents) if parents else None,
+    )
+
+
+def failure_reasons(rows: Iterable[Mapping[str, Any]]) -> list[FailureReason]:
+    """Failed, rejected, lost, expired and unusable jobs grouped by error code, most first."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        if row["state"] in FAILED_STATES:
+            groups.setdefault(row["error_code"] or row["state"], []).append(row)
+    reasons = []
+    for code, members in groups.items():
+        message = next((str(m["error_message"]) for m in members if m["error_message"]), "")
+        if len(message) > MESSAGE_LIMIT:
+            message = message[: MESSAGE_LIMIT - 1] + "…"
+        kinds = sorted({STATES.get(m["state"], (m["state"], ""))[0] for m in members})
+        reasons.append(FailureReason(code, len(members), message, ", ".join(kinds)))
+    return sorted(reasons, key=lambda r: (-r.count, r.code))
+
+
+def promotion(
+    conn: sqlite3.Connection, run: sqlite3.Row, rows: Sequence[Mapping[str, Any]],
+    prices: PriceTable, parents: Parents,
+) -> Promotion:
+    """Saved = the whole parent sweep re-priced on this run's tier, minus what the parent
+    sweep and this run cost. Parent jobs whose parameters this tier does not price (e.g.
+    a reference-video job with an unknown quality) are counted as ``unpriced``."""
+    parent_id = parents.run["run_id"]
+    all_on_tier, unpriced = 0.0, 0
+    for (body_json,) in conn.execute("SELECT body_json FROM jobs WHERE run_id = ?",
+                                     (parent_id,)):
+        body = json.loads(body_json)
+        try:
+            all_on_tier += prices.estimate(
+                run["tier"], str(body.get("quality", "720p")), int(body.get("duration", 5)),
+                content_filter=bool(body.get("content_filter", True)),
+                web_search=bool((body.get("model_params") or {}).get("web_search", False)),
+                video_input=bool(body.get("video_urls")),
+            )
+        except (KeyError, ValueError, TypeError):
+            unpriced += 1
+    parent_spent = L.spent(conn, parent_id)
+    child_spent = L.spent(conn, run["run_id"])
+    saved = all_on_tier - parent_spent - child_spent
+    return Promotion(
+        parent_run=parent_id, parent_tier=parents.run["tier"],
+        parent_jobs=conn.execute("SELECT COUNT(*) FROM jobs WHERE run_id = ?",
+                                 (parent_id,)).fetchone()[0],
+        promoted=sum(1 for r in rows if r.get("parent_job_key")),
+        all_on_tier=all_on_tier, parent_spent=parent_spent, child_spent=child_spent,
+        saved=saved, saved_usd=prices.usd(saved), unpriced=unpriced,
+    )
+
+
+def varied(run: sqlite3.Row) -> list[str]:
+    """The run's varied dimensions, in the experiment's order (``name`` included)."""
+    return list(json.loads(run["dimensions_json"] or "{}"))
+
+
+def payload(
+    run: sqlite3.Row, rows: Sequence[Mapping[str, Any]], fps: Mapping[str, float],
+    prices: PriceTable, parents: Parents | None = None,
+) -> dict[str, Any]:
+    """The data of every card, for the page's script (see `JOB_FIELDS`)."""
+    declared: dict[str, list[str]] = {
+        d: [str(v) for v in values]
+        for d, values in json.loads(run["dimensions_json"] or "{}").items()
+    }
+    dims = list(declared)
+    index = {d: {v: i for i, v in enumerate(values)} for d, values in declared.items()}
+    prompts: list[str] = []
+    prompt_index: dict[str, int] = {}
+    jobs = []
+    for row in rows:
+        codes = []
+        for d in dims:
+            value = str(row.get(f"dim_{d}", "") or "")
+            seen = index[d]
+            if value not in seen:
+                seen[value] = len(declared[d])
+                declared[d].append(value)
+            codes.append(seen[value])
+        prompt = str(row.get("prompt") or "")
+        p = prompt_index.setdefault(prompt, len(prompts))
+        if p == len(prompts):
+            prompts.append(prompt)
+        parent = None
+        if parents is not None and row.get("parent_job_key"):
+            parent = _parent_entry(parents, str(row["parent_job_key"]))
+        jobs.append([
+            row["job_key"], row["variant_key"], row["sample"], row["name"], codes, p,
+            row["state"], row["error_code"], row["error_message"],
+            _number(row["credits"]), _number(row["estimated_credits"]),
+            _number(row["latency_s"]),
+            media_entry(row, "media/", fps.get(row["job_key"])),
+            row.get("mismatches") or "", row.get("reused_from"), parent,
+        ])
+    return {
+        "version": 1,
+        "run": {
+            "id": run["run_id"], "name": run["name"], "tier": run["tier"],
+            "backend": run["backend"], "parentRun": run["parent_run"],
+            "parentTier": parents.run["tier"] if parents else None,
+            "creditsPerUsd": float(prices.credits_per_usd),
+        },
+        "dims": [{"name": d, "values": declared[d]} for d in dims],
+        # winners.csv: one column per varied dimension except name (it has its own column)
+        "csvDims": [d for d in dims if d != "name"],
+        "csvColumns": winners_columns([d for d in dims if d != "name"]),
+        "states": {s: list(v) for s, v in STATES.items()},
+        "fields": list(JOB_FIELDS),
+        "mediaFields": list(MEDIA_FIELDS),
+        "prompts": prompts,
+        "jobs": jobs,
+    }
+
+
+WINNERS_FIXED = ("run_id", "job_key", "variant_key", "tier", "name")
+
+
+def winners_columns(dims: Sequence[str]) -> list[str]:
+    """The header of the winners.csv the page exports (`runner promote --winners` reads it):
+    the fixed columns, one per varied dimension, then ``note``. A dimension named like a
+    fixed column is written as ``dim_<name>`` so that no column name repeats."""
+    taken = {*WINNERS_FIXED, "note"}
+    columns = list(WINNERS_FIXED)
+    for d in dims:
+        column = d
+        while column in taken:
+            column = f"dim_{column}"
+        taken.add(column)
+        columns.append(column)
+    return [*columns, "note"]
+
+
+def _parent_entry(parents: Parents, key: str) -> dict[str, Any] | None:
+    row = parents.rows.get(key)
+    if row is None:
+        return {"key": key, "missing": True}
+    linked = parents.linked.get(key, {})
+    media = None
+    if linked.get("video"):
+        media = media_entry({"file": linked["video"], "poster": linked.get("poster"),
+                             "strip": linked.get("strip"), **_probe_of(row)},
+                            "media/parent/", None)
+    return {
+        "key": key, "tier": row["tier"], "state": row["state"], "code": row["error_code"],
+        "message": row["error_message"], "credits": _number(row["credits"]),
+        "estimate": _number(row["estimated_credits"]), "latency": _number(row["latency_s"]),
+        "media": media,
+    }
+
+
+def _probe_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: row.get(k) for k in
+            ("video_duration_s", "video_width", "video_height", "video_has_audio")}
+
+
+def media_entry(row: Mapping[str, Any], prefix: str, fps: float | None) -> list[Any] | None:
+    """``[video, poster, strip, duration, width, height, audio, fps]`` with relative URLs
+    under ``prefix``, or None when the job has no usable video file."""
+    video = safe_name(row.get("file"))
+    if video is None:
+        return None
+    stem = video.rsplit(".", 1)[0]
+    poster, strip = safe_name(row.get("poster")), safe_name(row.get("strip"))
+    return [
+        prefix + video,
+        1 if poster == f"{stem}.jpg" else (prefix + poster if poster else None),
+        1 if strip == f"{stem}.strip.jpg" else (prefix + strip if strip else None),
+        _number(row.get("video_duration_s")), row.get("video_width"), row.get("video_height"),
+        row.get("video_has_audio"), fps,
+    ]
+
+
+def safe_name(path: object) -> str | None:
+    """The bare file name of a stored media path, if it is one of ours."""
+    if not path:
+        return None
+    name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
+    return name if SAFE_NAME.match(name) and ".." not in name else None
+
+
+def fps_of(conn: sqlite3.Connection, run_id: str) -> dict[str, float]:
+    """Frame rate per job key (for frame stepping in compare), from the probe's record."""
+    out = {}
+    for key, media in conn.execute(
+            "SELECT job_key, media_json FROM jobs WHERE run_id = ? AND media_json IS NOT NULL",
+            (run_id,)):
+        fps = json.loads(media).get("fps")
+        if isinstance(fps, int | float) and fps > 0:
+            out[key] = float(fps)
+    return out
+
+
+def _number(value: object) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if number != number:  # NaN (pandas-style missing values)
+        return None
+    return round(number, 4)
+
+
+def quantile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 90:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m {secs:02d}s" if minutes < 90 else f"{minutes // 60}h {minutes % 60:02d}m"

@@ -1,0 +1,411 @@
+"""The report in a real browser: Debian's Chromium driven by Playwright, from file://, offline.
+
+One browser for the module, a fresh context (empty localStorage) per test. The runs are
+synthetic ledger rows with real videos (see test_report_support). Screenshots of the main
+views land in tests/artifacts/ (git-ignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import ledger as L
+from runner import report
+from tests.test_report_support import HOSTILE, FakeJob, grid_jobs, media_pool, write_run
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run",
+        "--autoplay-policy=no-user-gesture-required"]
+WATCH = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation',
+  (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+"""
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /usr/bin/chromium"),
+]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Four reports: a sweep with repeats and failures, hostile text, and a promoted pair."""
+    ws = tmp_path_factory.mktemp("ws")
+    pool = media_pool(ws / "_pool", 4)
+    sweep = grid_jobs(["Headphones", "Smartwatch", "E-bike"], ["cinematic", "playful"],
+                      ["16:9", "9:16"], media=2)
+    sweep[1] = FakeJob(values=sweep[1].values, prompt="a celebrity wearing headphones",
+                       name="Headphones", state=L.FAILED, error_code="content_policy_violation",
+                       error_message="Blocked: the prompt names a real person.", media=None)
+    sweep[2].state, sweep[2].error_code, sweep[2].media = L.UNKNOWN, "create_outcome_unknown", None
+    sweep += [FakeJob(values={"name": "E-bike", "style": "noir", "aspect_ratio": "1:1"},
+                      prompt="noir shot of an e-bike", name="E-bike", sample=s, media=s % 2,
+                      variant_key="00000000000000aa") for s in (1, 2, 3)]
+    write_run(ws, "sweep", sweep, pool_dir=ws / "_pool", pool=pool, name="Spring sweep")
+    hostile = [FakeJob(values={"name": text, "style": HOSTILE[(i + 3) % len(HOSTILE)]},
+                       prompt=f"{text} shot", name=text, media=i % 2,
+                       state=L.DONE if i % 2 else L.FAILED,
+                       error_code=None if i % 2 else "content_policy_violation",
+                       error_message=None if i % 2 else text)
+               for i, text in enumerate(HOSTILE)]
+    write_run(ws, "hostile", hostile, pool_dir=ws / "_pool", pool=pool, name=HOSTILE[1],
+              experiment=HOSTILE[0], stop_reason=HOSTILE[2])
+    parents = grid_jobs(["Headphones", "Lamp", "Kettle"], ["cinematic", "playful"],
+                        ["16:9", "9:16"], media=2)
+    write_run(ws, "fast", parents, pool_dir=ws / "_pool", pool=pool)
+    children = [FakeJob(values=p.values, prompt=p.prompt, name=p.name, media=2 + i % 2,
+                        variant_key=p.variant(), parent_job_key=p.job_key("fast"))
+                for i, p in enumerate(parents[:3])]
+    write_run(ws, "standard", children, pool_dir=ws / "_pool", pool=pool, tier="standard",
+              parent_run="fast")
+    with L.reader(ws) as conn:
+        return {run: report.build(conn, ws, run) for run in ("sweep", "hostile", "standard")}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+class Opened:
+    """A page of one report with everything it logged, requested and tried to pop up."""
+
+    def __init__(self, browser: Any, path: Path) -> None:
+        self.context = browser.new_context(viewport={"width": 1280, "height": 860},
+                                           accept_downloads=True)
+        self.context.set_default_timeout(8000)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text)
+                     if m.type in ("error", "warning") else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("dialog", self._dialog)
+        self.page.add_init_script(WATCH)
+        self.path = path
+        self.goto()
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def goto(self) -> None:
+        self.page.goto(self.path.as_uri())
+        self.page.wait_for_selector("html[data-ready='1']", timeout=15_000)
+        self.settle()
+
+    def settle(self) -> None:
+        """Let the rows that came into view render (IntersectionObserver, next frames)."""
+        self.page.evaluate("new Promise(r => requestAnimationFrame(() =>"
+                           " requestAnimationFrame(() => setTimeout(r, 50))))")
+
+    def texts(self, selector: str) -> list[str]:
+        return [t.strip() for t in self.page.locator(selector).all_inner_texts()]
+
+    def js(self, expression: str, arg: Any = None) -> Any:
+        return self.page.evaluate(expression, arg)
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+    def clean(self) -> None:
+        assert self.errors == []
+        assert self.js("window.__csp") == []
+        assert self.dialogs == []
+        assert all(u.startswith(("file://", "blob:", "data:")) for u in self.requests), \
+            self.requests
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def open_page(browser: Any) -> Iterator[Any]:
+    pages: list[Opened] = []
+
+    def _open(path: Path) -> Opened:
+        pages.append(Opened(browser, path))
+        return pages[-1]
+
+    yield _open
+    for p in pages:
+        p.close()
+
+
+def test_pages_load_offline_without_errors_or_csp_violations(site, open_page):
+    for name, path in site.items():
+        o = open_page(path)
+        o.page.mouse.move(300, 420)  # a hover plays a video: media is allowed by the policy
+        o.page.wait_for_timeout(300)
+        o.clean()
+        assert o.page.locator(".card").count() > 0, name
+        assert any(u.endswith(".jpg") for u in o.requests), "posters load from media/"
+
+
+def test_grid_has_the_varied_dimensions_on_its_axes_and_switching_them_regroups(site, open_page):
+    o = open_page(site["sweep"])
+    assert o.texts(".rhead bdi") == ["Headphones", "Smartwatch", "E-bike"]
+    o.shot("grid")
+    o.page.select_option("#rows-sel", label="style (3)")
+    o.page.select_option("#cols-sel", label="name (3)")
+    assert o.texts(".rhead bdi") == ["cinematic", "playful", "noir"]
+    assert o.texts(".chead bdi") == ["Headphones", "Smartwatch", "E-bike"]
+    o.page.click("#swap-axes")
+    assert o.texts(".rhead bdi") == ["Headphones", "Smartwatch", "E-bike"]
+    o.page.select_option("#rows-sel", label="(none)")
+    assert o.page.locator(".rhead").count() == 0
+    o.goto()  # the choice of axes is remembered for this run
+    assert o.texts(".chead bdi") == ["cinematic", "playful", "noir"]
+    o.clean()
+
+
+def test_failed_and_held_jobs_are_cards_with_the_providers_message(site, open_page):
+    o = open_page(site["sweep"])
+    problems = o.texts(".problem")
+    assert any("content_policy_violation" in p and "names a real person" in p
+               for p in problems)
+    assert any("HELD" in p.upper() and "runner resolve sweep" in p for p in problems)
+    o.page.select_option("#status-sel", "failed")
+    assert o.page.locator(".card").count() == 1
+    o.clean()
+
+
+def test_filters_and_search_narrow_the_grid_and_repeats_stack(site, open_page):
+    o = open_page(site["sweep"])
+    total = o.page.locator(".card").count()
+    assert total == 13  # 12 variants + one stack of 3 repeats
+    stack = o.page.locator(".card", has=o.page.locator(".stack"))
+    assert stack.locator(".stack button").all_inner_texts() == ["1/3", "2/3", "3/3"]
+    stack.locator(".stack button").nth(1).click()
+    assert stack.locator(".stack button[aria-pressed='true']").inner_text() == "2/3"
+    o.page.select_option("#filters select[data-dim='1']", label="cinematic")  # style
+    assert o.page.locator(".card").count() == 6
+    assert "style=cinematic" in o.page.inner_text("#active-filters")
+    o.page.click("#active-filters .fchip button")
+    assert o.page.locator(".card").count() == total
+    o.page.fill("#search", "celebrity")
+    o.page.wait_for_function("() => document.querySelectorAll('.card').length === 1")
+    o.page.fill("#search", "")
+    o.page.wait_for_function("() => document.querySelectorAll('.card').length === 13")
+    o.page.click("[data-view='sheet']")
+    assert o.page.locator(".card img.strip").count() >= 10
+    o.shot("contact-sheet")
+    o.page.click("[data-view='list']")
+    assert o.page.locator("table.list tr.card").count() == total
+    o.shot("list")
+    o.clean()
+
+
+def test_a_card_plays_its_video_on_hover_and_videos_load_only_when_played(site, open_page):
+    o = open_page(site["sweep"])
+    assert o.page.locator("#grid video").count() == 0  # posters only until played
+    first = o.page.locator(".card .media[data-k]").first
+    first.hover()
+    o.page.wait_for_function(
+        "() => { const v = document.querySelector('#grid video');"
+        " return v && v.currentTime > 0.4; }", timeout=5000)
+    assert o.js("document.querySelector('#grid video').getAttribute('preload')") == "none"
+    first.locator("xpath=..").focus()
+    o.page.keyboard.press("s")  # starring a playing card leaves it playing
+    t = o.js("document.querySelector('#grid video').currentTime")
+    o.page.wait_for_timeout(400)
+    assert o.js("document.querySelector('#grid video').currentTime") > t
+    assert o.page.locator(".card.starred video").count() == 1
+    o.page.mouse.move(5, 5)
+    o.page.wait_for_function("() => document.querySelectorAll('#grid video').length === 0")
+    o.clean()
+
+
+def test_compare_two_cards_plays_them_in_sync_with_one_transport(site, open_page):
+    o = open_page(site["sweep"])
+    playable = o.page.locator(".card:has(.media[data-k])")
+    for i in (0, 3):
+        playable.nth(i).focus()
+        o.page.keyboard.press("c")
+    assert o.page.inner_text("#tray-count") == "2"
+    o.page.click("#tray-open")
+    assert o.page.locator("#cmp-stage video").count() == 2
+    o.page.click("#t-play")
+    o.page.wait_for_timeout(1500)
+    times = o.js("Array.from(document.querySelectorAll('#cmp-stage video'), v => v.currentTime)")
+    assert min(times) > 0.6 and max(times) - min(times) < 0.15, times
+    o.page.select_option("#t-speed", "0.5")
+    assert o.js("Array.from(document.querySelectorAll('#cmp-stage video'),"
+                " v => v.playbackRate)") == [0.5, 0.5]
+    o.shot("compare")
+    o.page.keyboard.press(" ")
+    o.page.wait_for_timeout(100)
+    before = o.js("document.querySelector('#cmp-stage video').currentTime")
+    o.page.keyboard.press(".")
+    o.page.wait_for_timeout(200)
+    stepped = o.js("Array.from(document.querySelectorAll('#cmp-stage video'), v => v.currentTime)")
+    assert abs(stepped[0] - (before + 1 / 8)) < 0.02 and abs(stepped[1] - stepped[0]) < 0.03
+    o.page.keyboard.press("Tab")  # A/B flip: one at a time, same frame
+    assert o.js("document.getElementById('cmp-stage').classList.contains('flip')")
+    shown = lambda: o.js("Array.from(document.querySelectorAll('#cmp-stage .slot'),"  # noqa: E731
+                         " s => getComputedStyle(s).display !== 'none')")
+    assert shown() == [True, False]
+    o.page.keyboard.press("Tab")
+    assert shown() == [False, True]
+    o.page.keyboard.press("Escape")
+    assert o.page.locator("#compare").is_hidden()
+    o.clean()
+
+
+def test_keyboard_star_counts_in_the_header_and_survives_a_reload(site, open_page):
+    o = open_page(site["sweep"])
+    o.page.keyboard.press("l")
+    o.page.keyboard.press("s")
+    assert o.page.inner_text("#pick-count") == "1"
+    assert o.page.locator(".card.starred").count() == 1
+    o.page.keyboard.press("l")
+    o.page.keyboard.press("x")
+    assert o.page.locator(".card.rejected").count() == 1
+    o.goto()
+    assert o.page.inner_text("#pick-count") == "1"
+    assert o.page.inner_text("#export-btn") == "Export winners (1)"
+    o.page.keyboard.press("?")
+    assert o.page.locator("#help").is_visible()
+    o.page.keyboard.press("Escape")
+    o.page.keyboard.press("ArrowRight")
+    o.page.keyboard.press("Enter")  # full view; arrows step through the neighbours
+    assert o.page.inner_text("#view-pos").startswith("1 / 13")
+    o.page.keyboard.press("ArrowRight")
+    assert o.page.inner_text("#view-pos").startswith("2 / 13")
+    o.shot("full-view")
+    o.page.keyboard.press("Escape")
+    o.clean()
+
+
+NOTE = 'great hook, "warm" light\nsecond line: café ☕'
+
+
+def star_two_with_notes(o: Opened) -> list[str]:
+    keys = []
+    for move in ("ArrowRight", "l"):  # the first card, then its right-hand neighbour
+        o.page.keyboard.press(move)
+        o.page.keyboard.press("s")
+        o.page.keyboard.press("n")
+        o.page.fill("#note-text", NOTE)
+        o.page.keyboard.press("Control+Enter")
+        keys.append(o.js("document.activeElement.dataset.key"))
+    return keys
+
+
+def test_export_winners_downloads_the_csv_that_promote_reads(site, open_page, tmp_path):
+    o = open_page(site["sweep"])
+    keys = star_two_with_notes(o)
+    o.page.click("#picks-btn")
+    tally = o.page.inner_text("#tally")
+    assert "Headphones" in tally and "2 of 2" in tally
+    o.shot("picks")
+    with o.page.expect_download() as download:
+        o.page.click("#picks-export")
+    assert download.value.suggested_filename == "winners.csv"
+    path = tmp_path / "winners.csv"
+    download.value.save_as(path)
+    raw = path.read_bytes()
+    assert not raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8"), newline="")))
+    assert rows[0] == ["run_id", "job_key", "variant_key", "tier", "name", "style",
+                       "aspect_ratio", "note"]
+    winners = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    assert sorted(w["job_key"] for w in winners) == sorted(keys)
+    for w in winners:
+        assert w["run_id"] == "sweep" and w["tier"] == "fast" and w["name"] == "Headphones"
+        assert w["job_key"].startswith(w["variant_key"] + "-fast-")
+        assert w["style"] in ("cinematic", "playful") and w["aspect_ratio"] in ("16:9", "9:16")
+        assert w["note"] == NOTE
+    from runner.promote import read_winners  # the reader of `runner promote --winners`
+
+    assert sorted(key for _, key in read_winners(path, "sweep")) == sorted(keys)
+    o.clean()
+
+
+def test_import_picks_reads_a_colleagues_winners_csv(site, open_page, tmp_path):
+    first = open_page(site["sweep"])
+    keys = star_two_with_notes(first)
+    with first.page.expect_download() as download:
+        first.page.click("#export-btn")
+    path = tmp_path / "colleague.csv"
+    download.value.save_as(path)
+    path.write_text(path.read_text("utf-8") + "other-run,ffffffffffffffff-fast-1,ffff,fast,X,"
+                    "a,b,\n", "utf-8")
+    o = open_page(site["sweep"])  # another browser profile: nothing picked yet
+    assert o.page.inner_text("#pick-count") == "0"
+    o.page.click("#picks-btn")
+    o.page.set_input_files("#import-file", str(path))
+    o.page.wait_for_function("() => document.getElementById('pick-count').textContent === '2'")
+    assert "1 row not in this run" in o.page.inner_text("#toast")
+    starred = o.js("Array.from(document.querySelectorAll('.card.starred'), e => e.dataset.key)")
+    assert sorted(starred) == sorted(keys)
+    assert o.texts(".card .note-line") == [NOTE, NOTE]
+    o.clean()
+
+
+def test_hostile_text_shows_inertly(site, open_page):
+    o = open_page(site["hostile"])
+    for box in o.page.locator(".card .media[data-k]").all()[:3]:
+        box.hover()
+    o.page.keyboard.press("ArrowRight")
+    o.page.keyboard.press("Enter")
+    o.page.keyboard.press("Escape")
+    o.page.click("[data-view='list']")
+    o.page.click("#picks-btn")
+    o.page.fill("#search", "<script>")
+    o.page.wait_for_timeout(300)
+    assert o.js("window.__xss") is None
+    injected = "img[src='x'], svg, iframe, object, embed"
+    assert o.js(f"document.querySelectorAll({injected!r}).length") == 0
+    assert o.js("document.querySelectorAll('script').length") == 2
+    assert o.js("Array.from(document.querySelectorAll('*')).some("
+                "e => Array.from(e.attributes).some(a => a.name.startsWith('on')))") is False
+    o.page.fill("#search", "")
+    o.page.wait_for_function("() => document.getElementById('active-filters').children.length"
+                             " === 0")
+    o.page.click("[data-view='grid']")
+    o.page.click("#picks-close")
+    assert HOSTILE[0] in o.page.inner_text("#top")
+    assert HOSTILE[1] in o.page.inner_text("h1")
+    assert HOSTILE[1] in o.texts(".rhead bdi")
+    o.shot("hostile")
+    o.clean()
+
+
+def test_promoted_run_shows_fast_and_standard_side_by_side_with_ab_flip(site, open_page):
+    o = open_page(site["standard"])
+    cards = o.page.locator(".card")
+    assert cards.count() == 3
+    for card in cards.all():
+        labels = card.locator(".pair-label").all_inner_texts()
+        assert [label.split(" · ")[0] for label in labels] == ["fast", "standard"]
+        assert all(label.endswith(" cr") for label in labels)
+    assert "Saved" in o.page.inner_text("#promotion")
+    o.shot("promoted")
+    cards.first.locator(".abflip").click()
+    assert o.page.locator("#cmp-stage video").count() == 2
+    srcs = o.js("Array.from(document.querySelectorAll('#cmp-stage video'),"
+                " v => v.getAttribute('src'))")
+    assert srcs[0].startswith("media/parent/") and not srcs[1].startswith("media/parent/")
+    assert o.js("document.getElementById('cmp-stage').classList.contains('flip')")
+    o.page.keyboard.press("Tab")
+    assert o.js("document.querySelector('#cmp-stage .slot.shown video').getAttribute('src')"
+                ) == srcs[1]
+    o.clean()
