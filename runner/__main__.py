@@ -1,3 +1,7 @@
-from .cli import main
+"""``python -m runner``. Absolute import and a main guard: worker processes (anyio's
+to_process, like multiprocessing) import this module again and must not run the CLI."""
 
-main()
+from runner.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_process
 import httpx
 import stamina
 
@@ -51,15 +52,7 @@ from .client import (
 from .events import Event
 from .failpoints import failpoint
 from .limits import MAX_PAUSE, Pause, Rate, full_jitter
-from .media import (
-    Downloaded,
-    DownloadError,
-    download,
-    make_poster,
-    make_strip,
-    mismatches,
-    probe,
-)
+from .media import Downloaded, DownloadError, download
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +107,7 @@ class Dispatcher:
         self.pause = Pause()  # Retry-After: every request waits
         self.create_pause = Pause()  # the soft breaker: creates wait
         self.download_slots = anyio.Semaphore(settings.downloads)
+        self.media_slots = anyio.CapacityLimiter(1)  # one decoding process: the loop keeps a core
         self.outcome = Outcome()
         self.in_flight = 0
         self.held_polls = 0  # polls held by a Retry-After pause: they go before creates
@@ -434,7 +428,7 @@ class Dispatcher:
     async def _fetch_locked(self, job: sqlite3.Row) -> None:
         dest = self.media_dir / f"{job['job_key']}.mp4"
         self.media_dir.mkdir(parents=True, exist_ok=True)
-        if dest.is_file() and await anyio.to_thread.run_sync(_complete_video, dest):
+        if dest.is_file() and await anyio.to_process.run_sync(_complete_video, str(dest)):
             # downloaded and renamed before a crash: verified, not fetched (and paid) again
             got: Downloaded | None = Downloaded(dest, dest.stat().st_size, _sha256(dest))
         else:
@@ -442,8 +436,11 @@ class Dispatcher:
         if got is None:
             return
         failpoint("after_rename_before_done_commit")
-        try:
-            media = await anyio.to_thread.run_sync(self._finish_media, dest, job)
+        body = json.loads(job["body_json"])
+        try:  # decoding holds the GIL: in a worker process, the event loop stays free
+            media = await anyio.to_process.run_sync(
+                _media_info, str(dest), body["duration"], body["aspect_ratio"],
+                body["generate_audio"], limiter=self.media_slots)
         except DownloadError as exc:
             self._finish(job, L.RESULT_ERROR, exc.code, exc.message)
             return
@@ -486,22 +483,6 @@ class Dispatcher:
                 self._finish(job, L.RESULT_ERROR, exc.code, exc.message)
         return None
 
-    def _finish_media(self, path: Path, job: sqlite3.Row) -> dict[str, Any]:
-        info = probe(path)
-        poster = path.with_suffix(".jpg")
-        strip = path.with_name(path.stem + ".strip.jpg")
-        make_poster(path, poster)
-        make_strip(path, strip)
-        body = json.loads(job["body_json"])
-        return {
-            "duration": info.duration, "width": info.width, "height": info.height,
-            "fps": info.fps, "has_audio": info.has_audio, "codec": info.video_codec,
-            "poster": poster.name, "strip": strip.name,
-            "mismatches": mismatches(info, duration=body["duration"],
-                                     aspect_ratio=body["aspect_ratio"],
-                                     generate_audio=body["generate_audio"]),
-        }
-
     # ------------------------------------------------------------------ helpers
 
     def _finish(self, job: sqlite3.Row, state: str, code: str | None, message: str) -> None:
@@ -536,9 +517,20 @@ class Dispatcher:
             "SELECT state, COUNT(*) FROM jobs WHERE run_id = ? GROUP BY state", (self.run_id,))}
 
 
-def _complete_video(path: Path) -> bool:
+def _media_info(path: str, duration: int, aspect_ratio: str, generate_audio: bool
+                ) -> dict[str, Any]:
+    """`runner.probe.media_info`, imported in the worker process only (PyAV, Pillow and
+    numpy need not weigh on the runner's own memory)."""
+    from .probe import media_info
+
+    return media_info(path, duration, aspect_ratio, generate_audio)
+
+
+def _complete_video(path: str) -> bool:
+    from .probe import probe
+
     try:
-        probe(path)
+        probe(Path(path))
     except DownloadError:
         return False
     return True

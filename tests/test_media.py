@@ -29,15 +29,11 @@ from runner.media import (
     MAX_VIDEO_BYTES,
     Downloaded,
     DownloadError,
-    Probe,
     check_url,
     download,
     is_retryable,
-    make_poster,
-    make_strip,
-    mismatches,
-    probe,
 )
+from runner.probe import Probe, make_poster, make_strip, media_info, mismatches, probe
 from runner.rules import PIXELS
 from runner.simulator.app import DEFAULT_KEY, Fault, SimApp, SimConfig, create_app
 from runner.simulator.testing import serve
@@ -721,3 +717,16 @@ def test_every_documented_and_simulated_size_matches_its_aspect_ratio() -> None:
                           generate_audio=True) == [], (ratio, width, height)
     with pytest.raises(ValueError, match="not W:H"):
         mismatches(probed(), duration=5, aspect_ratio="wide", generate_audio=True)
+
+
+def test_media_info_probes_writes_poster_and_strip_and_compares(tmp_path: Path) -> None:
+    video = tmp_path / "job.mp4"
+    video.write_bytes(render_video(prompt="a kite", duration=5, aspect_ratio="9:16",
+                                   tier="fast", generate_audio=True))
+
+    info = media_info(str(video), 5, "16:9", True)
+
+    assert (info["poster"], info["strip"]) == ("job.jpg", "job.strip.jpg")
+    assert (tmp_path / "job.jpg").is_file() and (tmp_path / "job.strip.jpg").is_file()
+    assert info["has_audio"] is True and abs(info["duration"] - 5) < 0.2
+    assert info["mismatches"] == [f"aspect 0.56 ({info['width']}x{info['height']}), asked 16:9"]
