@@ -100,8 +100,8 @@ def main() -> None:
             wall = time.monotonic() - start
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             state = httpx.get(f"{url}/_sim/state", timeout=60).json()
-            clip = next((Path(tmp) / "ws").glob("2*/media/*.mp4"))
-            media = media_cpu_per_job(clip)
+            clip = next((Path(tmp) / "ws").glob("2*/media/*.mp4"), None)
+            media = media_cpu_per_job(clip) if clip else 0.0
     finally:
         sim.terminate()
         sim.wait()

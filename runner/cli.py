@@ -37,6 +37,10 @@ class _Group(click.Group):
         except RunnerError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:  # before a run's own Ctrl-C handling took over
+            click.echo("Stopped (Ctrl-C). Nothing paid for is lost; if a run had started, "
+                       "`runner resume latest` continues it.", err=True)
+            ctx.exit(3)
 
 
 @click.group(cls=_Group, context_settings=CONTEXT)
@@ -412,9 +416,10 @@ def _continue(ledger: Ledger, row: Any, backend: str | None, base_url: str | Non
 
 
 def _execute(ledger: Ledger, run_id: str, chosen: Backend, settings: Settings) -> int:
-    jobs = ledger.jobs(run_id)
-    done = sum(1 for j in jobs if j["state"] == DONE)
-    display = Display(len(jobs), done, sys.stderr)
+    total, done = ledger.conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(state = ?), 0) FROM jobs WHERE run_id = ?",
+        (DONE, run_id)).fetchone()
+    display = Display(total, done, sys.stderr)
     outcome = None
     try:
         with display:

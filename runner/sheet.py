@@ -93,6 +93,9 @@ def csv_table(
         )]) from None
     header_line = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=lambda d: (header_line.count(d), d == ","))
+    # the csv module refuses cells over 128 KiB by default; a cell of many axis values or a
+    # long list of URLs can be bigger, and the file is already in memory anyway
+    csv.field_size_limit(max(csv.field_size_limit(), len(data)))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     problems: list[Problem] = []
     try:

@@ -76,3 +76,12 @@ def test_parquet_suffix_is_not_needed_the_magic_bytes_decide(tmp_path: Path) -> 
     pd.DataFrame({"prompt": ["A cat"]}).to_parquet(path)
 
     assert load(path).variants[0].request.prompt == "A cat"
+
+
+def test_a_cell_bigger_than_the_csv_modules_default_limit_is_read(
+    write: Callable[..., Path],
+) -> None:
+    takes = " | ".join(f"take number {i}" for i in range(12_000))  # about 200 kB in one cell
+    exp = load(write("big.csv", f"prompt,take\nA {{{{ take }}}},{takes}\n"))
+
+    assert len(exp.variants) == 12_000

@@ -12,6 +12,7 @@ import pytest
 from click.testing import Result
 
 from .runhelp import DEMO, simulator, truth
+from .test_report import Page, jobs_of
 
 
 def run_jobs(ws: Path, run_id: str | None = None) -> list[sqlite3.Row]:
@@ -78,6 +79,13 @@ def test_three_winners_become_three_standard_tasks_identical_but_for_model(
             j["variant_key"] for j in parents}
     status = cli("status", "--workspace", ws).stdout
     assert "<- promoted from" in status
+    report = Path(result.stdout.strip().splitlines()[-1].removeprefix("Report: "))
+    page = Page(report.read_text())
+    pairs = {row["key"]: row["parent"] for row in jobs_of(page.data)}
+    for child in children:  # the child report shows each standard render beside its parent
+        parent = pairs[child["job_key"]]
+        assert parent["key"] == child["parent_job_key"] and parent["tier"] == "fast"
+        assert (report.parent / parent["media"][0]).is_file()
 
     again = cli("promote", parents[0]["run_id"], "--winners", winners, "--workspace", ws,
                 "--rate", "50")
