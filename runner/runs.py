@@ -8,6 +8,7 @@ picks up every job where the ledger left it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -131,31 +132,35 @@ async def execute(
     ledger.set_run_state(run_id, "running")
     async with connect(backend) as (api, http):
         try:
-            await api.credits()
+            balance = remaining_credits(await api.credits())
         except AccessLost as exc:
             raise RunStopped(f"the API key was refused ({exc}): check EVOLINK_API_KEY "
                              "(keys are at https://evolink.ai/dashboard/keys). Nothing was "
                              f"spent; `runner resume {run_id}` continues.") from None
         except (Transient, TaskGone) as exc:
+            balance = None
             notice(f"Warning: the credit check failed ({exc}); going on.")
+        needed = ledger.conn.execute(
+            "SELECT COALESCE(SUM(est_credits), 0) FROM jobs WHERE run_id = ? AND state = ?",
+            (run_id, L.PENDING)).fetchone()[0]
+        if balance is not None and balance < needed:
+            notice(f"Warning: the account has {balance:,.2f} credits and the jobs still to "
+                   f"send need about {needed:,.2f}; creates will stop when the provider "
+                   "refuses (top up, then `runner resume`).")
         default = str(SIM_SPEED) if backend.in_process else "1"
         speed = float(api.last_headers.get(SPEED_HEADER, default) or default)
-        if speed != settings.time_scale:
-            settings = Settings(**{**asdict(settings), "time_scale": speed,
-                                   "trusted_origin": backend.trusted_origin})
-        elif settings.trusted_origin != backend.trusted_origin:
-            settings = Settings(**{**asdict(settings), "trusted_origin": backend.trusted_origin})
+        settings = dataclasses.replace(settings, time_scale=speed,
+                                       trusted_origin=backend.trusted_origin)
         dispatcher = Dispatcher(ledger, run_id, api, http, ledger.workspace / run_id / "media",
                                 settings, emit)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_signals, dispatcher, tg.cancel_scope, notice)
+            tg.start_soon(_signals, dispatcher, notice)
             outcome = await dispatcher.run()
             tg.cancel_scope.cancel()
     return outcome
 
 
-async def _signals(dispatcher: Dispatcher, scope: anyio.CancelScope,
-                   notice: Callable[[str], None]) -> None:
+async def _signals(dispatcher: Dispatcher, notice: Callable[[str], None]) -> None:
     with contextlib.suppress(NotImplementedError, ValueError), anyio.open_signal_receiver(
         signal.SIGINT, signal.SIGTERM
     ) as signals:
@@ -171,6 +176,18 @@ async def _signals(dispatcher: Dispatcher, scope: anyio.CancelScope,
             else:
                 notice(f"Stopped at once. `runner resume {dispatcher.run_id}` continues.")
                 os._exit(3)
+
+
+def remaining_credits(data: dict[str, Any]) -> float | None:
+    """The balance in a ``GET /v1/credits`` answer (``data.token`` or ``data.user``
+    ``remaining_credits``), or None when the answer does not say."""
+    inner = data.get("data")
+    for part in ("token", "user"):
+        section = inner.get(part) if isinstance(inner, dict) else None
+        value = section.get("remaining_credits") if isinstance(section, dict) else None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
 
 
 def finish_state(ledger: L.Ledger, run_id: str, outcome: Outcome) -> int:

@@ -69,6 +69,8 @@ def test_out_of_credits_stops_creates_but_finishes_what_is_paid(
         state = truth(url)
 
     assert result.exit_code == 3
+    assert "the account has 70.00 credits and the jobs still to send need about 164.03" in (
+        result.stderr)  # the free preflight warned before anything was spent
     assert "out of credits (HTTP 402)" in result.stdout + result.stderr
     assert len(state["tasks"]) == 2
     assert states(ws) == {"done": 2, "pending": 3}
