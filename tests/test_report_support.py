@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner import ledger as L
-from runner.media import make_poster, make_strip
 from runner.models import text_hash
 from runner.pricing import default_prices
+from runner.probe import make_poster, make_strip
 from runner.simulator.video import render_video
 
 # A corpus of hostile text: markup, attribute breaking, script ends, line separators,
