@@ -12,6 +12,12 @@ from runner.cli import main
 
 
 @pytest.fixture
+def anyio_backend() -> str:
+    """Async tests (``@pytest.mark.anyio``) run on asyncio, the runner's own backend."""
+    return "asyncio"
+
+
+@pytest.fixture
 def write(tmp_path: Path) -> Callable[..., Path]:
     """write("name.csv", text_or_bytes) -> path inside tmp_path."""
 

@@ -39,12 +39,6 @@ from runner.simulator.app import DEFAULT_KEY, Fault, SimApp, SimConfig, create_a
 from runner.simulator.testing import serve
 from runner.simulator.video import TIER_LOOKS, frame_size, render_video
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 CREATE = "/v1/videos/generations"
 BODY: dict[str, Any] = {
     "model": "seedance-2.0-fast-text-to-video", "prompt": "A red kite over a windy beach",

@@ -11,12 +11,6 @@ from runner.simulator.app import DEFAULT_KEY, KeyConfig, SimConfig, create_app
 from runner.simulator.tasks import key_label
 from runner.simulator.testing import ManualClock, asgi_client
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 BODY: dict[str, Any] = {"model": "seedance-2.0-fast-text-to-video", "prompt": "A red kite",
                         "duration": 4, "quality": "480p"}
 COST = 15.2544  # fast, 4 s, 480p (runner/prices.toml)

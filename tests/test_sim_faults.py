@@ -16,16 +16,7 @@ from runner.simulator.faults import parse_plan
 from runner.simulator.tasks import key_label
 from runner.simulator.testing import ManualClock, asgi_client
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-BODY: dict[str, Any] = {"model": "seedance-2.0-fast-text-to-video", "prompt": "A red kite",
-                        "duration": 4, "quality": "480p"}
-FAKE_MP4 = b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 40
-CREATE = "/v1/videos/generations"
+from .simhelp import BODY, CREATE, FAKE_MP4
 
 
 def make_app(*faults: Fault, clock: ManualClock | None = None, **overrides: Any) -> Any:

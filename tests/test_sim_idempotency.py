@@ -13,12 +13,6 @@ from runner.simulator.app import DEFAULT_KEY, KeyConfig, SimConfig, create_app
 from runner.simulator.tasks import key_label
 from runner.simulator.testing import asgi_client
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 BODY: dict[str, Any] = {"model": "seedance-2.0-fast-text-to-video", "prompt": "A red kite",
                         "duration": 5, "quality": "720p"}
 KEY = "0123456789abcdef-fast-1-1"

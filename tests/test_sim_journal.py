@@ -18,16 +18,8 @@ import pytest
 from runner.simulator.app import DEFAULT_KEY, SimConfig, create_app
 from runner.simulator.testing import ManualClock, asgi_client, serve_process
 
+from .simhelp import BODY, CREATE, FAKE_MP4
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-BODY: dict[str, Any] = {"model": "seedance-2.0-fast-text-to-video", "prompt": "A red kite",
-                        "duration": 4, "quality": "480p"}
-FAKE_MP4 = b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 40
-CREATE = "/v1/videos/generations"
 IDEM = "0123456789abcdef-journal-1"
 T0 = 1_800_000_000.0
 

@@ -14,12 +14,6 @@ from runner.simulator.app import DEFAULT_KEY, KeyConfig, SimConfig, create_app
 from runner.simulator.tasks import key_label
 from runner.simulator.testing import ManualClock, asgi_client, serve
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 BALANCE = 100_000.0
 
 

@@ -11,12 +11,6 @@ import pytest
 from runner.simulator.app import DEFAULT_KEY, KeyConfig, SimConfig, create_app
 from runner.simulator.testing import ManualClock, asgi_client
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 BODY: dict[str, Any] = {"model": "seedance-2.0-fast-text-to-video", "prompt": "A red kite"}
 
 

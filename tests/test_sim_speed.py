@@ -12,16 +12,7 @@ from runner.simulator.app import DEFAULT_KEY, Fault, SimConfig, create_app
 from runner.simulator.asgi import speed_text
 from runner.simulator.testing import ManualClock, asgi_client, serve
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-BODY: dict[str, Any] = {"model": "seedance-2.0-fast-text-to-video", "prompt": "A red kite",
-                        "duration": 4, "quality": "480p"}
-FAKE_MP4 = b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 40
-CREATE = "/v1/videos/generations"
+from .simhelp import BODY, CREATE, FAKE_MP4
 
 
 def make_app(*faults: Fault, speed: float = 100.0, **overrides: Any) -> Any:

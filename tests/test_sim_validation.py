@@ -15,12 +15,6 @@ from runner.rules import MODELS, check_body
 from runner.simulator.app import SimConfig, create_app
 from runner.simulator.testing import asgi_client
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 TEXT = {"model": "seedance-2.0-fast-text-to-video", "prompt": "A red kite"}
 IMAGE = {"model": "seedance-2.0-image-to-video", "prompt": "Animate",
          "image_urls": ["https://cdn.example.com/a.png"]}
