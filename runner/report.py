@@ -42,7 +42,7 @@ from .report_data import (
     summarize,
 )
 from .results import result_rows
-from .tables import write_table
+from .tables import write_tables
 
 _REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STYLESHEET = "static/report.css"
@@ -105,8 +105,7 @@ def build(conn: sqlite3.Connection, workspace: Path, run_id: str,
     (folder / "media").mkdir(parents=True, exist_ok=True)
     rows = result_rows(conn, run_id)
     if rows:
-        write_table(rows, folder / "results.parquet")
-        write_table(rows, folder / "results.csv")
+        write_tables(rows, [folder / "results.parquet", folder / "results.csv"])
     prices = _prices(workspace)
     parents = _parents(conn, workspace, folder, run, rows) if run["parent_run"] else None
     env = environment(templates)

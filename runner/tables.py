@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS = ("csv", "parquet", "json")
 
@@ -11,10 +15,22 @@ FORMATS = ("csv", "parquet", "json")
 def write_table(rows: Iterable[Mapping[str, object]], path: Path, fmt: str | None = None) -> Path:
     """Write rows to ``path`` as CSV (UTF-8 with BOM, so Excel reads accents), Parquet or
     JSON records; the format comes from ``fmt`` or the file's suffix."""
+    return write_tables(rows, [path], fmt)[0]
+
+
+def write_tables(
+    rows: Iterable[Mapping[str, object]], paths: list[Path], fmt: str | None = None
+) -> list[Path]:
+    """The same rows to several files (one table built in memory for all of them)."""
     import pandas as pd  # here, not at import time: it costs half a second of start-up
 
     frame = pd.DataFrame.from_records(list(rows))
-    fmt = fmt or path.suffix.lstrip(".").lower()
+    for path in paths:
+        _write(frame, path, fmt or path.suffix.lstrip(".").lower())
+    return paths
+
+
+def _write(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
         frame.to_csv(path, index=False, encoding="utf-8-sig")
@@ -24,4 +40,3 @@ def write_table(rows: Iterable[Mapping[str, object]], path: Path, fmt: str | Non
         frame.to_json(path, orient="records", indent=1, force_ascii=False)
     else:
         raise ValueError(f"unknown table format {fmt!r} (use one of {', '.join(FORMATS)})")
-    return path
