@@ -103,7 +103,14 @@ def test_every_shipped_example_plans_cleanly(
 
 
 def test_help_explains_itself_with_examples() -> None:
-    for args in (["--help"], ["plan", "--help"]):
-        out = subprocess.run([sys.executable, "-m", "runner", *args], capture_output=True,
-                             text=True, check=True).stdout
-        assert "runner plan experiments/demo.csv" in out
+    out = subprocess.run([sys.executable, "-m", "runner", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "runner plan experiments/demo.csv" in out
+
+
+@pytest.mark.parametrize("command", ["plan", "run", "resume", "retry", "resolve", "status",
+                                     "report", "promote", "export", "simulate"])
+def test_every_command_has_help_with_an_example(command: str, cli: Callable[..., Result]
+                                                ) -> None:
+    out = cli(command, "--help").stdout
+    assert "Examples:" in out and f"runner {command}" in out
