@@ -1,0 +1,10 @@
+"""The `runner` command line: parse, call, print, map errors to exit codes. Nothing else.
+
+`base` holds the group and what the commands share; each other module registers its
+commands on it when imported here.
+"""
+
+from . import operate, planning, reading, simulate  # noqa: F401 - they register commands
+from .base import main
+
+__all__ = ["main"]

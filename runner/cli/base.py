@@ -1,0 +1,149 @@
+"""The command group, its shared options, and how a run is executed and summed up."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import click
+
+from .. import __version__, logs, report, runs
+from ..backend import Backend, api_key_from_env
+from ..backend import choose as choose_backend
+from ..dispatch import Settings
+from ..errors import RunnerError
+from ..ledger import DONE, EXPIRED, UNKNOWN, Ledger, reader
+from ..ledger import spent as ledger_spent
+from ..pricing import PriceTable, load_prices
+from ..progress import Display
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class _Group(click.Group):
+    """Turns our errors into ``Error: ...`` on stderr and their exit code (never a traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RunnerError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:  # before a run's own Ctrl-C handling took over
+            click.echo("Stopped (Ctrl-C). Nothing paid for is lost; if a run had started, "
+                       "`runner resume latest` continues it.", err=True)
+            ctx.exit(3)
+
+
+@click.group(cls=_Group, context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="runner")
+@click.option("-v", "--verbose", count=True, help="More log lines (-vv: every HTTP request).")
+def main(verbose: int) -> None:
+    """Sweep Seedance 2.0 video prompts on the cheap fast tier, review the results side by
+    side, and re-render only the winners on the standard tier.
+
+    \b
+    Typical loop:
+      runner plan experiments/demo.csv       # what will it cost? (spends nothing)
+      runner run experiments/demo.csv        # render on fast, write the report
+      runner promote latest --winners winners.csv   # winners on standard
+
+    Without EVOLINK_API_KEY set, runs use the built-in simulator (no cost, no network).
+    """
+    logs.configure(verbose, api_key_from_env())
+
+
+def workspace_option(f: Any) -> Any:
+    return click.option(
+        "--workspace", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
+        show_default=True, help="Folder holding the ledger and one folder per run.",
+    )(f)
+
+
+def prices_from(prices: Path | None, workspace: Path) -> PriceTable:
+    if prices is None and (workspace / "prices.toml").is_file():
+        prices = workspace / "prices.toml"
+    return load_prices(prices)
+
+
+
+
+def run_options(f: Any) -> Any:
+    options = [
+        click.option("--backend", type=click.Choice(["sim", "evolink"]),
+                     help="API to use (default: evolink when EVOLINK_API_KEY is set, else the "
+                          "built-in simulator)."),
+        click.option("--base-url", help="API address, e.g. a `runner simulate` server at "
+                                        "http://127.0.0.1:8787."),
+        click.option("--rate", type=click.FloatRange(min=0.01), help="Creates per second "
+                     "[default: 2]."),
+        click.option("--poll-rate", type=click.FloatRange(min=0.01),
+                     help="Task queries per second [default: 5]."),
+        click.option("--concurrency", type=click.IntRange(min=1),
+                     help="Tasks in flight at most [default: 50]."),
+        click.option("--budget", type=click.FloatRange(min=0),
+                     help="Stop before spending more than this many credits."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def settings_from(rate: float | None, poll_rate: float | None, concurrency: int | None,
+              budget: float | None) -> Settings:
+    given: dict[str, Any] = {"rate": rate, "poll_rate": poll_rate, "concurrency": concurrency,
+                             "budget": budget}
+    return Settings(**{k: v for k, v in given.items() if v is not None})
+
+
+def backend_of(row: Any, backend: str | None, base_url: str | None,
+                workspace: Path) -> Backend:
+    saved = json.loads(row["config_json"])
+    return choose_backend(backend or row["backend"],
+                          base_url or (None if saved.get("in_process") else row["base_url"]),
+                          workspace)
+
+
+def continue_run(ledger: Ledger, row: Any, backend: str | None, base_url: str | None,
+              **overrides: Any) -> int:
+    """Dispatch an existing run again (resume, retry), with its saved settings."""
+    chosen = backend_of(row, backend, base_url, ledger.workspace)
+    click.echo(chosen.announce())
+    return execute_run(ledger, row["run_id"], chosen, runs.settings_of(row, **overrides))
+
+
+def execute_run(ledger: Ledger, run_id: str, chosen: Backend, settings: Settings) -> int:
+    total, done = ledger.conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(state = ?), 0) FROM jobs WHERE run_id = ?",
+        (DONE, run_id)).fetchone()
+    display = Display(total, done, sys.stderr)
+    outcome = None
+    try:
+        with display:
+            outcome = anyio.run(runs.execute, ledger, run_id, chosen, settings, display,
+                                display.notice)
+    finally:
+        code = runs.finish_state(ledger, run_id, outcome) if outcome else 3
+        with reader(ledger.workspace) as conn:
+            path = report.build(conn, ledger.workspace, run_id)
+            print_summary(conn, run_id, outcome)
+        click.echo(f"Report: {path}")
+    return code
+
+
+def print_summary(conn: Any, run_id: str, outcome: Any) -> None:
+    counts = dict(conn.execute("SELECT state, COUNT(*) FROM jobs WHERE run_id = ? GROUP BY "
+                               "state", (run_id,)).fetchall())
+    spent = ledger_spent(conn, run_id)
+    parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    click.echo(f"Run {run_id}: {parts}; {spent:,.2f} credits.")
+    if outcome is not None and outcome.stop_reason:
+        click.echo(f"Stopped early: {outcome.stop_reason}")
+    if counts.get(UNKNOWN):
+        click.echo(f"{counts[UNKNOWN]} job(s) have an unknown create outcome: "
+                   f"`runner resolve {run_id}`")
+    if counts.get(EXPIRED):
+        click.echo(f"{counts[EXPIRED]} paid result(s) EXPIRED before they were downloaded.")

@@ -1,0 +1,129 @@
+"""Commands that continue or settle a run: resume, retry, resolve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import runs
+from ..errors import InputError
+from ..ledger import EXPIRED, FAILED, LOST, RESULT_ERROR, UNKNOWN, Ledger
+from .base import (
+    CONTEXT,
+    continue_run,
+    main,
+    run_options,
+    workspace_option,
+)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("run_ref", metavar="RUN")
+@run_options
+@workspace_option
+def resume(run_ref: str, backend: str | None, base_url: str | None, rate: float | None,
+           poll_rate: float | None, concurrency: int | None, budget: float | None,
+           workspace: Path) -> None:
+    """Continue an interrupted run: nothing paid for is redone, nothing is lost.
+
+    Jobs caught mid-create are held as unknown (see `runner resolve`); tasks already created
+    are polled and downloaded; jobs never sent are sent.
+
+    \b
+    Examples:
+      runner resume latest
+      runner resume 20261125-031500-sweep --budget 8000
+    """
+    with Ledger.open(workspace) as ledger:
+        row = runs.run_row(ledger.conn, run_ref)
+        code = continue_run(ledger, row, backend, base_url, rate=rate, poll_rate=poll_rate,
+                         concurrency=concurrency, budget=budget)
+    raise SystemExit(code)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("run_ref", metavar="RUN")
+@click.option("--failed", "only_failed", is_flag=True,
+              help="Only jobs whose task failed (not lost or expired ones).")
+@run_options
+@workspace_option
+def retry(run_ref: str, only_failed: bool, backend: str | None, base_url: str | None,
+          rate: float | None, poll_rate: float | None, concurrency: int | None,
+          budget: float | None, workspace: Path) -> None:
+    """Send the failed jobs of a run again (new attempts in the same run).
+
+    Retries failed, lost, expired and unusable results; jobs the API rejected (400) are not
+    retried: fix the experiment instead.
+
+    \b
+    Examples:
+      runner retry latest
+      runner retry latest --failed
+    """
+    states = [FAILED] if only_failed else [FAILED, LOST, EXPIRED, RESULT_ERROR]
+    with Ledger.open(workspace) as ledger:
+        row = runs.run_row(ledger.conn, run_ref)
+        count = runs.reset_jobs(ledger, row["run_id"], states, "operator: runner retry")
+        click.echo(f"{count} job(s) of run {row['run_id']} will be sent again.")
+        code = continue_run(ledger, row, backend, base_url, rate=rate, poll_rate=poll_rate,
+                         concurrency=concurrency, budget=budget)
+    raise SystemExit(code)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("run_ref", metavar="RUN")
+@click.option("--resubmit", "resubmits", multiple=True, metavar="JOB",
+              help="Send this held job again (it may be paid twice if the first create "
+                   "did reach the provider).")
+@click.option("--mark-created", "marks", multiple=True, metavar="JOB=TASK_ID",
+              help="The held job's create did reach the provider, as this task.")
+@workspace_option
+def resolve(run_ref: str, resubmits: tuple[str, ...], marks: tuple[str, ...],
+            workspace: Path) -> None:
+    """List and settle jobs whose create outcome is unknown (held, never re-sent by itself).
+
+    \b
+    Examples:
+      runner resolve latest
+      runner resolve latest --resubmit 3f2a9c0d1e4b5a6c-fast-1
+      runner resolve latest --mark-created 3f2a9c0d1e4b5a6c-fast-1=task-unified-1774857405-abc12345
+    Then `runner resume RUN` sends or polls them.
+    """
+    with Ledger.open(workspace) as ledger:
+        row = runs.run_row(ledger.conn, run_ref)
+        run_id = row["run_id"]
+        for ref in resubmits:
+            job = runs.find_job(ledger, run_id, ref)
+            _require_held(job)
+            ledger.resubmit(run_id, job["job_id"], "operator: runner resolve --resubmit")
+            click.echo(f"{job['job_key']}: will be sent again by `runner resume {run_id}`")
+        for mark in marks:
+            ref, sep, task_id = mark.partition("=")
+            if not sep or not task_id.startswith("task-unified-"):
+                raise InputError(f"--mark-created {mark!r}: write JOB=TASK_ID with a task id "
+                                 "starting task-unified-")
+            job = runs.find_job(ledger, run_id, ref)
+            _require_held(job)
+            ledger.mark_created(run_id, job["job_id"], task_id)
+            click.echo(f"{job['job_key']}: recorded as {task_id}; `runner resume {run_id}` "
+                       "polls and downloads it")
+        held = ledger.jobs(run_id, [UNKNOWN])
+        if not held:
+            click.echo(f"No held jobs in run {run_id}.")
+            return
+        at_risk = sum(j["est_credits"] for j in held)
+        click.echo(f"{len(held)} job(s) of run {run_id} have an unknown create outcome "
+                   f"(up to {at_risk:,.2f} credits may have been charged):")
+        for job in held:
+            click.echo(f"  {job['job_key']}  row {job['row']}  {job['name']}  "
+                       f"~{job['est_credits']:.2f} credits  {job['error_message'] or ''}")
+        click.echo("Check your EvoLink dashboard for these tasks, then use --mark-created "
+                   "JOB=TASK_ID (found) or --resubmit JOB (not found).")
+
+
+def _require_held(job: Any) -> None:
+    if job["state"] != UNKNOWN:
+        raise InputError(f"job {job['job_key']} is {job['state']}, not held as unknown; "
+                         "only held jobs can be resolved")

@@ -1,0 +1,102 @@
+"""Commands that read runs: status, report, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import report, runs
+from ..ledger import reader
+from ..ledger import spent as ledger_spent
+from ..results import result_rows
+from ..tables import write_table
+from .base import (
+    CONTEXT,
+    main,
+    workspace_option,
+)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("run_ref", metavar="[RUN]", required=False)
+@workspace_option
+def status(run_ref: str | None, workspace: Path) -> None:
+    """List runs, or show one run's counts, spend and state.
+
+    \b
+    Examples:
+      runner status
+      runner status latest
+    """
+    with reader(workspace) as conn:
+        if run_ref is None:
+            rows = conn.execute("SELECT * FROM runs ORDER BY created_at").fetchall()
+            for r in rows:
+                total, done = conn.execute(
+                    "SELECT COUNT(*), SUM(state = 'done') FROM jobs WHERE run_id = ?",
+                    (r["run_id"],)).fetchone()
+                child = f"  <- promoted from {r['parent_run']}" if r["parent_run"] else ""
+                click.echo(f"{r['run_id']}  {r['tier']:<8} {r['state']:<9} {done or 0}/{total}"
+                           f" done  {ledger_spent(conn, r['run_id']):,.2f} credits{child}")
+            if not rows:
+                click.echo("No runs yet.")
+            return
+        r = runs.run_row(conn, run_ref)
+        counts = dict(conn.execute("SELECT state, COUNT(*) FROM jobs WHERE run_id = ? "
+                                   "GROUP BY state", (r["run_id"],)).fetchall())
+        click.echo(f"Run {r['run_id']} ({r['name']}): {r['state']}, tier {r['tier']}, "
+                   f"backend {r['backend']}")
+        click.echo("Jobs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+        click.echo(f"Credits: {ledger_spent(conn, r['run_id']):,.2f}"
+                   + (f" of a {r['budget']:,.2f} budget" if r["budget"] else ""))
+        if r["stop_reason"]:
+            click.echo(f"Stopped: {r['stop_reason']}")
+        if r["parent_run"]:
+            click.echo(f"Promoted from {r['parent_run']}")
+        for child in conn.execute("SELECT run_id, tier FROM runs WHERE parent_run = ?",
+                                  (r["run_id"],)):
+            click.echo(f"Promoted to {child['run_id']} ({child['tier']})")
+
+
+@main.command(name="report", context_settings=CONTEXT)
+@click.argument("run_ref", metavar="RUN")
+@click.option("--open", "open_it", is_flag=True, help="Open it in the web browser.")
+@click.option("--templates", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of templates that override the shipped ones.")
+@workspace_option
+def report_cmd(run_ref: str, open_it: bool, templates: Path | None, workspace: Path) -> None:
+    """(Re)build a run's HTML report and results tables.
+
+    \b
+    Examples:
+      runner report latest --open
+    """
+    with reader(workspace) as conn:
+        r = runs.run_row(conn, run_ref)
+        path = report.build(conn, workspace, r["run_id"], templates)
+    click.echo(f"Report: {path}")
+    if open_it:
+        click.launch(str(path))
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("run_ref", metavar="RUN")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "json"]), default="csv",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (default: WORKSPACE/RUN/results.FORMAT).")
+@workspace_option
+def export(run_ref: str, fmt: str, out: Path | None, workspace: Path) -> None:
+    """Write a run's results table (one row per job) for pandas or Excel.
+
+    \b
+    Examples:
+      runner export latest --format parquet
+      runner export latest --out sweep.csv
+    """
+    with reader(workspace) as conn:
+        r = runs.run_row(conn, run_ref)
+        path = out or workspace / r["run_id"] / f"results.{fmt}"
+        write_table(result_rows(conn, r["run_id"]), path, fmt)
+    click.echo(f"Wrote {path}")
