@@ -63,6 +63,8 @@ RETRYABLE_TASK_ERRORS = frozenset({
 RESULT_TTL = 24 * 3600.0  # result links stay valid 24 h (reference §5.2)
 EXPIRY_MARGIN = 0.02  # treat links as expired 2 % early
 MAX_TASK_AGE = 6 * 3600.0  # a task still unfinished after this long is reported lost
+GONE_GRACE = 300.0  # a task read answering 404 is re-read until this long after its expected end
+GONE_REREADS = 3  # ... and at least this many times
 
 
 @dataclass(frozen=True)
@@ -323,12 +325,15 @@ class Dispatcher:
             try:
                 view = await self._query(job["task_id"])
             except TaskGone as exc:
-                if self._age(job) < 60.0 / self.s.time_scale and gone_tries < 3:
-                    gone_tries += 1  # a new task may not be visible everywhere yet
-                    delay = 2.0 * gone_tries / self.s.time_scale
+                # a task may not be visible everywhere yet, or a read may fail once: read it
+                # again until well past its expected finish, then it is lost (slot freed)
+                if gone_tries < GONE_REREADS or not self._past_gone_grace(job):
+                    gone_tries += 1
+                    delay = min(60.0, 5.0 * gone_tries) / self.s.time_scale
                     continue
+                self._release_slot()
                 self._finish(job, L.LOST, "task_not_found", f"the provider no longer knows "
-                             f"task {job['task_id']} ({exc})")
+                             f"task {job['task_id']} ({exc}); `runner retry` sends it again")
                 return
             except AccessLost as exc:
                 self.stop_creates("auth", f"the API key no longer works ({exc}); set "
@@ -500,6 +505,12 @@ class Dispatcher:
         row: sqlite3.Row = self.ledger.conn.execute(
             "SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return row
+
+    def _past_gone_grace(self, job: sqlite3.Row) -> bool:
+        """Whether a task that reads as unknown (404) is past its expected finish plus the
+        grace, so that it can be reported lost."""
+        expected = (job["estimated_time"] or 120.0) + GONE_GRACE
+        return self._age(job) > expected / self.s.time_scale
 
     def _age(self, job: sqlite3.Row) -> float:
         return time.time() - (job["submitted_at"] or time.time())

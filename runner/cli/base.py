@@ -15,7 +15,7 @@ from ..backend import Backend, api_key_from_env
 from ..backend import choose as choose_backend
 from ..dispatch import Settings
 from ..errors import RunnerError
-from ..ledger import DONE, EXPIRED, UNKNOWN, Ledger, reader
+from ..ledger import DONE, EXPIRED, FAILED, LOST, RESULT_ERROR, UNKNOWN, Ledger, reader
 from ..ledger import spent as ledger_spent
 from ..pricing import PriceTable, load_prices
 from ..progress import Display
@@ -145,5 +145,9 @@ def print_summary(conn: Any, run_id: str, outcome: Any) -> None:
     if counts.get(UNKNOWN):
         click.echo(f"{counts[UNKNOWN]} job(s) have an unknown create outcome: "
                    f"`runner resolve {run_id}`")
+    retryable = sum(counts.get(s, 0) for s in (FAILED, LOST, RESULT_ERROR))
+    if retryable:
+        click.echo(f"{retryable} job(s) failed, were lost or gave no usable video: "
+                   f"`runner retry {run_id}` sends them again")
     if counts.get(EXPIRED):
         click.echo(f"{counts[EXPIRED]} paid result(s) EXPIRED before they were downloaded.")
