@@ -138,6 +138,9 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         detail TEXT
     );
     """),
+    ("002_rechecks", """
+    ALTER TABLE jobs ADD COLUMN rechecks INTEGER NOT NULL DEFAULT 0;
+    """),
 )
 
 _DETAIL_LIMIT = 2048
@@ -454,9 +457,23 @@ class Ledger:
         with self.write() as db:
             db.execute(
                 "UPDATE jobs SET state = ?, resubmits = resubmits + 1, task_id = NULL,"
-                " result_url = NULL, progress = NULL, updated_at = ? WHERE job_id = ?",
+                " result_url = NULL, progress = NULL, rechecks = 0, updated_at = ?"
+                " WHERE job_id = ?",
                 (PENDING, _now(), job_id))
             _event(db, run_id, job_id, "resubmit", reason)
+
+    def recheck(self, run_id: str, job_id: int, reason: str) -> None:
+        """A paid task whose result was not saved (``result_error``, ``lost``) is read again
+        for free: back to ``submitted`` with its task id, so the dispatcher re-reads it, takes
+        a fresh result link and downloads it. Counted, so the next failure is known to be one
+        a re-read did not fix."""
+        with self.write() as db:
+            db.execute(
+                "UPDATE jobs SET state = ?, rechecks = rechecks + 1, result_url = NULL,"
+                " result_expires_at = NULL, error_code = NULL, error_message = NULL,"
+                " updated_at = ? WHERE job_id = ? AND task_id IS NOT NULL",
+                (SUBMITTED, _now(), job_id))
+            _event(db, run_id, job_id, "recheck", reason)
 
     def mark_created(self, run_id: str, job_id: int, task_id: str) -> None:
         """Operator: the held create did reach the provider, as task ``task_id``."""

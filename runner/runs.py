@@ -17,7 +17,7 @@ import signal
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -205,12 +205,49 @@ def finish_state(ledger: L.Ledger, run_id: str, outcome: Outcome) -> int:
     return code
 
 
-def reset_jobs(ledger: L.Ledger, run_id: str, states: Iterable[str], reason: str) -> int:
-    """Put jobs back to pending for new attempts (retry)."""
-    jobs = ledger.jobs(run_id, states)
+# A paid task whose result was not saved: the provider may still have it.
+UNSAVED = (L.RESULT_ERROR, L.LOST)
+
+
+@dataclass(frozen=True)
+class RetryPlan:
+    """What `runner retry` does: re-read for free, or pay for a new task."""
+
+    recheck: tuple[sqlite3.Row, ...]  # paid tasks read again, their results fetched again
+    resend: tuple[sqlite3.Row, ...]  # jobs that truly need a new (paid) task
+
+    @property
+    def credits(self) -> float:
+        return float(sum(j["est_credits"] for j in self.resend))
+
+
+def needs_recheck(job: sqlite3.Row) -> bool:
+    """A job whose paid result was not saved and that no re-read has tried yet."""
+    return job["state"] in UNSAVED and bool(job["task_id"]) and not job["rechecks"]
+
+
+def recheck_unsaved(ledger: L.Ledger, run_id: str, reason: str) -> int:
+    """Put every paid task whose result was not saved (and not yet re-read) back to be read
+    again for free: `resume` and `retry` both do this first. Returns how many."""
+    jobs = [j for j in ledger.jobs(run_id, UNSAVED) if needs_recheck(j)]
     for job in jobs:
-        ledger.resubmit(run_id, job["job_id"], reason)
+        ledger.recheck(run_id, job["job_id"], reason)
     return len(jobs)
+
+
+def plan_retry(ledger: L.Ledger, run_id: str, states: Iterable[str]) -> RetryPlan:
+    """Split the jobs of ``states`` into those a free re-read may save (a paid task whose
+    result was not saved, not yet re-read) and those that need a new task."""
+    jobs = ledger.jobs(run_id, states)
+    return RetryPlan(tuple(j for j in jobs if needs_recheck(j)),
+                     tuple(j for j in jobs if not needs_recheck(j)))
+
+
+def apply_retry(ledger: L.Ledger, run_id: str, plan: RetryPlan, reason: str) -> None:
+    for job in plan.recheck:
+        ledger.recheck(run_id, job["job_id"], reason)
+    for job in plan.resend:
+        ledger.resubmit(run_id, job["job_id"], reason)
 
 
 def find_job(ledger: L.Ledger, run_id: str, ref: str) -> sqlite3.Row:

@@ -14,7 +14,7 @@ from .. import __version__, logs, report, runs
 from ..backend import Backend, api_key_from_env
 from ..backend import choose as choose_backend
 from ..dispatch import Settings
-from ..errors import RunnerError
+from ..errors import InputError, RunnerError
 from ..ledger import DONE, EXPIRED, FAILED, LOST, RESULT_ERROR, UNKNOWN, Ledger, reader
 from ..ledger import spent as ledger_spent
 from ..pricing import PriceTable, load_prices
@@ -69,6 +69,16 @@ def prices_from(prices: Path | None, workspace: Path) -> PriceTable:
     return load_prices(prices)
 
 
+
+
+def confirm_spend(yes: bool, what: str = "run") -> None:
+    """Real credits are spent only with --yes, or after a person said yes at a terminal."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InputError(f"this {what} spends real credits: add --yes to confirm "
+                         "(or --budget CREDITS to cap it)")
+    click.confirm("Spend these credits?", abort=True)
 
 
 def run_options(f: Any) -> Any:
@@ -148,6 +158,7 @@ def print_summary(conn: Any, run_id: str, outcome: Any) -> None:
     retryable = sum(counts.get(s, 0) for s in (FAILED, LOST, RESULT_ERROR))
     if retryable:
         click.echo(f"{retryable} job(s) failed, were lost or gave no usable video: "
-                   f"`runner retry {run_id}` sends them again")
+                   f"`runner retry {run_id}` (a video the provider made is fetched again "
+                   "for free; only the rest is paid again)")
     if counts.get(EXPIRED):
         click.echo(f"{counts[EXPIRED]} paid result(s) EXPIRED before they were downloaded.")

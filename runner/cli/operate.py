@@ -12,6 +12,8 @@ from ..errors import InputError
 from ..ledger import EXPIRED, FAILED, LOST, RESULT_ERROR, UNKNOWN, Ledger
 from .base import (
     CONTEXT,
+    backend_of,
+    confirm_spend,
     continue_run,
     main,
     run_options,
@@ -38,6 +40,10 @@ def resume(run_ref: str, backend: str | None, base_url: str | None, rate: float 
     """
     with Ledger.open(workspace) as ledger:
         row = runs.run_row(ledger.conn, run_ref)
+        rechecked = runs.recheck_unsaved(ledger, row["run_id"], "operator: runner resume")
+        if rechecked:
+            click.echo(f"{rechecked} paid video(s) that were not saved will be read again and "
+                       "downloaded (free).")
         code = continue_run(ledger, row, backend, base_url, rate=rate, poll_rate=poll_rate,
                          concurrency=concurrency, budget=budget)
     raise SystemExit(code)
@@ -47,15 +53,19 @@ def resume(run_ref: str, backend: str | None, base_url: str | None, rate: float 
 @click.argument("run_ref", metavar="RUN")
 @click.option("--failed", "only_failed", is_flag=True,
               help="Only jobs whose task failed (not lost or expired ones).")
+@click.option("--yes", "-y", is_flag=True, help="Spend without asking for confirmation.")
 @run_options
 @workspace_option
-def retry(run_ref: str, only_failed: bool, backend: str | None, base_url: str | None,
-          rate: float | None, poll_rate: float | None, concurrency: int | None,
-          budget: float | None, workspace: Path) -> None:
+def retry(run_ref: str, only_failed: bool, yes: bool, backend: str | None,
+          base_url: str | None, rate: float | None, poll_rate: float | None,
+          concurrency: int | None, budget: float | None, workspace: Path) -> None:
     """Send the failed jobs of a run again (new attempts in the same run).
 
-    Retries failed, lost, expired and unusable results; jobs the API rejected (400) are not
-    retried: fix the experiment instead.
+    Retries failed, lost, expired and unusable results. A video the provider made but that
+    was not saved (download failed, task not readable) is first read again and downloaded
+    for free; only jobs that truly need a new task are paid again, and runner says how many
+    and what they cost first. Jobs the API rejected (400) are not retried: fix the
+    experiment instead.
 
     \b
     Examples:
@@ -65,8 +75,17 @@ def retry(run_ref: str, only_failed: bool, backend: str | None, base_url: str | 
     states = [FAILED] if only_failed else [FAILED, LOST, EXPIRED, RESULT_ERROR]
     with Ledger.open(workspace) as ledger:
         row = runs.run_row(ledger.conn, run_ref)
-        count = runs.reset_jobs(ledger, row["run_id"], states, "operator: runner retry")
-        click.echo(f"{count} job(s) of run {row['run_id']} will be sent again.")
+        run_id = row["run_id"]
+        plan = runs.plan_retry(ledger, run_id, states)
+        if plan.recheck:
+            click.echo(f"{len(plan.recheck)} paid video(s) of run {run_id} were not saved: "
+                       "they will be read again and downloaded (free).")
+        click.echo(f"{len(plan.resend)} job(s) of run {run_id} will be sent again as new "
+                   f"tasks (about {plan.credits:,.2f} credits).")
+        chosen = backend_of(row, backend, base_url, ledger.workspace)
+        if plan.resend and not chosen.simulated:
+            confirm_spend(yes, "retry")
+        runs.apply_retry(ledger, run_id, plan, "operator: runner retry")
         code = continue_run(ledger, row, backend, base_url, rate=rate, poll_rate=poll_rate,
                          concurrency=concurrency, budget=budget)
     raise SystemExit(code)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -18,6 +17,7 @@ from ..tables import write_table
 from .base import (
     CONTEXT,
     backend_of,
+    confirm_spend,
     execute_run,
     main,
     prices_from,
@@ -117,11 +117,8 @@ def run(
                f"(${q.usd:,.2f}){' (simulated)' if chosen.simulated else ''}.")
     for warning in result.warnings:
         click.echo(f"Warning: {warning}")
-    if not chosen.simulated and not yes:
-        if not sys.stdin.isatty():
-            raise InputError("this run spends real credits: add --yes to confirm "
-                             "(or --budget CREDITS to cap it)")
-        click.confirm("Spend these credits?", abort=True)
+    if not chosen.simulated:
+        confirm_spend(yes)
     settings = settings_from(rate, poll_rate, concurrency, budget)
     with Ledger.open(workspace) as ledger:
         run_id, reused = runs.create(ledger, result, chosen, settings, name=name,
@@ -195,10 +192,8 @@ def promote(
     if promotion.collapsed:
         click.echo(f"{promotion.collapsed} pick(s) were samples of the same variant and are "
                    "rendered once.")
-    if not chosen.simulated and not yes:
-        if not sys.stdin.isatty():
-            raise InputError("this run spends real credits: add --yes to confirm")
-        click.confirm("Spend these credits?", abort=True)
+    if not chosen.simulated:
+        confirm_spend(yes)
     settings = settings_from(rate, poll_rate, concurrency, budget)
     with Ledger.open(workspace) as ledger:
         run_id, reused = runs.create(
