@@ -2,7 +2,9 @@
 
 A cell ``a | b | c`` holds three values (``\\|`` is a literal pipe; pipes inside Jinja's
 ``{{ }}`` and ``{% %}`` are filters, not separators); a Parquet list cell likewise, except in
-the URL columns where a list is one set of URLs. Parse errors are collected as `Problem`s.
+the URL columns where a list is one set of URLs. The free-text columns ``prompt`` and ``name``
+are never split (real prompts contain ``|``: shot lists, JSON-style prompts), and neither is a
+Parquet string. Parse errors are collected as `Problem`s.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ DEFAULTS: dict[str, object] = {
     "duration": 5, "quality": "720p", "aspect_ratio": "16:9", "generate_audio": True,
     "web_search": False, "content_filter": True, "repeats": 1,
 }
+# Free text: a pipe in them is prose, never an axis (a prompt axis is rows or a variable).
+LITERAL_COLUMNS = ("prompt", "name")
 MAX_URL_CHARS = 2048
 _TRUE = {"true", "yes", "1", "y", "t"}
 _FALSE = {"false", "no", "0", "n", "f"}
@@ -63,9 +67,10 @@ class Choice(tuple[str, str]):
 class Cells:
     """Parses the cells of one source into lists of `Choice`s, collecting problems."""
 
-    def __init__(self, file: str, problems: list[Problem]) -> None:
+    def __init__(self, file: str, problems: list[Problem], split_strings: bool = True) -> None:
         self.file = file
         self.problems = problems
+        self.split_strings = split_strings  # False for Parquet: only list cells are axes
 
     def problem(self, row: int | None, column: str, message: str) -> None:
         self.problems.append(Problem(self.file, row, column, message))
@@ -84,6 +89,8 @@ class Cells:
         elif isinstance(cell, str):
             if not cell.strip():
                 return []
+            if column in LITERAL_COLUMNS or not self.split_strings:
+                return self._literal(row, column, cell, label)
             parts = split_cell(cell)
             if len(parts) > 1 and not all(parts):
                 self.problem(row, label, f"{cell!r} has an empty value between the '|' signs")
@@ -97,6 +104,12 @@ class Cells:
             if choice is not None:
                 out.setdefault(choice.shown, choice)
         return list(out.values())
+
+    def _literal(self, row: int | None, column: str, cell: str, label: str) -> list[Choice]:
+        """One value, never split; ``\\|`` still reads as ``|`` (sheets written when it had
+        to be escaped keep working)."""
+        choice = self.parse(row, column, unescape_pipes(cell).strip(), label)
+        return [] if choice is None else [choice]
 
     def parse(self, row: int | None, column: str, item: object, label: str) -> Choice | None:
         parser = PARSERS.get(column)
@@ -128,6 +141,17 @@ def split_cell(cell: str) -> list[str]:
             current.append("|" if piece == "\\|" else piece)
     parts.append("".join(current).strip())
     return parts
+
+
+def unescape_pipes(cell: str) -> str:
+    """``\\|`` -> ``|`` outside Jinja's ``{{ }}`` and ``{% %}``; everything else as written."""
+    return "".join("|" if piece == "\\|" else piece for piece in _CELL_PART.findall(cell))
+
+
+def pipe_outside_jinja(cell: str) -> bool:
+    """Whether ``split_cell`` would have split this text (a warning for prompts, which are
+    never split any more)."""
+    return len(split_cell(cell)) > 1
 
 
 class _Bad(ValueError):

@@ -28,7 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from . import rules
-from .cells import DEFAULT_CHOICES, PARSERS, RESERVED, Cells, Choice, split_cell, unique_choices
+from .cells import (
+    DEFAULT_CHOICES,
+    PARSERS,
+    RESERVED,
+    Cells,
+    Choice,
+    pipe_outside_jinja,
+    unescape_pipes,
+    unique_choices,
+)
 from .errors import ExperimentError, Problem
 from .models import Request, Variant, canonical_json, text_hash
 from .prompts import Templates, missing_message
@@ -74,6 +83,7 @@ class Expansion:
     jobs_per_tier: int  # jobs after collapsing (sum of samples)
     dimensions: dict[str, tuple[str, ...]]  # varied column -> its values, first seen first
     shapes: dict[ShapeKey, int]  # jobs per request shape, for quotes on every tier
+    warnings: tuple[str, ...] = ()  # things worth a look that are not errors
 
     @property
     def duplicates(self) -> int:
@@ -155,7 +165,7 @@ def expand(
     sheet: Sheet, sidecar: Sidecar | None, overrides: Mapping[str, str], tier: str = "standard"
 ) -> Expansion:
     problems: list[Problem] = []
-    cells = Cells(sheet.name, problems)
+    cells = Cells(sheet.name, problems, sheet.split_strings)
     side = Cells(sidecar.name if sidecar else "", problems)
     templates = Templates()
 
@@ -285,6 +295,25 @@ def expand(
         expanded=expanded, jobs_per_tier=sum(samples),
         dimensions={c: tuple(vals) for c, vals in seen.items() if len(vals) > 1},
         shapes=_jobs_per_shape(shapes.values()),
+        warnings=_pipe_warnings(sheet),
+    )
+
+
+def _pipe_warnings(sheet: Sheet, shown: int = 5) -> tuple[str, ...]:
+    """Prompts with a ``|`` outside ``{{ }}``: once that split a prompt into variants; now the
+    prompt is sent whole. Say so, naming the cells, in case a sheet meant an axis."""
+    if not sheet.split_strings:
+        return ()
+    rows = [row for row, raw in sheet.rows
+            if isinstance(raw.get("prompt"), str) and pipe_outside_jinja(str(raw["prompt"]))]
+    if not rows:
+        return ()
+    cells = ", ".join(f"{sheet.name}:row {r}:prompt" for r in rows[:shown])
+    more = f" and {len(rows) - shown} more" if len(rows) > shown else ""
+    return (
+        f"{cells}{more}: the prompt contains '|'; it is sent as one prompt, never split into "
+        "variants. To try several prompts, write one row per prompt, or put the part that "
+        "varies in its own column (e.g. 'style' with 'a | b') and use it as {{ style }}.",
     )
 
 
@@ -365,11 +394,11 @@ def _check_unused_columns(
     used: set[str] = set()
     for _, raw in sheet.rows:
         cell = raw.get("prompt")
-        if isinstance(cell, str):
-            for part in split_cell(cell):
-                compiled = templates.compile(part)
-                if not isinstance(compiled, str):
-                    used.update(compiled[1])
+        texts = [cell] if isinstance(cell, str) else cell if isinstance(cell, list) else []
+        for text in texts:
+            compiled = templates.compile(unescape_pipes(str(text)))
+            if not isinstance(compiled, str):
+                used.update(compiled[1])
     for col in columns:
         if col in RESERVED or col in used:
             continue

@@ -104,7 +104,7 @@ def _quote(prices: PriceTable, shapes: dict[experiment.ShapeKey, int], tier: str
 
 
 def _warnings(plan: Plan) -> tuple[str, ...]:
-    out = []
+    out = list(plan.expansion.warnings)
     q = plan.quote
     if q.jobs > LARGE_JOBS or q.usd > LARGE_USD:
         out.append(

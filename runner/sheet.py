@@ -34,6 +34,8 @@ class Sheet:
     name: str  # file name used in messages
     columns: tuple[str, ...]
     rows: tuple[tuple[int, dict[str, Cell]], ...]  # (spreadsheet row, column -> cell)
+    # Parquet has list cells for axes, so its strings are literal; CSV writes axes as a | b
+    split_strings: bool = True
 
 
 def normalize_column(name: str) -> str:
@@ -145,7 +147,7 @@ def _read_parquet(path: Path, name: str) -> Sheet:
             continue
         rows.append((index, cells))
     _finish(name, columns, rows, problems)
-    return Sheet(name, tuple(columns), tuple(rows))
+    return Sheet(name, tuple(columns), tuple(rows), split_strings=False)
 
 
 def _plain(value: object) -> Cell:

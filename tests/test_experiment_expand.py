@@ -9,7 +9,8 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.experiment import load, split_cell
+from runner.cells import split_cell
+from runner.experiment import load
 from runner.models import content_hash
 from runner.prompts import Templates
 

@@ -1,0 +1,85 @@
+"""Pipes in free text are prose, never axes: a prompt or name containing ``|`` is sent whole
+(a shot list or a JSON-style prompt must not become paid junk variants); Parquet strings are
+literal, only its list cells are axes; a sheet that used to split prompts gets a warning."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from runner.experiment import load
+from runner.plan import make_plan
+
+# prompts as people write them: shot lists, JSON-style specs, a pipe in prose
+PROSE = [
+    'Shot 1: a {{ product }} on a desk | Shot 2: close-up | Length 15 seconds',
+    '{ "META": "ad", "SCENE": "{{ product }} at dawn" | "night" }',
+    "A {{ product }} | minimal | studio light | 4k",
+]
+
+
+def _grid(rows: int) -> str:
+    lines = ["prompt,product,aspect_ratio,name"]
+    for i in range(rows):
+        prompt = PROSE[i % len(PROSE)].replace('"', '""')
+        lines.append(f'"{prompt}",item {i},16:9 | 9:16,"Idea {i} | draft"')
+    return "\n".join(lines) + "\n"
+
+
+def test_thirty_prose_prompts_with_pipes_give_exactly_rows_times_axes_jobs(
+    write: Callable[..., Path],
+) -> None:
+    plan = make_plan(write("prose.csv", _grid(30)))
+
+    assert plan.job_count == 30 * 2  # rows x aspect ratios, nothing split out of the prompts
+    prompts = {v.request.prompt for v in plan.expansion.variants}
+    assert "Shot 1: a item 0 on a desk | Shot 2: close-up | Length 15 seconds" in prompts
+    assert not any(p.strip() in ("Length 15 seconds", "minimal", "4k") for p in prompts)
+    assert {v.name for v in plan.expansion.variants} >= {"Idea 0 | draft", "Idea 29 | draft"}
+    assert "prompt" not in plan.expansion.dimensions
+
+
+def test_a_prompt_with_a_pipe_is_named_in_a_warning_with_the_new_way(
+    write: Callable[..., Path],
+) -> None:
+    plan = make_plan(write("old.csv", "prompt\nA cat | A dog\nA bird\n"))
+
+    assert plan.job_count == 1 + 1
+    warning = next(w for w in plan.warnings if "'|'" in w)
+    assert "old.csv:row 2:prompt" in warning and "row 3" not in warning
+    assert "one row per prompt" in warning and "{{ style }}" in warning
+
+
+def test_escaped_pipes_in_a_prompt_still_read_as_pipes(write: Callable[..., Path]) -> None:
+    exp = load(write("e.csv", "prompt\nRock \\| Roll {{ 'x' | upper }}\n"))
+
+    assert [v.request.prompt for v in exp.variants] == ["Rock | Roll X"]
+
+
+def test_parquet_strings_are_literal_and_only_list_cells_are_axes(tmp_path: Path) -> None:
+    path = tmp_path / "g.parquet"
+    pd.DataFrame({
+        "prompt": ["A lamp | on a desk", "A {{ style }} chair"],
+        "style": ["oak | pine", "oak | pine"],
+        "aspect_ratio": [["16:9", "9:16"], ["1:1"]],
+    }).to_parquet(path)
+
+    exp = load(path)
+
+    assert sorted(v.request.prompt for v in exp.variants) == [
+        "A lamp | on a desk", "A lamp | on a desk", "A oak | pine chair"]
+    assert exp.warnings == ()
+
+
+def test_a_prompt_axis_is_still_possible_as_a_variable_or_a_parquet_list(
+    tmp_path: Path, write: Callable[..., Path],
+) -> None:
+    via_variable = load(write("v.csv", "prompt,idea\n{{ idea }},A cat | A dog\n"))
+    path = tmp_path / "p.parquet"
+    pd.DataFrame({"prompt": [["A cat", "A dog"]]}).to_parquet(path)
+    via_list = load(path)
+
+    assert sorted(v.request.prompt for v in via_variable.variants) == ["A cat", "A dog"]
+    assert sorted(v.request.prompt for v in via_list.variants) == ["A cat", "A dog"]
