@@ -90,9 +90,9 @@ def build(workspace: Path, count: int) -> tuple[Path, float, float]:
     ledger_s = time.perf_counter() - t
     runs = []
     for _ in range(3):
-        with L.reader(workspace) as conn:
+        with L.reader(workspace) as store:
             t = time.perf_counter()
-            path = report.build(conn, workspace, "bench-10k")
+            path = report.build(store, workspace, "bench-10k")
             runs.append(time.perf_counter() - t)
     return path, ledger_s, min(runs), runs
 

@@ -143,10 +143,10 @@ class Dispatcher:
         self.ledger.recover(self.run_id)
         async with anyio.create_task_group() as tg:
             self._tg = tg
-            completed = self.ledger.jobs(self.run_id, [L.COMPLETED])
+            completed = self.ledger.job_rows(self.run_id, [L.COMPLETED])
             for job in sorted(completed, key=lambda j: j["result_expires_at"] or 0):
                 tg.start_soon(self._fetch, job)  # downloads first: links expire
-            for job in self.ledger.jobs(self.run_id, L.ACTIVE):
+            for job in self.ledger.job_rows(self.run_id, L.ACTIVE):
                 self.in_flight += 1
                 tg.start_soon(self._track, job, True)
             self._queue.extend(self.ledger.job_ids(self.run_id, L.PENDING))

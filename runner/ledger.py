@@ -37,14 +37,32 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, RunStopped
+from .records import (
+    ACTIVE,
+    BAD,
+    COMPLETED,
+    DONE,
+    EXPIRED,
+    FAILED,
+    LOST,
+    PENDING,
+    REJECTED,
+    RESULT_ERROR,
+    RUNNING,
+    SUBMITTED,
+    SUBMITTING,
+    UNKNOWN,
+    JobRecord,
+    RunRecord,
+    Tally,
+)
 
-PENDING, SUBMITTING, UNKNOWN, REJECTED = "pending", "submitting", "unknown", "rejected"
-SUBMITTED, RUNNING, COMPLETED, DONE = "submitted", "running", "completed", "done"
-FAILED, LOST, EXPIRED, RESULT_ERROR = "failed", "lost", "expired", "result_error"
-# A job in one of these states will not change without an operator's command.
-FINAL = frozenset({REJECTED, DONE, FAILED, LOST, EXPIRED, RESULT_ERROR})
-# Tasks that exist (paid for) and are not finished remotely.
-ACTIVE = frozenset({SUBMITTED, RUNNING})
+__all__ = [
+    "ACTIVE", "BAD", "COMPLETED", "DONE", "EXPIRED", "FAILED", "LOST", "PENDING", "REJECTED",
+    "RESULT_ERROR", "RUNNING", "SUBMITTED", "SUBMITTING", "UNKNOWN", "Attempt",
+    "BudgetExceeded", "JobRecord", "Ledger", "LedgerBusy", "NewJob", "RunRecord", "Store",
+    "Tally", "reader",
+]
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("001_initial", """
@@ -197,12 +215,97 @@ def clip(text: str | None, limit: int = _DETAIL_LIMIT) -> str | None:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class Ledger:
+class Store:
+    """Reading the ledger: typed records, never rows. `reader` opens one read-only (reports,
+    ``status``: never blocks the running writer); `Ledger` is one that also writes."""
+
+    def __init__(self, workspace: Path, conn: sqlite3.Connection) -> None:
+        self.workspace = workspace
+        self.conn = conn
+
+    # ------------------------------------------------------------------ runs
+
+    def run(self, ref: str) -> RunRecord:
+        """A run by id, folder path, or ``latest``; an error naming recent runs otherwise."""
+        if ref == "latest":
+            row = self.conn.execute(
+                "SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
+        else:
+            row = self.conn.execute("SELECT * FROM runs WHERE run_id = ?",
+                                    (Path(ref).name,)).fetchone()
+        if row is None:
+            known = [r[0] for r in self.conn.execute(
+                "SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 5")]
+            hint = f" (recent runs: {', '.join(known)})" if known else ""
+            raise InputError(f"no run {ref!r} in this workspace{hint}; `runner status` lists "
+                             "them")
+        return RunRecord.from_row(row)
+
+    def runs(self) -> list[RunRecord]:
+        return [RunRecord.from_row(r) for r in self.conn.execute(
+            "SELECT * FROM runs ORDER BY created_at, rowid")]
+
+    def children(self, run_id: str) -> list[RunRecord]:
+        """Runs promoted from this one."""
+        return [RunRecord.from_row(r) for r in self.conn.execute(
+            "SELECT * FROM runs WHERE parent_run = ? ORDER BY created_at", (run_id,))]
+
+    # ------------------------------------------------------------------ jobs
+
+    def jobs(self, run_id: str, states: Iterable[str] | None = None) -> list[JobRecord]:
+        return [JobRecord.from_row(r) for r in self.job_rows(run_id, states)]
+
+    def job_rows(self, run_id: str, states: Iterable[str] | None = None) -> list[sqlite3.Row]:
+        """Raw rows, for the dispatcher until it reads records too."""
+        return read_jobs(self.conn, run_id, states)
+
+    def job(self, job_id: int) -> JobRecord:
+        row = self.conn.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return JobRecord.from_row(row)
+
+    def job_ids(self, run_id: str, state: str) -> list[int]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT job_id FROM jobs WHERE run_id = ? AND state = ? ORDER BY job_id",
+            (run_id, state))]
+
+    def find_job(self, run_id: str, ref: str) -> JobRecord:
+        """A job of the run by its key or a unique prefix of it."""
+        rows = self.conn.execute("SELECT * FROM jobs WHERE run_id = ? AND job_key = ?",
+                                 (run_id, ref)).fetchall() or self.conn.execute(
+            "SELECT * FROM jobs WHERE run_id = ? AND substr(job_key, 1, ?) = ?",
+            (run_id, len(ref), ref)).fetchall()
+        if len(rows) != 1:
+            what = "no job" if not rows else f"{len(rows)} jobs"
+            raise InputError(f"{what} in run {run_id} match {ref!r}; use a job key from "
+                             f"`runner resolve {run_id}`")
+        return JobRecord.from_row(rows[0])
+
+    # ------------------------------------------------------------------ counting
+
+    def tally(self, run_id: str) -> Tally:
+        """Jobs by state and the money figure: the one count every surface shows."""
+        states = dict(self.conn.execute(
+            "SELECT state, COUNT(*) FROM jobs WHERE run_id = ? GROUP BY state", (run_id,)))
+        held = self.conn.execute(
+            "SELECT COALESCE(SUM(est_credits), 0) FROM jobs WHERE run_id = ? AND state = ?",
+            (run_id, UNKNOWN)).fetchone()[0]
+        return Tally(states, self.spent(run_id), float(held))
+
+    def spent(self, run_id: str) -> float:
+        return spent(self.conn, run_id)
+
+    def credits_to_send(self, run_id: str) -> float:
+        """Estimated credits of the jobs still to create."""
+        return float(self.conn.execute(
+            "SELECT COALESCE(SUM(est_credits), 0) FROM jobs WHERE run_id = ? AND state = ?",
+            (run_id, PENDING)).fetchone()[0])
+
+
+class Ledger(Store):
     """The writer's handle. Use `Ledger.open` (takes the lock) as a context manager."""
 
     def __init__(self, workspace: Path, conn: sqlite3.Connection, lock: Any) -> None:
-        self.workspace = workspace
-        self.conn = conn
+        super().__init__(workspace, conn)
         self._lock = lock
 
     # ------------------------------------------------------------------ opening
@@ -332,9 +435,6 @@ class Ledger:
         return ids
 
     # ------------------------------------------------------------------ creates
-
-    def spent(self, run_id: str) -> float:
-        return spent(self.conn, run_id)
 
     def begin_attempt(
         self, run_id: str, job_id: int, job_key: str, reserve: float, budget: float | None
@@ -485,16 +585,6 @@ class Ledger:
                 (SUBMITTED, task_id, now, now, job_id))
             _event(db, run_id, job_id, "operator_mark_created", task_id)
 
-    # ------------------------------------------------------------------ reading
-
-    def jobs(self, run_id: str, states: Iterable[str] | None = None) -> list[sqlite3.Row]:
-        return read_jobs(self.conn, run_id, states)
-
-    def job_ids(self, run_id: str, state: str) -> list[int]:
-        return [r[0] for r in self.conn.execute(
-            "SELECT job_id FROM jobs WHERE run_id = ? AND state = ? ORDER BY job_id",
-            (run_id, state))]
-
 
 def read_jobs(
     conn: sqlite3.Connection, run_id: str, states: Iterable[str] | None = None
@@ -549,15 +639,15 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 
 @contextlib.contextmanager
-def reader(workspace: Path) -> Iterator[sqlite3.Connection]:
-    """A read-only connection for reports and status: never blocks the running writer."""
+def reader(workspace: Path) -> Iterator[Store]:
+    """A read-only store for reports and status: never blocks the running writer."""
     path = workspace / "ledger.sqlite"
     if not path.is_file():
         raise InputError(f"no runs yet in {workspace} (no ledger.sqlite there); "
                          "start one with `runner run EXPERIMENT`")
     conn = connect(path, readonly=True)
     try:
-        yield conn
+        yield Store(workspace, conn)
     finally:
         conn.close()
 

@@ -8,8 +8,6 @@ shows every standard render beside its fast parent.
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +17,11 @@ from . import experiment
 from .cells import PARSERS, Choice
 from .errors import ExperimentError, Problem
 from .experiment import Expansion, shape_key, shape_problems
-from .models import Request, Variant
+from .ledger import Store
+from .models import Variant
 from .plan import Plan, plan_for
 from .pricing import PriceTable
+from .records import JobRecord, RunRecord
 from .rules import Tier
 from .sheet import csv_table
 
@@ -80,13 +80,12 @@ def read_winners(path: Path, run_id: str) -> list[tuple[int, str]]:
 
 
 def promote(
-    conn: sqlite3.Connection, run: sqlite3.Row, picks: Iterable[tuple[int | None, str]],
+    store: Store, run: RunRecord, picks: Iterable[tuple[int | None, str]],
     source: str, tier: Tier, overrides: Mapping[str, str], repeats: int, prices: PriceTable,
 ) -> Promotion:
     """The child run's plan: each picked job of ``run`` on ``tier``. ``source`` names where
     the picks came from in messages (the winners file, or --pick)."""
-    jobs = {j["job_key"]: j for j in conn.execute(
-        "SELECT * FROM jobs WHERE run_id = ?", (run["run_id"],))}
+    jobs = {j.job_key: j for j in store.jobs(run.run_id)}
     problems: list[Problem] = []
     changes = _overrides(overrides, problems)
     variants: dict[str, Variant] = {}
@@ -97,21 +96,21 @@ def promote(
         job = jobs.get(key) or _by_prefix(jobs, key)
         if job is None:
             problems.append(Problem(source, row, "job_key", f"{key} is not a job of run "
-                                    f"{run['run_id']}; check the run, or export the winners "
+                                    f"{run.run_id}; check the run, or export the winners "
                                     "from its report again"))
             continue
-        if job["state"] != "done":
-            problems.append(Problem(source, row, "job_key", f"{job['job_key']} is "
-                                    f"{job['state']}, not done: promote finished videos only"))
+        if job.state != "done":
+            problems.append(Problem(source, row, "job_key", f"{job.job_key} is "
+                                    f"{job.state}, not done: promote finished videos only"))
             continue
-        request = Request.from_body(json.loads(job["body_json"]), job["mode"])
+        request = job.request
         changed: dict[str, Any] = {k: v.value for k, v in changes.items()}
         request = request._replace(**changed)
         for column, message in shape_problems(shape_key(request), tier):
-            problems.append(Problem(source, row, column, f"{job['job_key']} on {tier}: "
+            problems.append(Problem(source, row, column, f"{job.job_key} on {tier}: "
                                     f"{message}"))
-        values = _values(json.loads(job["values_json"]), changes)
-        variant = Variant(request, request.variant_key, job["source"], job["row"], job["name"],
+        values = _values(job.values, changes)
+        variant = Variant(request, request.variant_key, job.source, job.row, job.name,
                           values, repeats)
         if variant.variant_key in variants:
             collapsed += 1
@@ -119,14 +118,14 @@ def promote(
         variants[variant.variant_key] = variant
         shapes[shape_key(request)] = shapes.get(shape_key(request), 0) + repeats
         for sample in range(1, repeats + 1):
-            parents[f"{variant.variant_key}-{tier}-{sample}"] = job["job_key"]
+            parents[f"{variant.variant_key}-{tier}-{sample}"] = job.job_key
     if problems:
         raise ExperimentError(problems)
-    dims = {k: tuple(v) for k, v in json.loads(run["dimensions_json"]).items()}
+    dims = dict(run.dimensions)
     expansion = Expansion(source=source, rows_read=len(variants), variants=tuple(
         variants.values()), expanded=len(variants) * repeats,
         jobs_per_tier=len(variants) * repeats, dimensions=dims, shapes=shapes)
-    return Promotion(plan_for(Path(run["experiment"]), expansion, tier, prices), parents,
+    return Promotion(plan_for(Path(run.experiment), expansion, tier, prices), parents,
                      collapsed)
 
 
@@ -147,14 +146,16 @@ def _overrides(overrides: Mapping[str, str], problems: list[Problem]) -> dict[st
     return out
 
 
-def _values(pairs: list[list[str]], changes: Mapping[str, Choice]) -> tuple[tuple[str, str], ...]:
+def _values(
+    pairs: Iterable[tuple[str, str]], changes: Mapping[str, Choice]
+) -> tuple[tuple[str, str], ...]:
     values = {k: v for k, v in pairs}
     for column, choice in changes.items():
         values[column] = choice.shown
     return tuple(values.items())
 
 
-def _by_prefix(jobs: Mapping[str, sqlite3.Row], prefix: str) -> sqlite3.Row | None:
+def _by_prefix(jobs: Mapping[str, JobRecord], prefix: str) -> JobRecord | None:
     found = [j for k, j in jobs.items() if k.startswith(prefix)]
     return found[0] if len(found) == 1 else None
 

@@ -22,7 +22,6 @@ import os
 import re
 import secrets
 import shutil
-import sqlite3
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -32,7 +31,9 @@ import jinja2
 from markupsafe import Markup
 
 from .errors import ExperimentError, InputError
+from .ledger import Store
 from .pricing import PriceTable, default_prices, load_prices
+from .records import RunRecord
 from .report_data import (
     Parents,
     Summary,
@@ -95,23 +96,20 @@ def _dumps(value: Any, **_: Any) -> str:
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-def build(conn: sqlite3.Connection, workspace: Path, run_id: str,
-          templates: Path | None = None) -> Path:
+def build(store: Store, workspace: Path, run_id: str, templates: Path | None = None) -> Path:
     """Write the report of ``run_id``; returns the path of its index.html."""
-    run = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-    if run is None:
-        raise InputError(f"no run {run_id!r} in {workspace}; `runner status` lists the runs")
+    run = store.run(run_id)
     folder = workspace / run_id
     (folder / "media").mkdir(parents=True, exist_ok=True)
-    rows = result_rows(conn, run_id)
+    rows = result_rows(store, run_id)
     if rows:
         write_tables(rows, [folder / "results.parquet", folder / "results.csv"])
     prices = _prices(workspace)
-    parents = _parents(conn, workspace, folder, run, rows) if run["parent_run"] else None
+    parents = _parents(store, workspace, folder, run, rows) if run.parent_run else None
     env = environment(templates)
     page = Page(
-        summary=summarize(conn, run, rows, prices, parents),
-        data=payload(run, rows, fps_of(conn, run_id), prices, parents),
+        summary=summarize(store, run, rows, prices, parents),
+        data=payload(run, rows, fps_of(store, run_id), prices, parents),
         css=_asset(env, STYLESHEET, "style"), js=_asset(env, SCRIPT, "script"),
     )
     html = render(env, page)
@@ -174,15 +172,16 @@ def _prices(workspace: Path) -> PriceTable:
     return default_prices()
 
 
-def _parents(conn: sqlite3.Connection, workspace: Path, folder: Path, run: sqlite3.Row,
+def _parents(store: Store, workspace: Path, folder: Path, run: RunRecord,
              rows: list[dict[str, Any]]) -> Parents | None:
     """The fast parents of a promoted run, their media linked into ``media/parent/``."""
-    parent_run = conn.execute("SELECT * FROM runs WHERE run_id = ?",
-                              (run["parent_run"],)).fetchone()
-    if parent_run is None:
+    assert run.parent_run is not None
+    try:
+        parent_run = store.run(run.parent_run)
+    except InputError:
         return None
     wanted = {r["parent_job_key"] for r in rows if r.get("parent_job_key")}
-    found = {r["job_key"]: r for r in result_rows(conn, parent_run["run_id"])
+    found = {r["job_key"]: r for r in result_rows(store, parent_run.run_id)
              if r["job_key"] in wanted}
     parents = Parents(parent_run, found)
     target = folder / "media" / "parent"

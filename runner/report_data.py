@@ -12,9 +12,7 @@ into relative ``media/...`` URLs; anything else is dropped.
 
 from __future__ import annotations
 
-import json
 import re
-import sqlite3
 import statistics
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,7 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ledger as L
+from .ledger import Store
 from .pricing import PriceTable
+from .records import RunRecord
 
 # A media file name as our pipeline writes them (job keys, ``.mp4``/``.jpg``/``.strip.jpg``).
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
@@ -127,7 +127,7 @@ class Summary:
 class Parents:
     """The fast parents of a promoted run's jobs, keyed by the parent's job key."""
 
-    run: sqlite3.Row
+    run: RunRecord
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     # parent job key -> {"video": name, "poster": name, "strip": name} as linked into
     # the child's media/parent/ folder
@@ -135,12 +135,11 @@ class Parents:
 
 
 def summarize(
-    conn: sqlite3.Connection, run: sqlite3.Row, rows: Sequence[Mapping[str, Any]],
+    store: Store, run: RunRecord, rows: Sequence[Mapping[str, Any]],
     prices: PriceTable, parents: Parents | None = None,
 ) -> Summary:
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    tally = store.tally(run.run_id)
+    counts = dict(tally.states)
     order = list(STATES)
     states = tuple(
         StateCount(s, *STATES.get(s, (s, "wait")), n)
@@ -149,10 +148,9 @@ def summarize(
     )
     latencies = sorted(r["latency_s"] for r in rows
                        if r["latency_s"] is not None and r["state"] == L.DONE)
-    credits = L.spent(conn, run["run_id"])
-    held = [r for r in rows if r["state"] == L.UNKNOWN]
+    credits = tally.spent
     expired = [r for r in rows if r["state"] == L.EXPIRED]
-    started, ended = run["started_at"], run["finished_at"]
+    started, ended = run.started_at, run.finished_at
     if started and ended:
         wall = duration_text(ended - started)
     elif started:
@@ -160,22 +158,22 @@ def summarize(
     else:
         wall = "not started"
     return Summary(
-        run_id=run["run_id"], name=run["name"], experiment=run["experiment"],
-        tier=run["tier"], backend=run["backend"], simulated=run["backend"] == "sim",
-        state=run["state"],
-        created=time.strftime("%Y-%m-%d %H:%M", time.localtime(run["created_at"])),
-        total=len(rows), states=states, failures=tuple(failure_reasons(rows)),
+        run_id=run.run_id, name=run.name, experiment=run.experiment,
+        tier=run.tier, backend=run.backend, simulated=run.backend == "sim",
+        state=run.state,
+        created=time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)),
+        total=tally.total, states=states, failures=tuple(failure_reasons(rows)),
         credits=credits, usd=prices.usd(credits),
         wall=wall, p50=duration_text(quantile(latencies, 0.5)),
         p95=duration_text(quantile(latencies, 0.95)),
-        stop_reason=run["stop_reason"], held=len(held),
-        held_credits=sum(float(r["estimated_credits"] or 0) for r in held),
+        stop_reason=run.stop_reason, held=tally[L.UNKNOWN],
+        held_credits=tally.held_credits,
         expired=len(expired),
         expired_credits=sum(float(r["credits"] or 0) for r in expired),
         mismatched=sum(1 for r in rows if r.get("mismatches")),
         reused=sum(1 for r in rows if r.get("reused_from")),
         dimensions=tuple(varied(run)),
-        promotion=promotion(conn, run, rows, prices, parents) if parents else None,
+        promotion=promotion(store, run, rows, prices, parents) if parents else None,
     )
 
 
@@ -196,52 +194,50 @@ def failure_reasons(rows: Iterable[Mapping[str, Any]]) -> list[FailureReason]:
 
 
 def promotion(
-    conn: sqlite3.Connection, run: sqlite3.Row, rows: Sequence[Mapping[str, Any]],
+    store: Store, run: RunRecord, rows: Sequence[Mapping[str, Any]],
     prices: PriceTable, parents: Parents,
 ) -> Promotion:
     """Saved = the whole parent sweep re-priced on this run's tier, minus what the parent
     sweep and this run cost. Parent jobs whose parameters this tier does not price (e.g.
     a reference-video job with an unknown quality) are counted as ``unpriced``."""
-    parent_id = parents.run["run_id"]
+    parent_id = parents.run.run_id
     all_on_tier, unpriced = 0.0, 0
-    for (body_json,) in conn.execute("SELECT body_json FROM jobs WHERE run_id = ?",
-                                     (parent_id,)):
-        body = json.loads(body_json)
+    parent_jobs = store.jobs(parent_id)
+    for job in parent_jobs:
+        body = job.body
         try:
             all_on_tier += prices.estimate(
-                run["tier"], str(body.get("quality", "720p")), int(body.get("duration", 5)),
+                run.tier, str(body.get("quality", "720p")), int(body.get("duration", 5)),
                 content_filter=bool(body.get("content_filter", True)),
                 web_search=bool((body.get("model_params") or {}).get("web_search", False)),
                 video_input=bool(body.get("video_urls")),
             )
         except (KeyError, ValueError, TypeError):
             unpriced += 1
-    parent_spent = L.spent(conn, parent_id)
-    child_spent = L.spent(conn, run["run_id"])
+    parent_spent = store.spent(parent_id)
+    child_spent = store.spent(run.run_id)
     saved = all_on_tier - parent_spent - child_spent
     return Promotion(
-        parent_run=parent_id, parent_tier=parents.run["tier"],
-        parent_jobs=conn.execute("SELECT COUNT(*) FROM jobs WHERE run_id = ?",
-                                 (parent_id,)).fetchone()[0],
+        parent_run=parent_id, parent_tier=parents.run.tier,
+        parent_jobs=len(parent_jobs),
         promoted=sum(1 for r in rows if r.get("parent_job_key")),
         all_on_tier=all_on_tier, parent_spent=parent_spent, child_spent=child_spent,
         saved=saved, saved_usd=prices.usd(saved), unpriced=unpriced,
     )
 
 
-def varied(run: sqlite3.Row) -> list[str]:
+def varied(run: RunRecord) -> list[str]:
     """The run's varied dimensions, in the experiment's order (``name`` included)."""
-    return list(json.loads(run["dimensions_json"] or "{}"))
+    return list(run.dimensions)
 
 
 def payload(
-    run: sqlite3.Row, rows: Sequence[Mapping[str, Any]], fps: Mapping[str, float],
+    run: RunRecord, rows: Sequence[Mapping[str, Any]], fps: Mapping[str, float],
     prices: PriceTable, parents: Parents | None = None,
 ) -> dict[str, Any]:
     """The data of every card, for the page's script (see `JOB_FIELDS`)."""
     declared: dict[str, list[str]] = {
-        d: [str(v) for v in values]
-        for d, values in json.loads(run["dimensions_json"] or "{}").items()
+        d: [str(v) for v in values] for d, values in run.dimensions.items()
     }
     dims = list(declared)
     index = {d: {v: i for i, v in enumerate(values)} for d, values in declared.items()}
@@ -275,9 +271,9 @@ def payload(
     return {
         "version": 1,
         "run": {
-            "id": run["run_id"], "name": run["name"], "tier": run["tier"],
-            "backend": run["backend"], "parentRun": run["parent_run"],
-            "parentTier": parents.run["tier"] if parents else None,
+            "id": run.run_id, "name": run.name, "tier": run.tier,
+            "backend": run.backend, "parentRun": run.parent_run,
+            "parentTier": parents.run.tier if parents else None,
             "creditsPerUsd": float(prices.credits_per_usd),
         },
         "dims": [{"name": d, "values": declared[d]} for d in dims],
@@ -358,15 +354,13 @@ def safe_name(path: object) -> str | None:
     return name if SAFE_NAME.match(name) and ".." not in name else None
 
 
-def fps_of(conn: sqlite3.Connection, run_id: str) -> dict[str, float]:
+def fps_of(store: Store, run_id: str) -> dict[str, float]:
     """Frame rate per job key (for frame stepping in compare), from the probe's record."""
     out = {}
-    for key, media in conn.execute(
-            "SELECT job_key, media_json FROM jobs WHERE run_id = ? AND media_json IS NOT NULL",
-            (run_id,)):
-        fps = json.loads(media).get("fps")
+    for job in store.jobs(run_id):
+        fps = job.media.get("fps")
         if isinstance(fps, int | float) and fps > 0:
-            out[key] = float(fps)
+            out[job.job_key] = float(fps)
     return out
 
 

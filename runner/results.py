@@ -2,41 +2,35 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from typing import Any
 
-from . import ledger as L
+from .ledger import Store
 
 
-def result_rows(conn: sqlite3.Connection, run_id: str) -> list[dict[str, Any]]:
+def result_rows(store: Store, run_id: str) -> list[dict[str, Any]]:
     """Every job of the run with its varied values, outcome, cost, timing and media."""
-    run = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-    dims = list(json.loads(run["dimensions_json"]))
+    dims = list(store.run(run_id).dimensions)
     rows = []
-    for job in L.read_jobs(conn, run_id):
-        values = dict(tuple(pair) for pair in json.loads(job["values_json"]))
-        media = json.loads(job["media_json"] or "{}")
-        body = json.loads(job["body_json"])
-        latency = None
-        if job["completed_at"] and job["submitted_at"]:
-            latency = round(job["completed_at"] - job["submitted_at"], 3)
+    for job in store.jobs(run_id):
+        values = dict(job.values)
+        media = job.media
+        body = job.body
         rows.append({
-            "run_id": run_id, "job_key": job["job_key"], "variant_key": job["variant_key"],
-            "tier": job["tier"], "sample": job["sample"], "model": job["model"],
-            "mode": job["mode"], "source": job["source"], "row": job["row"],
-            "name": job["name"],
+            "run_id": run_id, "job_key": job.job_key, "variant_key": job.variant_key,
+            "tier": job.tier, "sample": job.sample, "model": job.model,
+            "mode": job.mode, "source": job.source, "row": job.row,
+            "name": job.name,
             **{f"dim_{d}": values.get(d, "") for d in dims},
             "prompt": body.get("prompt", ""), "duration": body.get("duration"),
             "quality": body.get("quality"), "aspect_ratio": body.get("aspect_ratio"),
             "generate_audio": body.get("generate_audio"),
             "content_filter": body.get("content_filter"),
-            "state": job["state"], "error_code": job["error_code"],
-            "error_message": job["error_message"], "task_id": job["task_id"],
-            "estimated_credits": job["est_credits"], "credits": job["credits"],
-            "attempts": job["attempts"], "latency_s": latency,
-            "file": job["file_path"], "reused_from": job["reused_from"],
-            "parent_job_key": job["parent_job_key"],
+            "state": job.state, "error_code": job.error_code,
+            "error_message": job.error_message, "task_id": job.task_id,
+            "estimated_credits": job.est_credits, "credits": job.credits,
+            "attempts": job.attempts, "latency_s": job.latency,
+            "file": job.file_path, "reused_from": job.reused_from,
+            "parent_job_key": job.parent_job_key,
             "video_duration_s": media.get("duration"), "video_width": media.get("width"),
             "video_height": media.get("height"), "video_has_audio": media.get("has_audio"),
             "mismatches": "; ".join(media.get("mismatches", [])),

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -27,7 +26,7 @@ from . import ledger as L
 from .backend import SIM_SPEED, SPEED_HEADER, Backend, connect
 from .client import AccessLost, TaskGone, Transient
 from .dispatch import Dispatcher, Outcome, Settings
-from .errors import InputError, RunStopped
+from .errors import RunStopped
 from .events import Event
 from .plan import Plan
 
@@ -81,14 +80,13 @@ def _link_reused(ledger: L.Ledger, run_id: str) -> None:
     so every run folder can be zipped and shared on its own."""
     media = ledger.workspace / run_id / "media"
     for job in ledger.jobs(run_id, [L.DONE]):
-        if not job["reused_from"]:
+        if not job.reused_from or not job.file_path:
             continue
-        src = ledger.workspace / job["file_path"]
-        info = json.loads(job["media_json"] or "{}")
-        for name in (src.name, info.get("poster"), info.get("strip")):
+        src = ledger.workspace / job.file_path
+        for name in (src.name, job.media.get("poster"), job.media.get("strip")):
             if name:
                 _link(src.parent / name, media / name)
-        ledger.finish(run_id, job["job_id"], L.DONE, None, None,
+        ledger.finish(run_id, job.job_id, L.DONE, None, None,
                       file_path=(media / src.name).relative_to(ledger.workspace).as_posix())
 
 
@@ -101,24 +99,8 @@ def _link(src: Path, dest: Path) -> None:
         shutil.copy2(src, dest)
 
 
-def run_row(conn: sqlite3.Connection, run: str) -> sqlite3.Row:
-    """A run by id, folder path, or ``latest``."""
-    if run == "latest":
-        row = conn.execute("SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1"
-                           ).fetchone()
-    else:
-        row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (Path(run).name,)).fetchone()
-    if row is None:
-        known = [r[0] for r in conn.execute(
-            "SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 5")]
-        hint = f" (recent runs: {', '.join(known)})" if known else ""
-        raise InputError(f"no run {run!r} in this workspace{hint}; `runner status` lists them")
-    result: sqlite3.Row = row
-    return result
-
-
-def settings_of(run: sqlite3.Row, **overrides: Any) -> Settings:
-    saved = json.loads(run["config_json"])["settings"]
+def settings_of(run: L.RunRecord, **overrides: Any) -> Settings:
+    saved = dict(run.settings)
     saved.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**saved)
 
@@ -140,9 +122,7 @@ async def execute(
         except (Transient, TaskGone) as exc:
             balance = None
             notice(f"Warning: the credit check failed ({exc}); going on.")
-        needed = ledger.conn.execute(
-            "SELECT COALESCE(SUM(est_credits), 0) FROM jobs WHERE run_id = ? AND state = ?",
-            (run_id, L.PENDING)).fetchone()[0]
+        needed = ledger.credits_to_send(run_id)
         if balance is not None and balance < needed:
             notice(f"Warning: the account has {balance:,.2f} credits and the jobs still to "
                    f"send need about {needed:,.2f}; creates will stop when the provider "
@@ -191,12 +171,10 @@ def remaining_credits(data: dict[str, Any]) -> float | None:
 
 
 def finish_state(ledger: L.Ledger, run_id: str, outcome: Outcome) -> int:
-    counts = outcome.counts
-    bad = sum(counts.get(s, 0) for s in (L.FAILED, L.REJECTED, L.LOST, L.EXPIRED,
-                                          L.RESULT_ERROR, L.UNKNOWN))
+    tally = ledger.tally(run_id)
     if outcome.stop_kind:
         code = 3
-    elif bad or counts.get(L.PENDING, 0):
+    elif tally.bad or tally[L.PENDING]:
         code = 1
     else:
         code = 0
@@ -213,17 +191,17 @@ UNSAVED = (L.RESULT_ERROR, L.LOST)
 class RetryPlan:
     """What `runner retry` does: re-read for free, or pay for a new task."""
 
-    recheck: tuple[sqlite3.Row, ...]  # paid tasks read again, their results fetched again
-    resend: tuple[sqlite3.Row, ...]  # jobs that truly need a new (paid) task
+    recheck: tuple[L.JobRecord, ...]  # paid tasks read again, their results fetched again
+    resend: tuple[L.JobRecord, ...]  # jobs that truly need a new (paid) task
 
     @property
     def credits(self) -> float:
-        return float(sum(j["est_credits"] for j in self.resend))
+        return float(sum(j.est_credits for j in self.resend))
 
 
-def needs_recheck(job: sqlite3.Row) -> bool:
+def needs_recheck(job: L.JobRecord) -> bool:
     """A job whose paid result was not saved and that no re-read has tried yet."""
-    return job["state"] in UNSAVED and bool(job["task_id"]) and not job["rechecks"]
+    return job.state in UNSAVED and bool(job.task_id) and not job.rechecks
 
 
 def recheck_unsaved(ledger: L.Ledger, run_id: str, reason: str) -> int:
@@ -231,7 +209,7 @@ def recheck_unsaved(ledger: L.Ledger, run_id: str, reason: str) -> int:
     again for free: `resume` and `retry` both do this first. Returns how many."""
     jobs = [j for j in ledger.jobs(run_id, UNSAVED) if needs_recheck(j)]
     for job in jobs:
-        ledger.recheck(run_id, job["job_id"], reason)
+        ledger.recheck(run_id, job.job_id, reason)
     return len(jobs)
 
 
@@ -245,16 +223,6 @@ def plan_retry(ledger: L.Ledger, run_id: str, states: Iterable[str]) -> RetryPla
 
 def apply_retry(ledger: L.Ledger, run_id: str, plan: RetryPlan, reason: str) -> None:
     for job in plan.recheck:
-        ledger.recheck(run_id, job["job_id"], reason)
+        ledger.recheck(run_id, job.job_id, reason)
     for job in plan.resend:
-        ledger.resubmit(run_id, job["job_id"], reason)
-
-
-def find_job(ledger: L.Ledger, run_id: str, ref: str) -> sqlite3.Row:
-    rows = [j for j in ledger.jobs(run_id) if j["job_key"] == ref or
-            j["job_key"].startswith(ref)]
-    if len(rows) != 1:
-        what = "no job" if not rows else f"{len(rows)} jobs"
-        raise InputError(f"{what} in run {run_id} match {ref!r}; use a job key from "
-                         f"`runner resolve {run_id}`")
-    return rows[0]
+        ledger.resubmit(run_id, job.job_id, reason)

@@ -67,8 +67,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                 for i, p in enumerate(parents[:3])]
     write_run(ws, "standard", children, pool_dir=ws / "_pool", pool=pool, tier="standard",
               parent_run="fast")
-    with L.reader(ws) as conn:
-        return {run: report.build(conn, ws, run) for run in ("sweep", "hostile", "standard")}
+    with L.reader(ws) as store:
+        return {run: report.build(store, ws, run) for run in ("sweep", "hostile", "standard")}
 
 
 @pytest.fixture(scope="module")

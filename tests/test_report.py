@@ -108,8 +108,8 @@ def build(tmp_path: Path, pool_dir: Path, pool: list[dict[str, object]]
     def _build(jobs: list[FakeJob], run_id: str = "run-1", templates: Path | None = None,
                **run: Any) -> tuple[Path, Page]:
         write_run(tmp_path, run_id, jobs, pool_dir=pool_dir, pool=pool, **run)
-        with L.reader(tmp_path) as conn:
-            path = report.build(conn, tmp_path, run_id, templates)
+        with L.reader(tmp_path) as store:
+            path = report.build(store, tmp_path, run_id, templates)
         return path, Page(path.read_text("utf-8"))
 
     return _build
@@ -237,8 +237,8 @@ def test_a_media_path_that_is_not_ours_is_dropped(build, tmp_path):
     with L.Ledger.open(tmp_path) as ledger, ledger.write() as db:
         db.execute("UPDATE jobs SET file_path = 'run-1/media/../../etc/passwd', media_json ="
                    " json_set(media_json, '$.poster', 'javascript:alert(1)')")
-    with L.reader(tmp_path) as conn:
-        path = report.build(conn, tmp_path, "run-1")
+    with L.reader(tmp_path) as store:
+        path = report.build(store, tmp_path, "run-1")
     rows = jobs_of(Page(path.read_text("utf-8")).data)
     assert rows[0]["media"] is not None
     assert rows[0]["media"][0] == "media/passwd" and rows[0]["media"][1] is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,10 @@ from ..backend import Backend, api_key_from_env
 from ..backend import choose as choose_backend
 from ..dispatch import Settings
 from ..errors import InputError, RunnerError
-from ..ledger import DONE, EXPIRED, FAILED, LOST, RESULT_ERROR, UNKNOWN, Ledger, reader
-from ..ledger import spent as ledger_spent
+from ..ledger import DONE, EXPIRED, FAILED, LOST, RESULT_ERROR, UNKNOWN, Ledger, Store, reader
 from ..pricing import PriceTable, load_prices
 from ..progress import Display
+from ..records import RunRecord
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -109,27 +108,23 @@ def settings_from(rate: float | None, poll_rate: float | None, concurrency: int 
     return Settings(**{k: v for k, v in given.items() if v is not None})
 
 
-def backend_of(row: Any, backend: str | None, base_url: str | None,
-                workspace: Path) -> Backend:
-    saved = json.loads(row["config_json"])
-    return choose_backend(backend or row["backend"],
-                          base_url or (None if saved.get("in_process") else row["base_url"]),
-                          workspace)
+def backend_of(run: RunRecord, backend: str | None, base_url: str | None,
+               workspace: Path) -> Backend:
+    return choose_backend(backend or run.backend,
+                          base_url or (None if run.in_process else run.base_url), workspace)
 
 
-def continue_run(ledger: Ledger, row: Any, backend: str | None, base_url: str | None,
-              **overrides: Any) -> int:
+def continue_run(ledger: Ledger, run: RunRecord, backend: str | None, base_url: str | None,
+                 **overrides: Any) -> int:
     """Dispatch an existing run again (resume, retry), with its saved settings."""
-    chosen = backend_of(row, backend, base_url, ledger.workspace)
+    chosen = backend_of(run, backend, base_url, ledger.workspace)
     click.echo(chosen.announce())
-    return execute_run(ledger, row["run_id"], chosen, runs.settings_of(row, **overrides))
+    return execute_run(ledger, run.run_id, chosen, runs.settings_of(run, **overrides))
 
 
 def execute_run(ledger: Ledger, run_id: str, chosen: Backend, settings: Settings) -> int:
-    total, done = ledger.conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(state = ?), 0) FROM jobs WHERE run_id = ?",
-        (DONE, run_id)).fetchone()
-    display = Display(total, done, sys.stderr)
+    tally = ledger.tally(run_id)
+    display = Display(tally.total, tally[DONE], sys.stderr)
     outcome = None
     try:
         with display:
@@ -137,19 +132,17 @@ def execute_run(ledger: Ledger, run_id: str, chosen: Backend, settings: Settings
                                 display.notice)
     finally:
         code = runs.finish_state(ledger, run_id, outcome) if outcome else 3
-        with reader(ledger.workspace) as conn:
-            path = report.build(conn, ledger.workspace, run_id)
-            print_summary(conn, run_id, outcome)
+        with reader(ledger.workspace) as store:
+            path = report.build(store, ledger.workspace, run_id)
+            print_summary(store, run_id, outcome)
         click.echo(f"Report: {path}")
     return code
 
 
-def print_summary(conn: Any, run_id: str, outcome: Any) -> None:
-    counts = dict(conn.execute("SELECT state, COUNT(*) FROM jobs WHERE run_id = ? GROUP BY "
-                               "state", (run_id,)).fetchall())
-    spent = ledger_spent(conn, run_id)
-    parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    click.echo(f"Run {run_id}: {parts}; {spent:,.2f} credits.")
+def print_summary(store: Store, run_id: str, outcome: Any) -> None:
+    tally = store.tally(run_id)
+    counts = tally.states
+    click.echo(f"Run {run_id}: {tally.text()}; {tally.spent:,.2f} credits.")
     if outcome is not None and outcome.stop_reason:
         click.echo(f"Stopped early: {outcome.stop_reason}")
     if counts.get(UNKNOWN):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
 from .. import runs
 from ..errors import InputError
-from ..ledger import EXPIRED, FAILED, LOST, RESULT_ERROR, UNKNOWN, Ledger
+from ..ledger import EXPIRED, FAILED, LOST, RESULT_ERROR, UNKNOWN, JobRecord, Ledger
 from .base import (
     CONTEXT,
     backend_of,
@@ -39,13 +38,13 @@ def resume(run_ref: str, backend: str | None, base_url: str | None, rate: float 
       runner resume 20261125-031500-sweep --budget 8000
     """
     with Ledger.open(workspace) as ledger:
-        row = runs.run_row(ledger.conn, run_ref)
-        rechecked = runs.recheck_unsaved(ledger, row["run_id"], "operator: runner resume")
+        run = ledger.run(run_ref)
+        rechecked = runs.recheck_unsaved(ledger, run.run_id, "operator: runner resume")
         if rechecked:
             click.echo(f"{rechecked} paid video(s) that were not saved will be read again and "
                        "downloaded (free).")
-        code = continue_run(ledger, row, backend, base_url, rate=rate, poll_rate=poll_rate,
-                         concurrency=concurrency, budget=budget)
+        code = continue_run(ledger, run, backend, base_url, rate=rate, poll_rate=poll_rate,
+                            concurrency=concurrency, budget=budget)
     raise SystemExit(code)
 
 
@@ -74,20 +73,20 @@ def retry(run_ref: str, only_failed: bool, yes: bool, backend: str | None,
     """
     states = [FAILED] if only_failed else [FAILED, LOST, EXPIRED, RESULT_ERROR]
     with Ledger.open(workspace) as ledger:
-        row = runs.run_row(ledger.conn, run_ref)
-        run_id = row["run_id"]
+        run = ledger.run(run_ref)
+        run_id = run.run_id
         plan = runs.plan_retry(ledger, run_id, states)
         if plan.recheck:
             click.echo(f"{len(plan.recheck)} paid video(s) of run {run_id} were not saved: "
                        "they will be read again and downloaded (free).")
         click.echo(f"{len(plan.resend)} job(s) of run {run_id} will be sent again as new "
                    f"tasks (about {plan.credits:,.2f} credits).")
-        chosen = backend_of(row, backend, base_url, ledger.workspace)
+        chosen = backend_of(run, backend, base_url, ledger.workspace)
         if plan.resend and not chosen.simulated:
             confirm_spend(yes, "retry")
         runs.apply_retry(ledger, run_id, plan, "operator: runner retry")
-        code = continue_run(ledger, row, backend, base_url, rate=rate, poll_rate=poll_rate,
-                         concurrency=concurrency, budget=budget)
+        code = continue_run(ledger, run, backend, base_url, rate=rate, poll_rate=poll_rate,
+                            concurrency=concurrency, budget=budget)
     raise SystemExit(code)
 
 
@@ -111,38 +110,37 @@ def resolve(run_ref: str, resubmits: tuple[str, ...], marks: tuple[str, ...],
     Then `runner resume RUN` sends or polls them.
     """
     with Ledger.open(workspace) as ledger:
-        row = runs.run_row(ledger.conn, run_ref)
-        run_id = row["run_id"]
+        run_id = ledger.run(run_ref).run_id
         for ref in resubmits:
-            job = runs.find_job(ledger, run_id, ref)
+            job = ledger.find_job(run_id, ref)
             _require_held(job)
-            ledger.resubmit(run_id, job["job_id"], "operator: runner resolve --resubmit")
-            click.echo(f"{job['job_key']}: will be sent again by `runner resume {run_id}`")
+            ledger.resubmit(run_id, job.job_id, "operator: runner resolve --resubmit")
+            click.echo(f"{job.job_key}: will be sent again by `runner resume {run_id}`")
         for mark in marks:
             ref, sep, task_id = mark.partition("=")
             if not sep or not task_id.startswith("task-unified-"):
                 raise InputError(f"--mark-created {mark!r}: write JOB=TASK_ID with a task id "
                                  "starting task-unified-")
-            job = runs.find_job(ledger, run_id, ref)
+            job = ledger.find_job(run_id, ref)
             _require_held(job)
-            ledger.mark_created(run_id, job["job_id"], task_id)
-            click.echo(f"{job['job_key']}: recorded as {task_id}; `runner resume {run_id}` "
+            ledger.mark_created(run_id, job.job_id, task_id)
+            click.echo(f"{job.job_key}: recorded as {task_id}; `runner resume {run_id}` "
                        "polls and downloads it")
         held = ledger.jobs(run_id, [UNKNOWN])
         if not held:
             click.echo(f"No held jobs in run {run_id}.")
             return
-        at_risk = sum(j["est_credits"] for j in held)
+        at_risk = sum(j.est_credits for j in held)
         click.echo(f"{len(held)} job(s) of run {run_id} have an unknown create outcome "
                    f"(up to {at_risk:,.2f} credits may have been charged):")
         for job in held:
-            click.echo(f"  {job['job_key']}  row {job['row']}  {job['name']}  "
-                       f"~{job['est_credits']:.2f} credits  {job['error_message'] or ''}")
+            click.echo(f"  {job.job_key}  row {job.row}  {job.name}  "
+                       f"~{job.est_credits:.2f} credits  {job.error_message or ''}")
         click.echo("Check your EvoLink dashboard for these tasks, then use --mark-created "
                    "JOB=TASK_ID (found) or --resubmit JOB (not found).")
 
 
-def _require_held(job: Any) -> None:
-    if job["state"] != UNKNOWN:
-        raise InputError(f"job {job['job_key']} is {job['state']}, not held as unknown; "
+def _require_held(job: JobRecord) -> None:
+    if job.state != UNKNOWN:
+        raise InputError(f"job {job.job_key} is {job.state}, not held as unknown; "
                          "only held jobs can be resolved")

@@ -170,23 +170,23 @@ def promote(
     if (winners is None) == (picks is None):
         raise InputError("say which jobs to promote: --winners winners.csv (exported from "
                          "the report) or --pick JOB,JOB")
-    with reader(workspace) as conn:
-        parent = runs.run_row(conn, run_ref)
+    with reader(workspace) as store:
+        parent = store.run(run_ref)
         if winners is not None:
             chosen_jobs: list[tuple[int | None, str]] = list(
-                read_winners(winners, parent["run_id"]))
+                read_winners(winners, parent.run_id))
             source = winners.name
         else:
             chosen_jobs = [(None, p.strip()) for p in (picks or "").split(",") if p.strip()]
             source = "--pick"
-        promotion = build_promotion(conn, parent, chosen_jobs, source, tier,
+        promotion = build_promotion(store, parent, chosen_jobs, source, tier,
                                     parse_overrides(overrides), repeats,
                                     prices_from(prices, workspace))
     chosen = backend_of(parent, backend, base_url, workspace)
     click.echo(chosen.announce())
     plan = promotion.plan
     q = plan.quote
-    click.echo(f"{len(plan.expansion.variants)} winner(s) of run {parent['run_id']} -> "
+    click.echo(f"{len(plan.expansion.variants)} winner(s) of run {parent.run_id} -> "
                f"{plan.job_count} job(s) on the {tier} tier, about {q.credits:,.2f} credits "
                f"(${q.usd:,.2f}){' (simulated)' if chosen.simulated else ''}.")
     if promotion.collapsed:
@@ -197,10 +197,10 @@ def promote(
     settings = settings_from(rate, poll_rate, concurrency, budget)
     with Ledger.open(workspace) as ledger:
         run_id, reused = runs.create(
-            ledger, plan, chosen, settings, name=name or f"{parent['name']}-{tier}",
-            reuse=not no_reuse, parent_run=parent["run_id"],
+            ledger, plan, chosen, settings, name=name or f"{parent.name}-{tier}",
+            reuse=not no_reuse, parent_run=parent.run_id,
             parent_of=promotion.parents.get)
-        click.echo(f"Run {run_id} (promoted from {parent['run_id']})" + (
+        click.echo(f"Run {run_id} (promoted from {parent.run_id})" + (
             f" ({reused} job(s) reused from earlier runs)" if reused else ""))
         code = execute_run(ledger, run_id, chosen, settings)
     raise SystemExit(code)

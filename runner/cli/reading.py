@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from .. import report, runs
-from ..ledger import reader
-from ..ledger import spent as ledger_spent
+from .. import report
+from ..ledger import DONE, reader
 from ..results import result_rows
 from ..tables import write_table
 from .base import (
@@ -29,34 +28,29 @@ def status(run_ref: str | None, workspace: Path) -> None:
       runner status
       runner status latest
     """
-    with reader(workspace) as conn:
+    with reader(workspace) as store:
         if run_ref is None:
-            rows = conn.execute("SELECT * FROM runs ORDER BY created_at").fetchall()
-            for r in rows:
-                total, done = conn.execute(
-                    "SELECT COUNT(*), SUM(state = 'done') FROM jobs WHERE run_id = ?",
-                    (r["run_id"],)).fetchone()
-                child = f"  <- promoted from {r['parent_run']}" if r["parent_run"] else ""
-                click.echo(f"{r['run_id']}  {r['tier']:<8} {r['state']:<9} {done or 0}/{total}"
-                           f" done  {ledger_spent(conn, r['run_id']):,.2f} credits{child}")
-            if not rows:
+            every = store.runs()
+            for r in every:
+                tally = store.tally(r.run_id)
+                child = f"  <- promoted from {r.parent_run}" if r.parent_run else ""
+                click.echo(f"{r.run_id}  {r.tier:<8} {r.state:<9} {tally[DONE]}/{tally.total}"
+                           f" done  {tally.spent:,.2f} credits{child}")
+            if not every:
                 click.echo("No runs yet.")
             return
-        r = runs.run_row(conn, run_ref)
-        counts = dict(conn.execute("SELECT state, COUNT(*) FROM jobs WHERE run_id = ? "
-                                   "GROUP BY state", (r["run_id"],)).fetchall())
-        click.echo(f"Run {r['run_id']} ({r['name']}): {r['state']}, tier {r['tier']}, "
-                   f"backend {r['backend']}")
-        click.echo("Jobs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-        click.echo(f"Credits: {ledger_spent(conn, r['run_id']):,.2f}"
-                   + (f" of a {r['budget']:,.2f} budget" if r["budget"] else ""))
-        if r["stop_reason"]:
-            click.echo(f"Stopped: {r['stop_reason']}")
-        if r["parent_run"]:
-            click.echo(f"Promoted from {r['parent_run']}")
-        for child in conn.execute("SELECT run_id, tier FROM runs WHERE parent_run = ?",
-                                  (r["run_id"],)):
-            click.echo(f"Promoted to {child['run_id']} ({child['tier']})")
+        r = store.run(run_ref)
+        tally = store.tally(r.run_id)
+        click.echo(f"Run {r.run_id} ({r.name}): {r.state}, tier {r.tier}, backend {r.backend}")
+        click.echo(f"Jobs: {tally.text()}")
+        click.echo(f"Credits: {tally.spent:,.2f}"
+                   + (f" of a {r.budget:,.2f} budget" if r.budget else ""))
+        if r.stop_reason:
+            click.echo(f"Stopped: {r.stop_reason}")
+        if r.parent_run:
+            click.echo(f"Promoted from {r.parent_run}")
+        for promoted in store.children(r.run_id):
+            click.echo(f"Promoted to {promoted.run_id} ({promoted.tier})")
 
 
 @main.command(name="report", context_settings=CONTEXT)
@@ -72,9 +66,8 @@ def report_cmd(run_ref: str, open_it: bool, templates: Path | None, workspace: P
     Examples:
       runner report latest --open
     """
-    with reader(workspace) as conn:
-        r = runs.run_row(conn, run_ref)
-        path = report.build(conn, workspace, r["run_id"], templates)
+    with reader(workspace) as store:
+        path = report.build(store, workspace, store.run(run_ref).run_id, templates)
     click.echo(f"Report: {path}")
     if open_it:
         click.launch(str(path))
@@ -95,8 +88,8 @@ def export(run_ref: str, fmt: str, out: Path | None, workspace: Path) -> None:
       runner export latest --format parquet
       runner export latest --out sweep.csv
     """
-    with reader(workspace) as conn:
-        r = runs.run_row(conn, run_ref)
-        path = out or workspace / r["run_id"] / f"results.{fmt}"
-        write_table(result_rows(conn, r["run_id"]), path, fmt)
+    with reader(workspace) as store:
+        run_id = store.run(run_ref).run_id
+        path = out or workspace / run_id / f"results.{fmt}"
+        write_table(result_rows(store, run_id), path, fmt)
     click.echo(f"Wrote {path}")
