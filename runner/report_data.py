@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ledger as L
+from .models import Request
 from .pricing import PriceTable
 
 # A media file name as our pipeline writes them (job keys, ``.mp4``/``.jpg``/``.strip.jpg``).
@@ -74,7 +75,7 @@ class FailureReason:
 
 
 @dataclass(frozen=True, slots=True)
-class Promotion:
+class PromotionCost:
     """A promoted run against its fast parent: what rendering everything on this tier would
     have cost, and what the fast sweep plus the promoted winners did cost."""
 
@@ -116,7 +117,7 @@ class Summary:
     mismatched: int
     reused: int
     dimensions: tuple[str, ...]
-    promotion: Promotion | None = None
+    promotion: PromotionCost | None = None
 
     @property
     def failed(self) -> int:
@@ -198,28 +199,23 @@ def failure_reasons(rows: Iterable[Mapping[str, Any]]) -> list[FailureReason]:
 def promotion(
     conn: sqlite3.Connection, run: sqlite3.Row, rows: Sequence[Mapping[str, Any]],
     prices: PriceTable, parents: Parents,
-) -> Promotion:
+) -> PromotionCost:
     """Saved = the whole parent sweep re-priced on this run's tier, minus what the parent
     sweep and this run cost. Parent jobs whose parameters this tier does not price (e.g.
     a reference-video job with an unknown quality) are counted as ``unpriced``."""
     parent_id = parents.run["run_id"]
     all_on_tier, unpriced = 0.0, 0
-    for (body_json,) in conn.execute("SELECT body_json FROM jobs WHERE run_id = ?",
-                                     (parent_id,)):
-        body = json.loads(body_json)
+    for body_json, mode in conn.execute("SELECT body_json, mode FROM jobs WHERE run_id = ?",
+                                        (parent_id,)):
         try:
-            all_on_tier += prices.estimate(
-                run["tier"], str(body.get("quality", "720p")), int(body.get("duration", 5)),
-                content_filter=bool(body.get("content_filter", True)),
-                web_search=bool((body.get("model_params") or {}).get("web_search", False)),
-                video_input=bool(body.get("video_urls")),
-            )
+            request = Request.from_body(json.loads(body_json), mode)
+            all_on_tier += prices.credits(run["tier"], request.shape)
         except (KeyError, ValueError, TypeError):
             unpriced += 1
     parent_spent = L.spent(conn, parent_id)
     child_spent = L.spent(conn, run["run_id"])
     saved = all_on_tier - parent_spent - child_spent
-    return Promotion(
+    return PromotionCost(
         parent_run=parent_id, parent_tier=parents.run["tier"],
         parent_jobs=conn.execute("SELECT COUNT(*) FROM jobs WHERE run_id = ?",
                                  (parent_id,)).fetchone()[0],

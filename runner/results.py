@@ -7,12 +7,15 @@ import sqlite3
 from typing import Any
 
 from . import ledger as L
+from . import params
 
 
 def result_rows(conn: sqlite3.Connection, run_id: str) -> list[dict[str, Any]]:
     """Every job of the run with its varied values, outcome, cost, timing and media."""
     run = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
     dims = list(json.loads(run["dimensions_json"]))
+    # The body's top-level settings, as sent (model options and media lists are not columns).
+    settings = [p.name for p in params.TABLE.sent if not p.media and "." not in str(p.field)]
     rows = []
     for job in L.read_jobs(conn, run_id):
         values = dict(tuple(pair) for pair in json.loads(job["values_json"]))
@@ -27,10 +30,7 @@ def result_rows(conn: sqlite3.Connection, run_id: str) -> list[dict[str, Any]]:
             "mode": job["mode"], "source": job["source"], "row": job["row"],
             "name": job["name"],
             **{f"dim_{d}": values.get(d, "") for d in dims},
-            "prompt": body.get("prompt", ""), "duration": body.get("duration"),
-            "quality": body.get("quality"), "aspect_ratio": body.get("aspect_ratio"),
-            "generate_audio": body.get("generate_audio"),
-            "content_filter": body.get("content_filter"),
+            **{name: body.get(name) for name in settings}, "prompt": body.get("prompt", ""),
             "state": job["state"], "error_code": job["error_code"],
             "error_message": job["error_message"], "task_id": job["task_id"],
             "estimated_credits": job["est_credits"], "credits": job["credits"],
