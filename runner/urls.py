@@ -47,8 +47,10 @@ def url_problem(url: str, max_chars: int) -> str | None:
     if issue == "invalid":
         return f"{short!r} is not a valid URL"
     if issue == "private":
-        return (f"{short!r} points to a private or local address the provider cannot reach; "
-                "use a public URL")
+        return (
+            f"{short!r} points to a private or local address the provider cannot reach; "
+            "use a public URL"
+        )
     return f"{short!r} is not a web address (it must start with https:// or http://)"
 
 
@@ -63,8 +65,12 @@ def is_private_host(host: str, *, legacy_ipv4: bool = False) -> bool:
     except ValueError:
         return legacy_ipv4 and _legacy_private(host)
     return (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
-        or ip.is_multicast or ip.is_unspecified
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
     )
 
 
