@@ -9,31 +9,16 @@ Parquet string. Parse errors are collected as `Problem`s.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Callable, Iterable
-from urllib.parse import urlsplit
+from collections.abc import Iterable
 
-from . import rules
+from . import params
 from .errors import Problem
-from .sheet import URL_COLUMNS, Cell
+from .sheet import Cell
 
-BOOL_COLUMNS = ("generate_audio", "web_search", "content_filter")
-RESERVED = (
-    "prompt", "mode", "duration", "quality", "aspect_ratio", *BOOL_COLUMNS, *URL_COLUMNS,
-    "repeats", "name",
-)
-DEFAULTS: dict[str, object] = {
-    "duration": 5, "quality": "720p", "aspect_ratio": "16:9", "generate_audio": True,
-    "web_search": False, "content_filter": True, "repeats": 1,
-}
-# Free text: a pipe in them is prose, never an axis (a prompt axis is rows or a variable).
-LITERAL_COLUMNS = ("prompt", "name")
-MAX_URL_CHARS = 2048
-_TRUE = {"true", "yes", "1", "y", "t"}
-_FALSE = {"false", "no", "0", "n", "f"}
 _CELL_PART = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\\\||\||[^{|\\]+|.", re.DOTALL)
-_EXCEL_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::00)?$")
 
 
 class Choice(tuple[str, str]):
@@ -84,12 +69,13 @@ class Cells:
         if cell is None:
             return []
         raw: list[object]
+        param = params.TABLE.by_name.get(column)
         if isinstance(cell, list):
-            raw = [cell] if column in URL_COLUMNS else list(cell)
+            raw = [cell] if param and param.media else list(cell)
         elif isinstance(cell, str):
             if not cell.strip():
                 return []
-            if column in LITERAL_COLUMNS or not self.split_strings:
+            if (param and param.literal) or not self.split_strings:
                 return self._literal(row, column, cell, label)
             parts = split_cell(cell)
             if len(parts) > 1 and not all(parts):
@@ -112,10 +98,10 @@ class Cells:
         return [] if choice is None else [choice]
 
     def parse(self, row: int | None, column: str, item: object, label: str) -> Choice | None:
-        parser = PARSERS.get(column)
+        param = params.TABLE.by_name.get(column)
         try:
-            value, shown = parser(item) if parser else (_text(item), _text(item))
-        except _Bad as bad:
+            value, shown = (param.parse if param else params.parse_text)(item)
+        except params.BadValue as bad:
             self.problem(row, label, str(bad))
             return None
         return Choice(column, value, shown)
@@ -154,141 +140,11 @@ def pipe_outside_jinja(cell: str) -> bool:
     return len(split_cell(cell)) > 1
 
 
-class _Bad(ValueError):
-    pass
+def default_choices() -> dict[str, Choice]:
+    """A `Choice` for every column the parameter table gives a default."""
+    return _default_choices(params.TABLE)
 
 
-def _text(item: object) -> str:
-    if isinstance(item, float) and item.is_integer():
-        return str(int(item))
-    if isinstance(item, list):
-        return " ".join(str(i) for i in item)
-    return str(item)
-
-
-def _parse_int(item: object, what: str) -> int:
-    if isinstance(item, bool):
-        raise _Bad(f"{item!r} is not {what}")
-    if isinstance(item, int):
-        return item
-    if isinstance(item, float) and item.is_integer():
-        return int(item)
-    text = _text(item).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        raise _Bad(f"{text!r} is not {what}") from None
-    if not number.is_integer():
-        raise _Bad(f"{text!r} is not {what}")
-    return int(number)
-
-
-Parsed = tuple[object, str]
-
-
-def _parse_duration(item: object) -> Parsed:
-    value = _parse_int(item, "a whole number of seconds "
-                       f"(allowed {rules.DURATION_MIN}–{rules.DURATION_MAX})")
-    return value, str(value)
-
-
-def _parse_repeats(item: object) -> Parsed:
-    value = _parse_int(item, "a whole number of samples (1 or more)")
-    if value < 1:
-        raise _Bad(f"{value} is below the minimum 1 (how many samples of each variant)")
-    return value, str(value)
-
-
-def _parse_bool(item: object) -> Parsed:
-    if isinstance(item, bool):
-        return item, str(item).lower()
-    text = _text(item).strip().lower()
-    if text in _TRUE:
-        return True, "true"
-    if text in _FALSE:
-        return False, "false"
-    raise _Bad(f"{_text(item)!r} is not true or false (write true/false, yes/no or 1/0)")
-
-
-def _parse_mode(item: object) -> Parsed:
-    text = _text(item).strip().lower()
-    if text not in rules.MODES:
-        raise _Bad(f"{_text(item)!r} is not a mode (allowed: {', '.join(rules.MODES)})")
-    return text, text
-
-
-def _parse_quality(item: object) -> Parsed:
-    text = _text(item).strip().lower()
-    if text.isdigit():
-        text += "p"
-    if text not in rules.QUALITIES:
-        raise _Bad(f"{_text(item)!r} is not allowed (allowed: {', '.join(rules.QUALITIES)})")
-    return text, text
-
-
-def _parse_aspect(item: object) -> Parsed:
-    text = re.sub(r"\s+", "", _text(item)).lower()
-    if text in rules.ASPECT_RATIOS:
-        return text, text
-    hint = ""
-    clock = _EXCEL_TIME.match(text)
-    if clock and f"{int(clock[1])}:{int(clock[2])}" in rules.ASPECT_RATIOS:
-        hint = (f"; a spreadsheet turned {int(clock[1])}:{int(clock[2])} into a time of day: "
-                "format the column as Text and type it again")
-    raise _Bad(f"{_text(item)!r} is not allowed (allowed: {', '.join(rules.ASPECT_RATIOS)}){hint}")
-
-
-def _parse_urls(item: object) -> Parsed:
-    urls = [str(u).strip() for u in item] if isinstance(item, list) else _text(item).split()
-    urls = [u for u in urls if u]
-    for url in urls:
-        message = url_problem(url)
-        if message:
-            raise _Bad(message)
-    return tuple(urls), " ".join(urls)
-
-
-def url_problem(url: str) -> str | None:
-    """Why a media URL cannot be sent, or None. The provider fetches these URLs itself."""
-    short = url if len(url) <= 80 else url[:77] + "..."
-    if len(url) > MAX_URL_CHARS:
-        return f"a URL is {len(url):,} characters long (at most {MAX_URL_CHARS:,}): {short!r}"
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        return f"{short!r} is not a valid URL"
-    if parts.scheme not in ("http", "https") or not host:
-        return f"{short!r} is not a web address (it must start with https:// or http://)"
-    if rules.is_private_host(host):
-        return (f"{short!r} points to a private or local address the provider cannot reach; "
-                "use a public URL")
-    return None
-
-
-def _parse_name(item: object) -> Parsed:
-    text = _text(item).strip()
-    return text, text
-
-
-def _parse_prompt(item: object) -> Parsed:
-    text = _text(item)
-    return text, text.strip()
-
-
-PARSERS: dict[str, Callable[[object], Parsed]] = {
-    "prompt": _parse_prompt,
-    "mode": _parse_mode,
-    "duration": _parse_duration,
-    "quality": _parse_quality,
-    "aspect_ratio": _parse_aspect,
-    "generate_audio": _parse_bool,
-    "web_search": _parse_bool,
-    "content_filter": _parse_bool,
-    "image_urls": _parse_urls,
-    "video_urls": _parse_urls,
-    "audio_urls": _parse_urls,
-    "repeats": _parse_repeats,
-    "name": _parse_name,
-}
-DEFAULT_CHOICES = {k: Choice(k, *PARSERS[k](v)) for k, v in DEFAULTS.items()}
+@functools.cache
+def _default_choices(table: params.Table) -> dict[str, Choice]:
+    return {k: Choice(k, *table.by_name[k].parse(v)) for k, v in table.defaults.items()}

@@ -27,21 +27,19 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from . import rules
+from . import params, rules
 from .cells import (
-    DEFAULT_CHOICES,
-    PARSERS,
-    RESERVED,
     Cells,
     Choice,
+    default_choices,
     pipe_outside_jinja,
     unescape_pipes,
     unique_choices,
 )
 from .errors import ExperimentError, Problem
-from .models import Request, Variant, canonical_json, text_hash
+from .models import Request, Shape, Variant, canonical_json, text_hash
 from .prompts import Templates, missing_message
-from .sheet import URL_COLUMNS, Sheet, Sidecar, read_sheet, read_sidecar
+from .sheet import Sheet, Sidecar, read_sheet, read_sidecar
 
 # Columns that look like settings but are not ones we send; refused unless a template uses them.
 NOT_SETTINGS = {
@@ -57,18 +55,8 @@ NOT_SETTINGS = {
     "watermark": "Seedance 2.0 on EvoLink has no watermark setting; remove this column",
     "camera_fixed": "Seedance 2.0 on EvoLink has no camera_fixed setting; remove this column",
 }
-SHAPE_COLUMNS = (
-    "mode", "duration", "quality", "aspect_ratio", "generate_audio", "content_filter",
-    "web_search", "image_urls", "video_urls", "audio_urls",
-)
-# (mode, duration, quality, aspect_ratio, generate_audio, content_filter, web_search,
-#  number of images, videos, audios): all that rules and prices depend on.
-ShapeKey = tuple[str, int, str, str, bool, bool, bool, int, int, int]
-
-_FILLERS = {c: Choice(c, (), "") for c in URL_COLUMNS} | {"mode": Choice("mode", None, "")}
 _PLACEHOLDER_URL = "https://example.com/placeholder"
 _PROMPT_MARK = "\0prompt\0"
-_FIELD_TO_COLUMN = {"model_params.web_search": "web_search", "model": "mode"}
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
 
 
@@ -82,7 +70,7 @@ class Expansion:
     expanded: int  # jobs before identical ones were collapsed
     jobs_per_tier: int  # jobs after collapsing (sum of samples)
     dimensions: dict[str, tuple[str, ...]]  # varied column -> its values, first seen first
-    shapes: dict[ShapeKey, int]  # jobs per request shape, for quotes on every tier
+    shapes: dict[Shape, int]  # jobs per request shape, for quotes on every tier
     warnings: tuple[str, ...] = ()  # things worth a look that are not errors
 
     @property
@@ -107,34 +95,28 @@ def load(
             gc.enable()
 
 
-def shape_key(request: Request) -> ShapeKey:
-    r = request
-    return (r.mode, r.duration, r.quality, r.aspect_ratio, r.generate_audio, r.content_filter,
-            r.web_search, len(r.image_urls), len(r.video_urls), len(r.audio_urls))
+def shape_problems(shape: Shape, tier: str) -> tuple[tuple[str, str], ...]:
+    """(column, message) for every API rule a request of this shape breaks on ``tier``."""
+    return _shape_problems(shape, tier, params.TABLE)
 
 
 @functools.cache
-def shape_problems(shape: ShapeKey, tier: str) -> tuple[tuple[str, str], ...]:
-    """(column, message) for every API rule a request of this shape breaks on ``tier``."""
-    mode, duration, quality, aspect, audio, content_filter, web_search, *counts = shape
-    body: dict[str, Any] = {
-        "model": rules.model_id(tier, mode), "prompt": "x", "duration": duration,
-        "quality": quality, "aspect_ratio": aspect, "generate_audio": audio,
-        "content_filter": content_filter,
-    }
-    if web_search:
-        body["model_params"] = {"web_search": True}
-    for field, count in zip(URL_COLUMNS, counts, strict=True):
-        if count or (mode == "image" and field == "image_urls"):
-            body[field] = [_PLACEHOLDER_URL] * count
+def _shape_problems(
+    shape: Shape, tier: str, table: params.Table
+) -> tuple[tuple[str, str], ...]:
+    body = shape.request("x", _PLACEHOLDER_URL).body(tier)
+    columns = {p.field: p.name for p in table.sent} | {"model": "mode"}
     out = []
     for v in rules.check_body(body):
         message = v.message
-        if v.field == "model_params.web_search" and tier == "mini":
-            message += "; use --tier fast or standard, or set web_search to false"
-        elif v.field == "quality" and "standard tier" in message:
-            message += "; use --tier standard or choose 720p"
-        out.append((_FIELD_TO_COLUMN.get(v.field, v.field), message))
+        param = table.by_name.get(columns.get(v.field, ""))
+        if param and param.option and not rules.tier_allows(tier, param.option):
+            others = " or ".join(t for t in rules.TIERS if rules.tier_allows(t, param.option))
+            message += f"; use --tier {others}, or set {param.name} to false"
+        elif v.field == "quality" and "only available on" in message:
+            best = [t for t in rules.TIERS if shape.quality in rules.TIER_QUALITIES[t]]
+            message += f"; use --tier {' or '.join(best)} or choose 720p"
+        out.append((columns.get(v.field, v.field), message))
     return tuple(out)
 
 
@@ -144,16 +126,16 @@ class _Shape:
 
     __slots__ = ("head", "jobs", "key", "mode", "mode_pair", "problems", "rest", "tail")
 
-    def __init__(self, choices: Sequence[Choice], tier: str) -> None:
-        mode_c, dur, quality, aspect, audio, cfilter, search, images, videos, audios = choices
-        urls = [c.value for c in (images, videos, audios)]
-        counts = [len(u) for u in urls]  # type: ignore[arg-type]
-        self.mode: rules.Mode = mode_c.value or rules.infer_mode(*counts)  # type: ignore[assignment]
+    def __init__(self, columns: Sequence[str], choices: Sequence[Choice], tier: str) -> None:
+        values = {column: c.value for column, c in zip(columns, choices, strict=True)}
+        mode = values.pop("mode")
+        template = Request.make(rules.MODES[0], _PROMPT_MARK, values)
+        self.mode: rules.Mode = mode or rules.infer_mode(  # type: ignore[assignment]
+            len(template.image_urls), len(template.video_urls), len(template.audio_urls))
+        template = template._replace(mode=self.mode)
         self.mode_pair = ("mode", self.mode)
-        self.rest = (dur.value, quality.value, aspect.value, audio.value, cfilter.value,
-                     search.value, *urls)
-        template = Request(self.mode, _PROMPT_MARK, *self.rest)  # type: ignore[arg-type]
-        self.key: ShapeKey = shape_key(template)
+        self.rest = template[2:]  # every field after mode and prompt
+        self.key: Shape = template.shape
         self.head, self.tail = canonical_json(template.canonical()).split(
             json.dumps(_PROMPT_MARK, ensure_ascii=False)
         )
@@ -183,7 +165,12 @@ def expand(
         for c, vals in side_axes.items()
     } | {c: Cells("--set", problems).choices(None, c, v) for c, v in overrides.items()}
     defaults = {c: side.choices(None, c, v, f"[defaults]:{c}") for c, v in side_defaults.items()}
-    own_columns = [c for c in columns if c not in RESERVED]
+    table = params.TABLE
+    shape_columns = ("mode", *(p.name for p in table.settings))
+    # Shape columns absent from a row: the mode is inferred, media lists are empty.
+    fillers = {c: Choice(c, None if c == "mode" else (), "") for c in shape_columns}
+    defaults_of_table = default_choices()
+    own_columns = [c for c in columns if c not in table.by_name]
     _check_unused_columns(sheet, columns, templates, problems)
 
     variants: dict[str, int] = {}  # variant key -> index in found
@@ -200,7 +187,7 @@ def expand(
             choices = fixed.get(col)
             if choices is None:
                 choices = cells.choices(row, col, raw.get(col)) or defaults.get(col, [])
-            if not choices and col not in PARSERS:
+            if not choices and col not in table.by_name:
                 choices = [Choice(col, "", "")]  # an empty variable cell is an empty string
             if choices:
                 per_column[col] = choices
@@ -209,7 +196,7 @@ def expand(
             cells.problem(row, "prompt", "the prompt is empty")
             continue
         prompt_is_axis = prompt_is_axis or len(prompts) > 1
-        for col, default in DEFAULT_CHOICES.items():
+        for col, default in defaults_of_table.items():
             per_column.setdefault(col, [default])
         name = per_column.pop("name", [Choice("name", f"row {row}", f"row {row}")])[0]
         repeats = [int(str(c.value)) for c in per_column.pop("repeats")]
@@ -217,15 +204,15 @@ def expand(
         for col, choices in per_column.items():
             seen.setdefault(col, {}).update(dict.fromkeys(c.shown for c in choices))
         real = list(per_column)
-        for col in SHAPE_COLUMNS:
+        for col in shape_columns:
             if col not in per_column:
-                per_column[col] = [_FILLERS[col]]
+                per_column[col] = [fillers[col]]
         cols = list(per_column)
         lists = list(per_column.values())
         i_prompt = cols.index("prompt")
-        get_shape = itemgetter(*(cols.index(c) for c in SHAPE_COLUMNS))
+        get_shape = itemgetter(*(cols.index(c) for c in shape_columns))
         # Look shapes up by the shape columns that vary in this row only (often none).
-        varying = [cols.index(c) for c in SHAPE_COLUMNS if len(per_column[c]) > 1]
+        varying = [cols.index(c) for c in shape_columns if len(per_column[c]) > 1]
         row_key: Callable[[tuple[Choice, ...]], object] = (
             itemgetter(*varying) if varying else _constant
         )
@@ -252,7 +239,7 @@ def expand(
                 shape_choices = get_shape(combo)
                 shape = shapes.get(shape_choices)
                 if shape is None:
-                    shape = shapes[shape_choices] = _Shape(shape_choices, tier)
+                    shape = shapes[shape_choices] = _Shape(shape_columns, shape_choices, tier)
                     if mode_inferred and not shape.problems:
                         seen["mode"][shape.mode] = None
                 row_shapes[row_key(combo)] = shape
@@ -324,8 +311,8 @@ def _constant(combo: tuple[Choice, ...]) -> object:
     return None
 
 
-def _jobs_per_shape(shapes: Iterable[_Shape]) -> dict[ShapeKey, int]:
-    out: dict[ShapeKey, int] = {}
+def _jobs_per_shape(shapes: Iterable[_Shape]) -> dict[Shape, int]:
+    out: dict[Shape, int] = {}
     for shape in shapes:
         if shape.jobs:
             out[shape.key] = out.get(shape.key, 0) + shape.jobs
@@ -400,12 +387,12 @@ def _check_unused_columns(
             if not isinstance(compiled, str):
                 used.update(compiled[1])
     for col in columns:
-        if col in RESERVED or col in used:
+        if col in params.TABLE.by_name or col in used:
             continue
         if col in NOT_SETTINGS:
             problems.append(Problem(sheet.name, 1, col, NOT_SETTINGS[col]))
             continue
-        close = difflib.get_close_matches(col, RESERVED, n=1, cutoff=0.8)
+        close = difflib.get_close_matches(col, params.TABLE.columns, n=1, cutoff=0.8)
         if close:
             problems.append(Problem(
                 sheet.name, 1, col,

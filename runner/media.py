@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import ipaddress
 import os
 import re
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -34,7 +32,7 @@ import anyio.to_thread
 import httpx
 
 from runner.errors import RunnerError
-from runner.rules import is_private_host
+from runner.urls import is_private_host
 
 __all__ = [
     "MAX_VIDEO_BYTES", "DownloadCode", "DownloadError", "Downloaded", "check_url",
@@ -120,7 +118,7 @@ def check_url(url: str, trusted_origin: str | None) -> str | None:
         return f"only https links are downloaded, and this one is {shown}"
     if not host:
         return "the link has no host"
-    if _private(host):
+    if is_private_host(host, legacy_ipv4=True):
         return f"it points to a private, loopback or link-local address ({host})"
     return None
 
@@ -134,18 +132,6 @@ def _origin(url: str) -> tuple[str, str, int | None] | None:
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
     return scheme, host, port if port is not None else _DEFAULT_PORTS.get(scheme)
-
-
-def _private(host: str) -> bool:
-    if is_private_host(host):
-        return True
-    # The C resolver also reads legacy IPv4 spellings (127.1, 0x7f.0.0.1, 2130706433) that
-    # `ipaddress` refuses; judge them by the address the socket would really use.
-    try:
-        packed = socket.inet_aton(host)
-    except OSError:
-        return False
-    return is_private_host(str(ipaddress.IPv4Address(packed)))
 
 
 # --- download ---------------------------------------------------------------------------------

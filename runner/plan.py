@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import experiment, sheet
-from .models import Job
+from .models import Job, Shape
 from .pricing import PriceTable, default_prices
 from .rules import TIERS, Tier
 
@@ -56,11 +56,7 @@ class Plan:
                 yield Job(v, self.tier, sample)
 
     def estimate(self, job: Job) -> float:
-        r = job.variant.request
-        return self.prices.estimate(
-            job.tier, r.quality, r.duration, content_filter=r.content_filter,
-            web_search=r.web_search, video_input=bool(r.video_urls),
-        )
+        return self.prices.credits(job.tier, job.variant.request.shape)
 
 
 def make_plan(
@@ -78,12 +74,12 @@ def plan_for(
 ) -> Plan:
     """The plan of variants already expanded and validated for ``tier``."""
     quotes: dict[str, TierQuote] = {t: _quote(prices, expansion.shapes, t) for t in TIERS}
-    seconds = sum(shape[1] * jobs for shape, jobs in expansion.shapes.items())
+    seconds = sum(shape.duration * jobs for shape, jobs in expansion.shapes.items())
     plan = Plan(path, expansion, tier, seconds, quotes, prices, ())
     return dataclasses.replace(plan, warnings=_warnings(plan))
 
 
-def _quote(prices: PriceTable, shapes: dict[experiment.ShapeKey, int], tier: str) -> TierQuote:
+def _quote(prices: PriceTable, shapes: dict[Shape, int], tier: str) -> TierQuote:
     credits = 0.0
     jobs = unavailable = 0
     reason: str | None = None
@@ -93,12 +89,8 @@ def _quote(prices: PriceTable, shapes: dict[experiment.ShapeKey, int], tier: str
             unavailable += count
             reason = reason or f"{problems[0][0]}: {problems[0][1]}"
             continue
-        _, duration, quality, _, _, content_filter, web_search, _, videos, _ = shape
         jobs += count
-        credits += count * prices.estimate(
-            tier, quality, duration, content_filter=content_filter, web_search=web_search,
-            video_input=videos > 0,
-        )
+        credits += count * prices.credits(tier, shape)
     return TierQuote(tier, jobs, round(credits, 4), round(prices.usd(credits), 2),
                      unavailable, reason)
 

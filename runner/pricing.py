@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ExperimentError, Problem
+from .models import Shape
 from .rules import TIERS
 
 _FOUR_PLACES = Decimal("0.0001")
@@ -42,6 +43,16 @@ class PriceTable:
     assumed_input_video_seconds: Decimal
     source: str = "built-in table"
     _cache: dict[tuple[object, ...], float] = field(default_factory=dict, repr=False, compare=False)
+
+    def credits(self, tier: str, shape: Shape) -> float:
+        """Estimated credits of one job of ``shape`` on ``tier``: the one place a request
+        becomes a price (plans, quotes, budget reservations and the report all ask here).
+        It reads the parameter table's priced rows: quality, duration, content_filter,
+        web_search and whether there are input videos."""
+        return self.estimate(
+            tier, shape.quality, shape.duration, content_filter=shape.content_filter,
+            web_search=shape.web_search, video_input=shape.videos > 0,
+        )
 
     def estimate(
         self,

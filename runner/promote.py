@@ -11,23 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from . import experiment
-from .cells import PARSERS, Choice
+from . import params
+from .cells import Choice
 from .errors import ExperimentError, Problem
-from .experiment import Expansion, shape_key, shape_problems
+from .experiment import Expansion, shape_problems
 from .ledger import Store
-from .models import Variant
+from .models import Shape, Variant, job_key
 from .plan import Plan, plan_for
 from .pricing import PriceTable
 from .records import JobRecord, RunRecord
 from .rules import Tier
 from .sheet import csv_table
-
-# Settings that --set may change on promotion (the prompt and media stay the parent's).
-CHANGEABLE = ("duration", "quality", "aspect_ratio", "generate_audio", "content_filter",
-              "web_search")
 
 
 @dataclass(frozen=True)
@@ -90,7 +85,7 @@ def promote(
     changes = _overrides(overrides, problems)
     variants: dict[str, Variant] = {}
     parents: dict[str, str] = {}
-    shapes: dict[experiment.ShapeKey, int] = {}
+    shapes: dict[Shape, int] = {}
     collapsed = 0
     for row, key in picks:
         job = jobs.get(key) or _by_prefix(jobs, key)
@@ -103,10 +98,8 @@ def promote(
             problems.append(Problem(source, row, "job_key", f"{job.job_key} is "
                                     f"{job.state}, not done: promote finished videos only"))
             continue
-        request = job.request
-        changed: dict[str, Any] = {k: v.value for k, v in changes.items()}
-        request = request._replace(**changed)
-        for column, message in shape_problems(shape_key(request), tier):
+        request = job.request.with_values({k: v.value for k, v in changes.items()})
+        for column, message in shape_problems(request.shape, tier):
             problems.append(Problem(source, row, column, f"{job.job_key} on {tier}: "
                                     f"{message}"))
         values = _values(job.values, changes)
@@ -116,9 +109,9 @@ def promote(
             collapsed += 1
             continue
         variants[variant.variant_key] = variant
-        shapes[shape_key(request)] = shapes.get(shape_key(request), 0) + repeats
+        shapes[request.shape] = shapes.get(request.shape, 0) + repeats
         for sample in range(1, repeats + 1):
-            parents[f"{variant.variant_key}-{tier}-{sample}"] = job.job_key
+            parents[job_key(variant.variant_key, tier, sample)] = job.job_key
     if problems:
         raise ExperimentError(problems)
     dims = dict(run.dimensions)
@@ -130,15 +123,19 @@ def promote(
 
 
 def _overrides(overrides: Mapping[str, str], problems: list[Problem]) -> dict[str, Choice]:
+    """``--set`` values parsed by the parameter table; only its promotable rows (the prompt
+    and media stay the winner's)."""
     out: dict[str, Choice] = {}
+    changeable = params.TABLE.promotable
     for column, text in overrides.items():
-        if column not in CHANGEABLE:
+        param = params.TABLE.by_name.get(column)
+        if param is None or not param.promotable:
             problems.append(Problem("--set", None, column, "cannot be changed when promoting "
-                                    f"(allowed: {', '.join(CHANGEABLE)}); the prompt and media "
+                                    f"(allowed: {', '.join(changeable)}); the prompt and media "
                                     "stay those of the winner"))
             continue
         try:
-            value, shown = PARSERS[column](text)
+            value, shown = param.parse(text)
         except ValueError as exc:
             problems.append(Problem("--set", None, column, str(exc)))
             continue

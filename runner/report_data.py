@@ -74,7 +74,7 @@ class FailureReason:
 
 
 @dataclass(frozen=True, slots=True)
-class Promotion:
+class PromotionCost:
     """A promoted run against its fast parent: what rendering everything on this tier would
     have cost, and what the fast sweep plus the promoted winners did cost."""
 
@@ -116,7 +116,7 @@ class Summary:
     mismatched: int
     reused: int
     dimensions: tuple[str, ...]
-    promotion: Promotion | None = None
+    promotion: PromotionCost | None = None
 
     @property
     def failed(self) -> int:
@@ -196,7 +196,7 @@ def failure_reasons(rows: Iterable[Mapping[str, Any]]) -> list[FailureReason]:
 def promotion(
     store: Store, run: RunRecord, rows: Sequence[Mapping[str, Any]],
     prices: PriceTable, parents: Parents,
-) -> Promotion:
+) -> PromotionCost:
     """Saved = the whole parent sweep re-priced on this run's tier, minus what the parent
     sweep and this run cost. Parent jobs whose parameters this tier does not price (e.g.
     a reference-video job with an unknown quality) are counted as ``unpriced``."""
@@ -204,20 +204,14 @@ def promotion(
     all_on_tier, unpriced = 0.0, 0
     parent_jobs = store.jobs(parent_id)
     for job in parent_jobs:
-        body = job.body
         try:
-            all_on_tier += prices.estimate(
-                run.tier, str(body.get("quality", "720p")), int(body.get("duration", 5)),
-                content_filter=bool(body.get("content_filter", True)),
-                web_search=bool((body.get("model_params") or {}).get("web_search", False)),
-                video_input=bool(body.get("video_urls")),
-            )
+            all_on_tier += prices.credits(run.tier, job.request.shape)
         except (KeyError, ValueError, TypeError):
             unpriced += 1
     parent_spent = store.spent(parent_id)
     child_spent = store.spent(run.run_id)
     saved = all_on_tier - parent_spent - child_spent
-    return Promotion(
+    return PromotionCost(
         parent_run=parent_id, parent_tier=parents.run.tier,
         parent_jobs=len(parent_jobs),
         promoted=sum(1 for r in rows if r.get("parent_job_key")),

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import params
 from .ledger import Store
 
 
 def result_rows(store: Store, run_id: str) -> list[dict[str, Any]]:
     """Every job of the run with its varied values, outcome, cost, timing and media."""
     dims = list(store.run(run_id).dimensions)
+    # The body's top-level settings, as sent (model options and media lists are not columns).
+    settings = [p.name for p in params.TABLE.sent if not p.media and "." not in str(p.field)]
     rows = []
     for job in store.jobs(run_id):
         values = dict(job.values)
@@ -21,10 +24,7 @@ def result_rows(store: Store, run_id: str) -> list[dict[str, Any]]:
             "mode": job.mode, "source": job.source, "row": job.row,
             "name": job.name,
             **{f"dim_{d}": values.get(d, "") for d in dims},
-            "prompt": body.get("prompt", ""), "duration": body.get("duration"),
-            "quality": body.get("quality"), "aspect_ratio": body.get("aspect_ratio"),
-            "generate_audio": body.get("generate_audio"),
-            "content_filter": body.get("content_filter"),
+            **{name: body.get(name) for name in settings}, "prompt": body.get("prompt", ""),
             "state": job.state, "error_code": job.error_code,
             "error_message": job.error_message, "task_id": job.task_id,
             "estimated_credits": job.est_credits, "credits": job.credits,

@@ -7,23 +7,40 @@ is spent) and the simulator (so it rejects exactly what the real API rejects). S
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
-from urllib.parse import urlsplit
+
+from .urls import url_issue
 
 Tier = Literal["fast", "standard", "mini"]
 Mode = Literal["text", "image", "reference"]
 
-TIERS: Final[tuple[Tier, ...]] = ("mini", "fast", "standard")
 MODES: Final[tuple[Mode, ...]] = ("text", "image", "reference")
 QUALITIES: Final = ("480p", "720p", "1080p")
+
+
+@dataclass(frozen=True, slots=True)
+class TierSpec:
+    """One tier: its model-id prefix, the qualities it renders and the model options
+    (``model_params.*``) it takes. A tier's differences are its row, nowhere else."""
+
+    name: Tier
+    model_prefix: str
+    qualities: tuple[str, ...]
+    options: tuple[str, ...]
+
+
+# The tier table, cheapest first (the order quotes are shown in).
+TIER_TABLE: Final[dict[str, TierSpec]] = {t.name: t for t in (
+    TierSpec("mini", "mini-", ("480p", "720p"), options=()),
+    TierSpec("fast", "fast-", ("480p", "720p"), options=("web_search",)),
+    TierSpec("standard", "", QUALITIES, options=("web_search",)),
+)}
+TIERS: Final[tuple[Tier, ...]] = tuple(t.name for t in TIER_TABLE.values())
 TIER_QUALITIES: Final[dict[str, tuple[str, ...]]] = {
-    "standard": ("480p", "720p", "1080p"),
-    "fast": ("480p", "720p"),
-    "mini": ("480p", "720p"),
+    t.name: t.qualities for t in TIER_TABLE.values()
 }
 ASPECT_RATIOS: Final = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "adaptive")
 DURATION_MIN: Final = 4
@@ -46,7 +63,6 @@ PIXELS: Final[dict[str, dict[str, tuple[int, int]]]] = {
     "21:9": {"480p": (992, 432), "720p": (1470, 630), "1080p": (2206, 946)},
 }
 
-_TIER_PREFIX: Final[dict[str, str]] = {"standard": "", "fast": "fast-", "mini": "mini-"}
 _MEDIA_LIMITS: Final[dict[str, dict[str, tuple[int, int]]]] = {
     # mode -> field -> (min, max); fields absent from a mode's dict are not allowed there
     "text": {},
@@ -58,7 +74,12 @@ _MEDIA_NOUN: Final = {"image_urls": "image", "video_urls": "video", "audio_urls"
 
 def model_id(tier: str, mode: str) -> str:
     """``seedance-2.0-`` + (``fast-`` | ``mini-`` | nothing for standard) + ``{mode}-to-video``."""
-    return f"seedance-2.0-{_TIER_PREFIX[tier]}{mode}-to-video"
+    return f"seedance-2.0-{TIER_TABLE[tier].model_prefix}{mode}-to-video"
+
+
+def tier_allows(tier: str, option: str) -> bool:
+    """Whether ``tier`` takes the model option ``option`` (e.g. ``web_search``)."""
+    return option in TIER_TABLE[tier].options
 
 
 MODELS: Final[dict[str, tuple[Tier, Mode]]] = {
@@ -147,7 +168,8 @@ def quality_problem(value: object, tier: str | None) -> str | None:
     allowed = TIER_QUALITIES[tier]
     if value not in allowed:
         allowed_text = ", ".join(allowed)
-        return f"{value} is only available on the standard tier ({tier} allows {allowed_text})"
+        offered = " or ".join(t.name for t in TIER_TABLE.values() if value in t.qualities)
+        return f"{value} is only available on the {offered} tier ({tier} allows {allowed_text})"
     return None
 
 
@@ -204,38 +226,22 @@ def _model_params_violations(params: object, tier: str | None, mode: str | None)
             out.append(Violation("model_params.web_search", "must be true or false"))
         elif mode is not None and mode != "text":
             out.append(Violation("model_params.web_search", "web search works in text mode only"))
-        elif tier == "mini":
-            out.append(
-                Violation("model_params.web_search", "web search is not available on the mini tier")
-            )
+        elif tier is not None and not tier_allows(tier, "web_search"):
+            out.append(Violation(
+                "model_params.web_search", f"web search is not available on the {tier} tier"
+            ))
     return out
 
 
 def callback_url_problem(value: object) -> str | None:
     if not isinstance(value, str):
         return "must be a URL"
-    if len(value) > CALLBACK_URL_MAX:
+    issue = url_issue(value, ("https",), CALLBACK_URL_MAX)
+    if issue == "too_long":
         return f"is longer than {CALLBACK_URL_MAX} characters"
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname:
-        return "must be an https:// URL"
-    if is_private_host(parts.hostname):
+    if issue == "private":
         return "must not point to a private or loopback address"
-    return None
-
-
-def is_private_host(host: str) -> bool:
-    """True for localhost and private, loopback, link-local or reserved IP literals."""
-    if host.lower().rstrip(".") in {"localhost", "localhost.localdomain"}:
-        return True
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
-        or ip.is_multicast or ip.is_unspecified
-    )
+    return None if issue is None else "must be an https:// URL"
 
 
 def infer_mode(images: int, videos: int, audios: int) -> Mode:

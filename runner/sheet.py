@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import params
 from .errors import ExperimentError, Problem
-
-URL_COLUMNS = ("image_urls", "video_urls", "audio_urls")
 
 Cell = str | int | float | bool | list[str] | None
 
@@ -232,7 +231,7 @@ def read_sidecar(experiment: Path) -> Sidecar | None:
     defaults: dict[str, Cell] = {}
     for key, value in _table(data, "defaults", name, problems).items():
         col = normalize_column(key)
-        if isinstance(value, list) and col not in URL_COLUMNS:
+        if isinstance(value, list) and col not in params.TABLE.media:
             problems.append(Problem(
                 name, None, f"[defaults]:{col}",
                 "holds several values; put lists under [axes] to try each of them",

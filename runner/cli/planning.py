@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .. import runs
+from .. import params, runs
 from ..backend import choose as choose_backend
 from ..errors import InputError
 from ..ledger import Ledger, reader
@@ -64,6 +64,7 @@ def plan(
 
 def job_rows(plan: Plan) -> list[dict[str, object]]:
     dims = list(plan.expansion.dimensions)
+    sent = params.TABLE.sent
     rows: list[dict[str, object]] = []
     for job in plan.jobs():
         v, r = job.variant, job.variant.request
@@ -72,14 +73,16 @@ def job_rows(plan: Plan) -> list[dict[str, object]]:
             "job_key": job.job_key, "variant_key": v.variant_key, "tier": job.tier,
             "sample": job.sample, "model": job.model, "row": v.row, "name": v.name,
             **{f"dim_{d}": values.get(d, "") for d in dims},
-            "prompt": r.prompt, "duration": r.duration, "quality": r.quality,
-            "aspect_ratio": r.aspect_ratio, "generate_audio": r.generate_audio,
-            "content_filter": r.content_filter, "web_search": r.web_search,
-            "image_urls": " ".join(r.image_urls), "video_urls": " ".join(r.video_urls),
-            "audio_urls": " ".join(r.audio_urls), "estimated_credits": plan.estimate(job),
+            **{p.name: _cell(p, r.value(p.name)) for p in sent},
+            "estimated_credits": plan.estimate(job),
             "body": json.dumps(job.body(), ensure_ascii=False, sort_keys=True),
         })
     return rows
+
+
+def _cell(param: params.Param, value: object) -> object:
+    """A parameter's value as a table cell (media lists: URLs separated by spaces)."""
+    return " ".join(value) if param.media else value  # type: ignore[arg-type]
 
 
 @main.command(context_settings=CONTEXT)
