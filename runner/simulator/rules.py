@@ -230,4 +230,5 @@ def _private(host: str) -> bool:
         address = ipaddress.ip_address(name)
     except ValueError:
         return False
-    return not address.is_global or address.is_multicast
+    return (address.is_private or address.is_loopback or address.is_link_local
+            or address.is_unspecified or address.is_reserved or address.is_multicast)
