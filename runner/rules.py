@@ -165,14 +165,13 @@ def _media_violations(body: Mapping[str, object], mode: str) -> list[Violation]:
         if field not in body:
             continue
         value = body[field]
-        if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
-            out.append(Violation(field, "must be a list of URLs"))
+        if field not in limits:  # "must be absent" (reference §3.1), even as an empty list
+            out.append(Violation(field, f"{_MEDIA_NOUN[field]}s are not used in {mode} mode"))
+            continue
+        if not isinstance(value, list) or not all(_is_web_url(u) for u in value):
+            out.append(Violation(field, "must be a list of http(s) URLs"))
             continue
         counts[field] = len(value)
-        if field not in limits:
-            if value:
-                out.append(Violation(field, f"{_MEDIA_NOUN[field]}s are not used in {mode} mode"))
-            continue
         lo, hi = limits[field]
         if not lo <= len(value) <= hi:
             noun = _MEDIA_NOUN[field]
@@ -189,7 +188,21 @@ def _media_violations(body: Mapping[str, object], mode: str) -> list[Violation]:
             out.append(
                 Violation("audio_urls", "reference audio needs at least one image or video too")
             )
+        elif not (images or videos) and not any(v.field == "image_urls" for v in out):
+            # the gateway refuses a reference request without images or videos
+            out.append(Violation("image_urls", "reference mode needs at least one image or video"))
     return out
+
+
+def _is_web_url(value: object) -> bool:
+    """An http(s) URL with a host: inputs are public URLs, never base64 (reference §1, §3.1)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        return False
 
 
 def _model_params_violations(params: object, tier: str | None, mode: str | None) -> list[Violation]:
@@ -216,10 +229,14 @@ def callback_url_problem(value: object) -> str | None:
         return "must be a URL"
     if len(value) > CALLBACK_URL_MAX:
         return f"is longer than {CALLBACK_URL_MAX} characters"
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 host
+        return "is not a valid URL"
+    if parts.scheme != "https" or not host:
         return "must be an https:// URL"
-    if is_private_host(parts.hostname):
+    if is_private_host(host):
         return "must not point to a private or loopback address"
     return None
 

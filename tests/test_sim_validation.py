@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from runner.simulator.app import SimConfig, create_app
 from runner.simulator.rules import MODEL_TABLE as MODELS
 from runner.simulator.rules import problems
-from runner.simulator.app import SimConfig, create_app
 from runner.simulator.testing import asgi_client
 
 TEXT = {"model": "seedance-2.0-fast-text-to-video", "prompt": "A red kite"}
