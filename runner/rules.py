@@ -1,8 +1,10 @@
 """The documented request rules of EvoLink's Seedance 2.0 create call, in one place.
 
-Both sides use this module: the experiment validator (so a bad grid is refused before anything
-is spent) and the simulator (so it rejects exactly what the real API rejects). Sources:
-``shared/reference/evolink-api.md`` §2-§3 (the §3.3 list is implemented by `check_body`).
+The experiment validator uses this module, so a bad grid is refused before anything is spent.
+The simulator carries its own encoding of the same rules (``docs/simulator.md`` §3);
+``tests/test_sim_differential.py`` checks that the two agree on generated bodies. Sources:
+EvoLink's API reference §2-§3 (the §3.3 list is implemented by `check_body`) and the newer
+gateway notes (reference-to-video needs an image or a video).
 """
 
 from __future__ import annotations
