@@ -1,8 +1,10 @@
 """The documented request rules of EvoLink's Seedance 2.0 create call, in one place.
 
-Both sides use this module: the experiment validator (so a bad grid is refused before anything
-is spent) and the simulator (so it rejects exactly what the real API rejects). Sources:
-``shared/reference/evolink-api.md`` §2-§3 (the §3.3 list is implemented by `check_body`).
+The experiment validator uses this module, so a bad grid is refused before anything is spent.
+The simulator carries its own encoding of the same rules (``docs/simulator.md`` §3);
+``tests/test_sim_differential.py`` checks that the two agree on generated bodies. Sources:
+EvoLink's API reference §2-§3 (the §3.3 list is implemented by `check_body`) and the newer
+gateway notes (reference-to-video needs an image or a video).
 """
 
 from __future__ import annotations
@@ -187,14 +189,13 @@ def _media_violations(body: Mapping[str, object], mode: str) -> list[Violation]:
         if field not in body:
             continue
         value = body[field]
-        if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
-            out.append(Violation(field, "must be a list of URLs"))
+        if field not in limits:  # "must be absent" (reference §3.1), even as an empty list
+            out.append(Violation(field, f"{_MEDIA_NOUN[field]}s are not used in {mode} mode"))
+            continue
+        if not isinstance(value, list) or not all(_is_web_url(u) for u in value):
+            out.append(Violation(field, "must be a list of http(s) URLs"))
             continue
         counts[field] = len(value)
-        if field not in limits:
-            if value:
-                out.append(Violation(field, f"{_MEDIA_NOUN[field]}s are not used in {mode} mode"))
-            continue
         lo, hi = limits[field]
         if not lo <= len(value) <= hi:
             noun = _MEDIA_NOUN[field]
@@ -211,7 +212,15 @@ def _media_violations(body: Mapping[str, object], mode: str) -> list[Violation]:
             out.append(
                 Violation("audio_urls", "reference audio needs at least one image or video too")
             )
+        elif not (images or videos) and not any(v.field == "image_urls" for v in out):
+            # the gateway refuses a reference request without images or videos
+            out.append(Violation("image_urls", "reference mode needs at least one image or video"))
     return out
+
+
+def _is_web_url(value: object) -> bool:
+    """An http(s) URL with a host: inputs are public URLs, never base64 (reference §1, §3.1)."""
+    return isinstance(value, str) and url_issue(value, ("http", "https")) in (None, "private")
 
 
 def _model_params_violations(params: object, tier: str | None, mode: str | None) -> list[Violation]:
@@ -239,6 +248,8 @@ def callback_url_problem(value: object) -> str | None:
     issue = url_issue(value, ("https",), CALLBACK_URL_MAX)
     if issue == "too_long":
         return f"is longer than {CALLBACK_URL_MAX} characters"
+    if issue == "invalid":
+        return "is not a valid URL"
     if issue == "private":
         return "must not point to a private or loopback address"
     return None if issue is None else "must be an https:// URL"

@@ -1,6 +1,6 @@
 """Contract: the simulator answers with the documented EvoLink shapes, field for field.
 
-The expected shapes are the examples of shared/reference/evolink-api.md (§4 create, §5.1 task
+The expected shapes are EvoLink's documented examples (docs/simulator.md §4 create, §5.1 task
 per status, §5.5 query errors, §7.1 create errors) and the docs' get-credits example.
 """
 

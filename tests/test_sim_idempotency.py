@@ -8,8 +8,8 @@ from typing import Any
 import anyio
 import pytest
 
-from runner.models import content_hash
 from runner.simulator.app import DEFAULT_KEY, KeyConfig, SimConfig, create_app
+from runner.simulator.tasks import body_hash as content_hash
 from runner.simulator.tasks import key_label
 from runner.simulator.testing import asgi_client
 

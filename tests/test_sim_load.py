@@ -9,8 +9,8 @@ import anyio
 import httpx
 import pytest
 
-from runner.models import content_hash
 from runner.simulator.app import DEFAULT_KEY, KeyConfig, SimConfig, create_app
+from runner.simulator.tasks import body_hash as content_hash
 from runner.simulator.tasks import key_label
 from runner.simulator.testing import ManualClock, asgi_client, serve
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from runner.rules import ASPECT_RATIOS
+from runner.simulator.rules import ASPECTS as ASPECT_RATIOS
 from runner.simulator.video import TIER_LOOKS, VideoCache, frame_size, render_video
 
 CHROMIUM = Path("/usr/bin/chromium")

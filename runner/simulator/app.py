@@ -1,10 +1,10 @@
 """The local EvoLink simulator as an ASGI app: `create_app(config) -> SimApp`.
 
-EvoLink's surface (``shared/reference/evolink-api.md``; every request needs
+EvoLink's surface (``docs/simulator.md``, whose sections the § numbers cite; every request needs
 ``Authorization: Bearer <key>``, `DEFAULT_KEY` in the default configuration):
 
-- ``POST /v1/videos/generations`` [DOC §3-§4, §7.1]: validated with `runner.rules.check_body`
-  (400 ``invalid_request`` naming the field in ``param`` and the message), 401, 403
+- ``POST /v1/videos/generations`` [DOC §3-§4, §7.1]: validated by the simulator's own
+  `rules.problems` (400 ``invalid_request`` naming the field in ``param`` and the message), 401, 403
   ``model_access_denied``, 402 ``insufficient_quota``, 429 ``rate_limit_exceeded`` with
   ``Retry-After``; [EVO] ``Idempotency-Key`` replay (``idempotency-replayed: true``) and 409
   ``idempotency_conflict`` [INF status]; 200 with the §4 body and an ``x-request-id`` header.

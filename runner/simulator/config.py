@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from runner.pricing import PriceTable
-
 from .faults import Fault, parse_plan
+from .prices import PriceBook
 from .wire import TASK_FAILURES
 
 DEFAULT_KEY: Final = "sk-sim-local"
@@ -69,7 +68,7 @@ class SimConfig:
     journal: Path | None = None  # state log a new process resumes from (see journal.py)
     public_base_url: str | None = None  # base of result URLs; None: the request's base URL
     max_hang_seconds: float = 600.0  # a `hang` fault gives up after this many wall seconds
-    prices: PriceTable | None = None  # None: runner.pricing.default_prices()
+    prices: PriceBook | None = None  # None: EvoLink's public prices (prices.DEFAULT_PRICES)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SimConfig:

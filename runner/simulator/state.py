@@ -3,14 +3,14 @@
 Everything here is synchronous and guarded by one lock, so the ASGI handlers (and tests in
 another thread, e.g. next to a uvicorn server) see consistent counts under any concurrency.
 
-Behaviour and its sources ([DOC]/[EVO]/[3P]: ``shared/reference/evolink-api.md``; [INF]: ours):
+Behaviour and its sources (tags and § numbers as in ``docs/simulator.md``; [INF]: ours):
 
-- [DOC] validation by `runner.rules.check_body` → 400 ``invalid_request``; 401, 402, 403 and
-  their bodies; task ids ``task-unified-<unix s>-<8 [a-z0-9]>``; statuses
+- [DOC] validation by the simulator's own `rules.problems` (§3) → 400 ``invalid_request``;
+  401, 402, 403 and their bodies; task ids ``task-unified-<unix s>-<8 [a-z0-9]>``; statuses
   pending → processing → completed | failed; results valid 24 h; §7.2 failure codes.
 - [EVO] ``Idempotency-Key`` (16-96 chars ``[A-Za-z0-9._-]``, replay header
   ``idempotency-replayed: true``, ``idempotency_conflict``); failed tasks are refunded.
-- [INF] credits: reserved at create from `runner.pricing` (the §10.1 table), charged in full on
+- [INF] credits: reserved at create from the simulator's own `prices` (§10), charged in full on
   completion, refunded on failure; ``402`` when the key's balance is below the reservation.
 - [INF] simulated time ``start + (monotonic - t0) * speed + advanced``, evaluated lazily when
   anything is read (no background tasks). Generation takes about 110 s (fast), 105 s (mini) or
@@ -47,13 +47,11 @@ from collections.abc import Callable, Mapping, Sequence
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from runner.models import content_hash
-from runner.pricing import default_prices
-from runner.rules import MODELS, check_body
-
+from . import rules
 from .config import DEFAULT_KEY, KeyConfig, SimConfig
 from .faults import Fault, FaultPlan
 from .journal import Journal, alias, key_digest, key_ref, task_from_record, task_record
+from .prices import DEFAULT_PRICES
 from .tasks import (
     FAIL_AT,
     UNITS_PER_CREDIT,
@@ -66,6 +64,7 @@ from .tasks import (
     peak,
     units,
 )
+from .tasks import body_hash as hash_body
 from .wire import (
     TASK_FAILURES,
     TASK_ID_PREFIX,
@@ -138,7 +137,7 @@ class Simulator:
         self.config = config if config is not None else SimConfig()
         self.clock: Callable[[], float] = clock if clock is not None else time.monotonic
         self.unix_time: Callable[[], float] = wall if wall is not None else time.time
-        self.prices = self.config.prices if self.config.prices is not None else default_prices()
+        self.prices = self.config.prices if self.config.prices is not None else DEFAULT_PRICES
         self._lock = threading.RLock()
         self._videos: VideoCache | None = None
         self._journal: Journal | None = None
@@ -428,7 +427,7 @@ class Simulator:
                 raise ApiError("invalid_request", "Idempotency-Key must be 16-96 characters of "
                                "A-Z, a-z, 0-9, '.', '_' or '-'", param="Idempotency-Key")
             body = _parse_body(raw)
-            body_hash = content_hash(body)
+            body_hash = hash_body(body)
             if idempotency_key is not None:
                 seen = self._idem.get((key, idempotency_key))
                 if seen is not None:
@@ -436,11 +435,11 @@ class Simulator:
                         raise ApiError("idempotency_conflict")
                     self.replays_by_idempotency_key[idempotency_key] += 1
                     return seen[2], True
-            violations = check_body(body)
+            violations = rules.problems(body)
             if violations:
-                text = "; ".join(f"{v.field}: {v.message}" for v in violations)
+                text = "; ".join(f"{field}: {message}" for field, message in violations)
                 raise ApiError("invalid_request", f"Invalid request parameters: {text}",
-                               param=violations[0].field)
+                               param=violations[0][0])
             acct = self.accounts[key]
             model = str(body["model"])
             if acct.models is not None and model not in acct.models:
@@ -485,7 +484,7 @@ class Simulator:
         rng = fate_rng(cfg.seed, body_hash, n)
         u_fail, u_jitter, u_when = rng.random(), rng.random(), rng.random()
         suffix = "".join(rng.choice(_ID_ALPHABET) for _ in range(8))
-        tier, _mode = MODELS[model]
+        tier, _family = rules.MODEL_TABLE[model]
         duration = int(body.get("duration", 5))
         quality = str(body.get("quality", "720p"))
         params = body.get("model_params")
@@ -499,15 +498,12 @@ class Simulator:
         if outcome is not None:
             lo, hi = FAIL_AT.get(outcome, (0.2, 0.9))
             run = gen * (lo + (hi - lo) * u_when)
-        credits = self.prices.estimate(
-            tier, quality, duration, content_filter=body.get("content_filter", True) is not False,
-            web_search=web_search, video_input=video_input,
-        )
+        credits = int(self.prices.charge_for(tier, body) * UNITS_PER_CREDIT)  # exact: 1e-4
         return Task(
             id=self._task_id(int(now), suffix), key=key, model=model, tier=tier, body=body,
             body_hash=body_hash, n=n, idempotency_key=idempotency_key, created=now,
             created_wall=self.clock(),
-            credits=units(credits), base_seconds=base, gen_seconds=gen, run_seconds=run,
+            credits=credits, base_seconds=base, gen_seconds=gen, run_seconds=run,
             outcome=outcome, estimated_end=0.0,
         )
 
@@ -667,7 +663,7 @@ class Simulator:
     def creates_for(self, body: Mapping[str, Any]) -> int:
         """How many tasks were created for this exact request body (model included)."""
         with self._lock:
-            return self.creates_by_body[content_hash(dict(body))]
+            return self.creates_by_body[hash_body(dict(body))]
 
     def account(self, key: str) -> Account:
         """A copy of the key's account, settled up to now."""

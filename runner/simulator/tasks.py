@@ -1,17 +1,18 @@
 """Tasks and accounts, how long generation takes, and each key's generation slots.
 
 [INF] Generation takes about 110 s (fast), 105 s (mini) or 155 s (standard) for a 4 s video at
-480p (the live observations of reference §5.6: 113/109/156 s end to end), 8 % longer per extra
-second of video, ×1.3 at 720p and ×1.8 at 1080p, +20 s with web search and +15 s with input
-videos; each task varies by ± the configured jitter. Per key, at most ``limit`` tasks hold a
-generation slot (`Slots`); the others wait, in creation order, as ``pending``. A task's slot
-time starts with ``pending_seconds`` shown as ``pending``, then ``processing``.
+480p (live observations: 113/109/156 s end to end; ``docs/simulator.md``, "Timing"), 8 % longer
+per extra second of video, ×1.3 at 720p and ×1.8 at 1080p, +20 s with web search and +15 s
+with input videos; each task varies by ± the configured jitter. Per key, at most ``limit``
+tasks hold a generation slot (`Slots`); the others wait, in creation order, as ``pending``. A
+task's slot time starts with ``pending_seconds`` shown as ``pending``, then ``processing``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import heapq
+import json
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 UNITS_PER_CREDIT: Final = 10_000  # balances are kept as integers of 1e-4 credits: exact sums
-# Generation seconds of a 4 s 480p video per tier (reference §5.6: 109/113/156 s observed).
+# Generation seconds of a 4 s 480p video per tier (109/113/156 s observed; docs/simulator.md).
 BASE_SECONDS: Final[dict[str, float]] = {"mini": 105.0, "fast": 110.0, "standard": 155.0}
 QUALITY_SLOWDOWN: Final[dict[str, float]] = {"480p": 1.0, "720p": 1.3, "1080p": 1.8}
 # When a failing task fails, as a fraction of its generation time (min, max).
@@ -70,7 +71,7 @@ class Task:
     base_seconds: float  # typical generation time (no jitter)
     gen_seconds: float  # this task's generation time
     run_seconds: float  # slot time after pending: gen_seconds, or until it fails
-    outcome: str | None  # None: completes; else the §7.2 error code it fails with
+    outcome: str | None  # None: completes; else the task error code it fails with
     estimated_end: float
     started_at: float | None = None  # slot acquired
     ends_at: float | None = None
@@ -111,6 +112,13 @@ def generation_seconds(tier: str, quality: str, duration: int, *, web_search: bo
 
 def units(credits: float) -> int:
     return round(credits * UNITS_PER_CREDIT)
+
+
+def body_hash(body: object) -> str:
+    """A request body's identity: BLAKE2b (64 bits, 16 hex characters) of its canonical JSON
+    (sorted keys, no spaces, UTF-8 kept). Journals store it, so it must never change."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
 
 
 def fate_rng(seed: int, body_hash: str, n: int) -> random.Random:

@@ -4,8 +4,8 @@ A render is an H.264 (yuv420p) MP4 of exactly ``duration`` seconds, with an AAC 
 is asked for and no audio stream otherwise. What it shows comes from a hash of the prompt and
 the seed: a palette, a scrolling gradient, a few bouncing shapes (their count, kind and speed)
 and the prompt's own words, so two prompts are told apart at a glance. The aspect ratio follows
-`runner.rules.PIXELS` ("adaptive" renders as 16:9) and the tier sets size, frame rate and
-quality, so a promoted winner visibly sharpens (see `TIER_LOOKS`).
+the output frame sizes of `rules.FRAME_SIZES` ("adaptive" renders as 16:9) and the tier sets
+size, frame rate and quality, so a promoted winner visibly sharpens (see `TIER_LOOKS`).
 
 Renders are deterministic: x264 runs on one thread, so the same inputs give the same bytes on
 the same FFmpeg/Pillow build. `VideoCache` keeps them, in memory (LRU) or on disk.
@@ -31,14 +31,14 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
-from runner.rules import PIXELS
+from .rules import FRAME_SIZES
 
 __all__ = ["TIER_LOOKS", "TierLook", "VideoCache", "frame_size", "render_video", "video_key"]
 
 RENDERER_VERSION: Final = 1  # part of every cache key: bump it when the picture changes
 SAMPLE_RATE: Final = 16_000
 _AUDIO_BIT_RATE: Final = 32_000
-_REFERENCE_QUALITY: Final = "720p"  # its PIXELS entries carry the truest ratios (21:9 = 1470x630)
+_REFERENCE_QUALITY: Final = "720p"  # truest ratios (21:9 = 1470x630)
 
 RGB = tuple[int, int, int]
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
@@ -270,10 +270,10 @@ def _look(tier: str) -> TierLook:
 
 def _reference_pixels(aspect_ratio: str) -> tuple[int, int]:
     ratio = "16:9" if aspect_ratio == "adaptive" else aspect_ratio
-    if ratio not in PIXELS:
-        known = [*PIXELS, "adaptive"]
+    if ratio not in FRAME_SIZES:
+        known = [*FRAME_SIZES, "adaptive"]
         raise ValueError(f"aspect_ratio must be one of {known}, got {aspect_ratio!r}")
-    return PIXELS[ratio][_REFERENCE_QUALITY]
+    return FRAME_SIZES[ratio][_REFERENCE_QUALITY]
 
 
 def _low_size(ref_w: int, ref_h: int, look: TierLook) -> tuple[int, int]:

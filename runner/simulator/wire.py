@@ -1,13 +1,13 @@
 """The simulator's wire shapes (as `TypedDict`s) and the texts of its errors.
 
-Sources are ``shared/reference/evolink-api.md`` sections; each shape says where it comes from:
+Sources are ``docs/simulator.md`` sections; each shape says where it comes from:
 
 - [DOC] create response §4, task detail per status §5.1, create errors §7.1, query errors §5.5,
   task error codes §7.2, credits response (docs.evolink.ai ``get-credits``: ``data.token`` /
   ``data.user`` with ``remaining_credits``/``used_credits``, ``message``, ``success``).
 - [3P]/[EVO] 502 ``upstream_error``, 503 ``service_unavailable_error``, 413
   ``request_too_large_error`` (S2A); the integer-``code`` variant with ``param`` and
-  ``fallback_suggestion`` (S2A, MCP; reference §7.1 "shape contradiction").
+  ``fallback_suggestion`` (S2A, MCP; §7.1, "two error shapes").
 - [INF] ``idempotency_conflict``'s HTTP status (409) and message, 504's body, the multi-line
   texts of task failures (modelled on the docs' example), the expired-link body of result files
   (a CDN-style XML ``AccessDenied``).
