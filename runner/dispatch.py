@@ -37,11 +37,15 @@ import httpx
 import stamina
 
 from . import ledger as L
-from .client import (
+from .events import Event
+from .failpoints import failpoint
+from .limits import MAX_PAUSE, Pause, Rate, full_jitter
+from .media import Downloaded, DownloadError, download
+from .providers.base import (
     AccessLost,
     Created,
-    EvoLink,
     NotSent,
+    Provider,
     Rejected,
     Stop,
     TaskGone,
@@ -49,10 +53,6 @@ from .client import (
     Transient,
     Unknown,
 )
-from .events import Event
-from .failpoints import failpoint
-from .limits import MAX_PAUSE, Pause, Rate, full_jitter
-from .media import Downloaded, DownloadError, download
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Outcome:
 
 class Dispatcher:
     def __init__(
-        self, ledger: L.Ledger, run_id: str, api: EvoLink, files: httpx.AsyncClient,
+        self, ledger: L.Ledger, run_id: str, api: Provider, files: httpx.AsyncClient,
         media_dir: Path, settings: Settings, emit: Callable[[Event], None] | None = None,
         rand: Callable[[], float] | None = None,
     ) -> None:
@@ -300,7 +300,7 @@ class Dispatcher:
                           f"unknown outcome; creates wait {cooldown:.0f} s, then a credit check")
                 await anyio.sleep(cooldown)
                 try:
-                    await self.api.credits()
+                    await self.api.balance()
                 except (Transient, AccessLost, TaskGone):
                     continue
                 self._unknown_streak = self.s.unknown_breaker - 1  # half-open: one more try
@@ -402,7 +402,10 @@ class Dispatcher:
                         self._wake()
                 else:
                     await self.poll_rate.acquire()
-                return await self.api.task(task_id)
+                read = (await self.api.read_tasks([task_id]))[task_id]
+                if isinstance(read, TaskGone):
+                    raise read
+                return read
         raise AssertionError("unreachable: stamina re-raises the last error")
 
     def _task_failed(self, job: sqlite3.Row, view: TaskView) -> None:
