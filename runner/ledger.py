@@ -495,6 +495,16 @@ class Ledger:
             "SELECT job_id FROM jobs WHERE run_id = ? AND state = ? ORDER BY job_id",
             (run_id, state))]
 
+    def job(self, job_id: int) -> sqlite3.Row:
+        row: sqlite3.Row = self.conn.execute(
+            "SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return row
+
+    def counts(self, run_id: str) -> dict[str, int]:
+        """Jobs of the run by state."""
+        return {state: n for state, n in self.conn.execute(
+            "SELECT state, COUNT(*) FROM jobs WHERE run_id = ? GROUP BY state", (run_id,))}
+
 
 def read_jobs(
     conn: sqlite3.Connection, run_id: str, states: Iterable[str] | None = None

@@ -1,14 +1,14 @@
-"""Rate limits, pauses and backoff for the dispatcher.
+"""Rate limits, pauses and backoff for the dispatcher, on an injected `Clock`.
 
-- Creates and task queries each pass a leaky-bucket limiter (aiolimiter) with a capacity of
-  one request, so requests are spaced evenly at the configured rate.
+- Creates and task queries each pass a limiter with a burst of one request (GCRA, as in
+  aiometer's meters), so requests are spaced evenly at the configured rate (per wall second).
 - The create rate adapts to the provider (AIMD): halved on every 429, raised back by a small
   step after each success, never above what the user set.
 - A 429's Retry-After pauses every worker (creates and queries) until it has passed.
 - Backoff elsewhere is capped exponential with full jitter.
 
-Clocks and sleeps are anyio's, so tests run this against the simulator in real time; the
-jitter source is injectable for deterministic tests.
+With a `runner.clock.VirtualClock` all of this runs in tests without a real sleep; the jitter
+source is injectable for deterministic tests.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import math
 from collections.abc import Callable
 
 import anyio
-from aiolimiter import AsyncLimiter
+
+from .clock import Clock
 
 MAX_PAUSE = 15 * 60.0  # a Retry-After longer than this stops the run instead of pausing it
 
@@ -28,16 +29,30 @@ def full_jitter(attempt: int, base: float, cap: float, rand: Callable[[], float]
 
 
 class Pause:
-    """A pause shared by every worker (a 429's Retry-After)."""
+    """A pause shared by every worker (a 429's Retry-After), in provider seconds."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
         self.until = 0.0
         self.count = 0
         self._changed = anyio.Event()
 
+    def __repr__(self) -> str:
+        return f"<Pause until={self.until} count={self.count}>"
+
+    @property
+    def active(self) -> bool:
+        return self.until > self.clock.monotonic()
+
     def pause(self, seconds: float) -> None:
         self.count += 1
-        self.until = max(self.until, anyio.current_time() + seconds)
+        self.until = max(self.until, self.clock.monotonic() + seconds)
+        self._notify()
+
+    def hold(self) -> None:
+        """Paused until `clear` (the breaker, while its probe is out)."""
+        self.count += 1
+        self.until = math.inf
         self._notify()
 
     def clear(self) -> None:
@@ -50,41 +65,37 @@ class Pause:
 
     async def wait(self) -> None:
         """Until the pause is over (it may be extended or cleared while waiting)."""
-        while (left := self.until - anyio.current_time()) > 0:
-            with anyio.move_on_after(left):
-                await self._changed.wait()
+        while (left := self.until - self.clock.monotonic()) > 0:
+            await self.clock.wait(self._changed, left)
 
 
 class Rate:
-    """A request rate through aiolimiter, adjustable while in use (AIMD for creates)."""
+    """A request rate (per wall second), adjustable while in use (AIMD for creates)."""
 
-    def __init__(self, per_second: float, *, floor: float | None = None) -> None:
+    def __init__(self, per_second: float, clock: Clock, *, floor: float | None = None) -> None:
+        self.clock = clock
         self.ceiling = per_second
         self.floor = floor if floor is not None else min(per_second, 0.05)
         self.current = per_second
-        self._limiter = self._make(per_second)
+        self._tat = -math.inf  # theoretical arrival time of the next request (GCRA)
 
-    @staticmethod
-    def _make(per_second: float) -> AsyncLimiter:
-        return AsyncLimiter(1, 1.0 / per_second)
+    def __repr__(self) -> str:
+        return f"<Rate {self.current}/s (ceiling {self.ceiling}/s)>"
+
+    @property
+    def interval(self) -> float:
+        """Provider seconds between two requests."""
+        return self.clock.scale / self.current
 
     async def acquire(self) -> None:
-        while True:
-            limiter = self._limiter
-            await limiter.acquire()
-            if limiter is self._limiter:  # not replaced by a rate change while waiting
-                return
+        while (wait := self._tat - self.clock.monotonic()) > 0:
+            await self.clock.sleep(wait)
+        self._tat = max(self._tat, self.clock.monotonic()) + self.interval
 
     def decrease(self) -> None:
         """Multiplicative decrease (on 429)."""
-        self._set(max(self.floor, self.current / 2))
+        self.current = max(self.floor, self.current / 2)
 
     def increase(self) -> None:
         """Additive increase (on success): back to the ceiling in about 20 successes."""
-        if self.current < self.ceiling:
-            self._set(min(self.ceiling, self.current + self.ceiling / 20))
-
-    def _set(self, per_second: float) -> None:
-        if per_second != self.current:
-            self.current = per_second
-            self._limiter = self._make(per_second)
+        self.current = min(self.ceiling, self.current + self.ceiling / 20)
