@@ -47,8 +47,9 @@ async def new_run(tmp_path: Path, jobs: int) -> AsyncIterator[Run]:
     ws = tmp_path / "ws"
     plan = make_plan(grid(tmp_path / "g.csv", jobs))
     with L.Ledger.open(ws) as ledger:
-        run_id, _ = runs.create(ledger, plan, choose("sim", None, ws), Settings(), name="t",
-                                reuse=False)
+        run_id, _ = runs.create(
+            ledger, plan, choose("sim", None, ws), Settings(), name="t", reuse=False
+        )
         yield Run(ledger, run_id)
 
 
@@ -68,9 +69,14 @@ class Sim:
 
 
 async def dispatch(
-    run: Run, *, clock: VirtualClock, sim: Sim | None = None,
+    run: Run,
+    *,
+    clock: VirtualClock,
+    sim: Sim | None = None,
     provider: Callable[[httpx.AsyncClient], Provider] | None = None,
-    files: httpx.AsyncBaseTransport | None = None, trusted: str = SIM, **settings: Any,
+    files: httpx.AsyncBaseTransport | None = None,
+    trusted: str = SIM,
+    **settings: Any,
 ) -> Outcome:
     """Run the dispatcher to its end while ``clock`` drives time."""
     settings.setdefault("rate", 50.0)
@@ -82,9 +88,16 @@ async def dispatch(
     ):
         api = provider(http) if provider else EvoLink(http, DEFAULT_KEY)
         dispatcher = Dispatcher(
-            run.ledger, run.run_id, api, files_client, run.ledger.workspace / run.run_id / "media",
-            Settings(trusted_origin=trusted, **settings), run.events.append, clock=clock,
-            rand=lambda: 0.5)
+            run.ledger,
+            run.run_id,
+            api,
+            files_client,
+            run.ledger.workspace / run.run_id / "media",
+            Settings(trusted_origin=trusted, **settings),
+            run.events.append,
+            clock=clock,
+            rand=lambda: 0.5,
+        )
         with stamina.set_testing(True, attempts=20):  # stamina's own waits are wall time
             async with anyio.create_task_group() as tg:
                 tg.start_soon(clock.drive)

@@ -45,8 +45,13 @@ async def test_create_outcomes_rejected_not_sent_and_unknown(tmp_path: Path) -> 
         clock,
         {"endpoint": "create", "kind": "respond", "status": 422, "calls": [1]},  # rejected
         {"endpoint": "create", "kind": "respond", "status": 408, "calls": [2]},  # not sent
-        {"endpoint": "create", "kind": "respond", "status": 500, "calls": [3],
-         "processed": True},  # unknown: the task exists, the runner holds the job
+        {
+            "endpoint": "create",
+            "kind": "respond",
+            "status": 500,
+            "calls": [3],
+            "processed": True,
+        },  # unknown: the task exists, the runner holds the job
     )
     async with new_run(tmp_path, 4) as run:
         await dispatch(run, clock=clock, sim=sim, concurrency=1)
@@ -69,8 +74,7 @@ async def test_a_402_on_create_stops_creates_and_paid_work_finishes(tmp_path: Pa
 
 async def test_a_retry_after_on_create_pauses_every_create_for_that_long(tmp_path: Path) -> None:
     clock = VirtualClock()
-    sim = Sim(clock, {"endpoint": "create", "kind": "rate_limit", "retry_after": 30,
-                      "calls": [2]})
+    sim = Sim(clock, {"endpoint": "create", "kind": "rate_limit", "retry_after": 30, "calls": [2]})
     async with new_run(tmp_path, 3) as run:
         await dispatch(run, clock=clock, sim=sim)
         assert run.counts() == {"done": 3}

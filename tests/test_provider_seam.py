@@ -88,12 +88,14 @@ def _files(video: bytes) -> httpx.ASGITransport:
 async def test_a_run_goes_to_done_through_a_fake_provider(tmp_path: Path) -> None:
     fake = FakeProvider()
     provider: Provider = fake  # the fake satisfies the protocol (checked by mypy-like use)
-    video = render_video(prompt="fake", duration=4, aspect_ratio="16:9", tier="fast",
-                         generate_audio=True)
+    video = render_video(
+        prompt="fake", duration=4, aspect_ratio="16:9", tier="fast", generate_audio=True
+    )
     clock = VirtualClock()
     async with new_run(tmp_path, 3) as run:
-        outcome = await dispatch(run, clock=clock, provider=lambda http: provider,
-                                 files=_files(video), trusted=FILES)
+        outcome = await dispatch(
+            run, clock=clock, provider=lambda http: provider, files=_files(video), trusted=FILES
+        )
         errors = [(j["error_code"], j["error_message"]) for j in run.ledger.jobs(run.run_id)]
         assert run.counts() == {"done": 3}, errors
         media = sorted((run.ledger.workspace / run.run_id / "media").glob("*.mp4"))
