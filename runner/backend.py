@@ -1,4 +1,5 @@
-"""Which API a run talks to: EvoLink itself, or the simulator (in process or on loopback).
+"""Which API a run talks to, built as a provider (`runner.providers.base.Provider`): EvoLink
+itself, or the simulator in process (through ``httpx.ASGITransport``) or on loopback.
 
 With no ``EVOLINK_API_KEY`` the default is the in-process simulator: nothing is paid and the
 videos are simulated. The key is read from the environment only, stripped of spaces, sent only
@@ -16,13 +17,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .client import LIMITS, EvoLink
 from .errors import InputError
+from .providers.base import Provider
+from .providers.evolink import LIMITS, EvoLink
 
 EVOLINK_URL = "https://api.evolink.ai"
 SIM_ORIGIN = "http://simulator.local"
 SIM_SPEED = 100.0  # the in-process simulator: a 2-minute generation takes 1.2 s
-SPEED_HEADER = "x-simulator-speed"  # the simulator's time scale, on its every answer
 FILE_LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=4)
 FILE_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=10.0, pool=60.0)
 
@@ -66,7 +67,7 @@ class Backend:
 
 
 def api_key_from_env() -> str | None:
-    key = os.environ.get("EVOLINK_API_KEY", "").strip()
+    key = os.environ.get(EvoLink.key_env, "").strip()
     return key or None
 
 
@@ -88,8 +89,8 @@ def choose(backend: str | None, base_url: str | None, workspace: Path) -> Backen
 
 
 @contextlib.asynccontextmanager
-async def connect(backend: Backend) -> AsyncIterator[tuple[EvoLink, httpx.AsyncClient]]:
-    """The API client, and a separate client for result files (redirects followed by hand,
+async def connect(backend: Backend) -> AsyncIterator[tuple[Provider, httpx.AsyncClient]]:
+    """The provider, and a separate client for result files (redirects followed by hand,
     no API key): a slow file host never takes the API's connections."""
     transport: httpx.AsyncBaseTransport | None = None
     if backend.in_process:

@@ -253,11 +253,16 @@ class Store:
     # ------------------------------------------------------------------ jobs
 
     def jobs(self, run_id: str, states: Iterable[str] | None = None) -> list[JobRecord]:
-        return [JobRecord.from_row(r) for r in self.job_rows(run_id, states)]
-
-    def job_rows(self, run_id: str, states: Iterable[str] | None = None) -> list[sqlite3.Row]:
-        """Raw rows, for the dispatcher until it reads records too."""
-        return read_jobs(self.conn, run_id, states)
+        """The run's jobs (in ``states``, if given) in creation order."""
+        if states is None:
+            rows = self.conn.execute("SELECT * FROM jobs WHERE run_id = ? ORDER BY job_id",
+                                     (run_id,))
+        else:
+            wanted = list(states)
+            marks = ", ".join("?" for _ in wanted)
+            query = f"SELECT * FROM jobs WHERE run_id = ? AND state IN ({marks}) ORDER BY job_id"  # noqa: S608 - placeholders only
+            rows = self.conn.execute(query, (run_id, *wanted))
+        return [JobRecord.from_row(r) for r in rows]
 
     def job(self, job_id: int) -> JobRecord:
         row = self.conn.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
@@ -584,18 +589,6 @@ class Ledger(Store):
                 " error_code = NULL, error_message = NULL, updated_at = ? WHERE job_id = ?",
                 (SUBMITTED, task_id, now, now, job_id))
             _event(db, run_id, job_id, "operator_mark_created", task_id)
-
-
-def read_jobs(
-    conn: sqlite3.Connection, run_id: str, states: Iterable[str] | None = None
-) -> list[sqlite3.Row]:
-    if states is None:
-        return conn.execute("SELECT * FROM jobs WHERE run_id = ? ORDER BY job_id",
-                            (run_id,)).fetchall()
-    wanted = list(states)
-    marks = ", ".join("?" for _ in wanted)
-    query = f"SELECT * FROM jobs WHERE run_id = ? AND state IN ({marks}) ORDER BY job_id"  # noqa: S608
-    return conn.execute(query, (run_id, *wanted)).fetchall()
 
 
 def spent(conn: sqlite3.Connection, run_id: str) -> float:

@@ -23,12 +23,12 @@ from typing import Any
 import anyio
 
 from . import ledger as L
-from .backend import SIM_SPEED, SPEED_HEADER, Backend, connect
-from .client import AccessLost, TaskGone, Transient
+from .backend import SIM_SPEED, Backend, connect
 from .dispatch import Dispatcher, Outcome, Settings
 from .errors import RunStopped
 from .events import Event
 from .plan import Plan
+from .providers.base import AccessLost, TaskGone, Transient
 
 
 def new_run_id(label: str, workspace: Path) -> str:
@@ -112,9 +112,9 @@ async def execute(
     """Preflight (free credits call), then dispatch until every job is settled or creates
     stop. Ctrl-C once stops creates and lets paid work finish; twice exits at once."""
     ledger.set_run_state(run_id, "running")
-    async with connect(backend) as (api, http):
+    async with connect(backend) as (provider, http):
         try:
-            balance = remaining_credits(await api.credits())
+            balance = remaining_credits(await provider.balance())
         except AccessLost as exc:
             raise RunStopped(f"the API key was refused ({exc}): check EVOLINK_API_KEY "
                              "(keys are at https://evolink.ai/dashboard/keys). Nothing was "
@@ -127,11 +127,10 @@ async def execute(
             notice(f"Warning: the account has {balance:,.2f} credits and the jobs still to "
                    f"send need about {needed:,.2f}; creates will stop when the provider "
                    "refuses (top up, then `runner resume`).")
-        default = str(SIM_SPEED) if backend.in_process else "1"
-        speed = float(api.last_headers.get(SPEED_HEADER, default) or default)
+        speed = provider.time_scale() or (SIM_SPEED if backend.in_process else 1.0)
         settings = dataclasses.replace(settings, time_scale=speed,
                                        trusted_origin=backend.trusted_origin)
-        dispatcher = Dispatcher(ledger, run_id, api, http, ledger.workspace / run_id / "media",
+        dispatcher = Dispatcher(ledger, run_id, provider, http, ledger.workspace / run_id / "media",
                                 settings, emit)
         async with anyio.create_task_group() as tg:
             tg.start_soon(_signals, dispatcher, notice)

@@ -144,6 +144,7 @@ async def refused(sim: Sim, url: str, **kwargs: Any) -> DownloadError:
 # --- downloads from the simulator -------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_simulated_video_downloads_whole_with_its_sha256_and_no_part_left(
     tmp_path: Path,
@@ -162,6 +163,7 @@ async def test_a_simulated_video_downloads_whole_with_its_sha256_and_no_part_lef
     assert request.headers["accept-encoding"] == "identity"
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_second_download_replaces_the_file_and_a_stale_part_is_cleared(
     tmp_path: Path,
@@ -176,6 +178,7 @@ async def test_a_second_download_replaces_the_file_and_a_stale_part_is_cleared(
     assert sim.leftovers() == ["job-1.mp4"]
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 @pytest.mark.parametrize("how", ["past 24 h", "unknown file", "410 gone"])
 async def test_an_expired_link_is_code_expired_and_leaves_no_file(
@@ -195,6 +198,7 @@ async def test_an_expired_link_is_code_expired_and_leaves_no_file(
     assert not is_retryable(error)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_truncated_body_is_a_retryable_network_error_and_a_retry_gets_it_whole(
     tmp_path: Path,
@@ -208,6 +212,7 @@ async def test_a_truncated_body_is_a_retryable_network_error_and_a_retry_gets_it
     assert sim.leftovers() == ["job-1.mp4"]
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 @pytest.mark.parametrize("kind", ["reset", "drop", "hang"])
 async def test_broken_and_silent_connections_are_retryable_network_errors(
@@ -220,6 +225,7 @@ async def test_broken_and_silent_connections_are_retryable_network_errors(
     assert error.message.endswith("it may work again")
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("status", "retryable"), [(500, True), (503, True), (429, True), (400, False), (401, False)]
@@ -234,6 +240,7 @@ async def test_other_statuses_are_http_errors_retryable_only_when_transient(
     assert f"HTTP {status}" in error.message
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_an_announced_size_above_the_cap_is_refused_before_the_body(
     tmp_path: Path,
@@ -247,6 +254,7 @@ async def test_an_announced_size_above_the_cap_is_refused_before_the_body(
     assert "above the 10,000 bytes limit" in error.message
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_an_endless_body_without_length_is_cut_at_the_cap(tmp_path: Path) -> None:
     async with running(tmp_path, Fault("file", "endless", max_bytes=10**12)) as sim:
@@ -258,6 +266,7 @@ async def test_an_endless_body_without_length_is_cut_at_the_cap(tmp_path: Path) 
     assert MAX_VIDEO_BYTES == 512 * 1024 * 1024
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("content_type", "body", "words"),
@@ -280,6 +289,7 @@ async def test_a_body_that_is_not_an_mp4_is_not_video(
     assert words in error.message
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_octet_stream_with_the_mp4_signature_downloads_and_probe_then_refuses_it(
     tmp_path: Path,
@@ -294,6 +304,7 @@ async def test_octet_stream_with_the_mp4_signature_downloads_and_probe_then_refu
     assert caught.value.code == "not_video"
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_the_signature_is_found_when_it_arrives_a_few_bytes_at_a_time(
     tmp_path: Path,
@@ -305,6 +316,7 @@ async def test_the_signature_is_found_when_it_arrives_a_few_bytes_at_a_time(
     assert got.size == 100 and got.sha256 == hashlib.sha256(tiny).hexdigest()
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_cancelling_a_download_midway_removes_the_part(tmp_path: Path) -> None:
     async with running(tmp_path, Fault("file", "throttle", bytes_per_second=10_000)) as sim:
@@ -318,6 +330,7 @@ async def test_cancelling_a_download_midway_removes_the_part(tmp_path: Path) -> 
 # --- redirects and refused links ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("location", "why"),
@@ -342,6 +355,7 @@ async def test_a_redirect_to_a_refused_address_is_blocked_before_any_request(
     assert [str(r.url) for r in sim.transport.file_requests] == [url]  # never went there
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_redirect_within_the_trusted_origin_is_followed(tmp_path: Path) -> None:
     async with running(tmp_path) as sim:
@@ -354,6 +368,7 @@ async def test_a_redirect_within_the_trusted_origin_is_followed(tmp_path: Path) 
     assert [str(r.url) for r in sim.transport.file_requests] == [url, f"{url}?hop=2"]
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_endless_redirects_stop_after_max_redirects(tmp_path: Path) -> None:
     async with running(tmp_path) as sim:
@@ -364,6 +379,7 @@ async def test_endless_redirects_stop_after_max_redirects(tmp_path: Path) -> Non
     assert len(sim.transport.file_requests) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_loopback_link_is_refused_unless_it_is_the_trusted_origin(tmp_path: Path) -> None:
     async with running(tmp_path) as sim:
@@ -448,6 +464,7 @@ async def test_a_destination_outside_the_media_folder_is_refused_before_fetching
     assert listing(tmp_path) == []
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_relative_workspace_above_the_current_folder_is_fine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -462,6 +479,7 @@ async def test_a_relative_workspace_above_the_current_folder_is_fine(
     assert sim.leftovers() == ["job-1.mp4"]
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_destination_that_is_a_symlink_out_of_the_folder_is_refused(
     tmp_path: Path,
@@ -475,6 +493,7 @@ async def test_a_destination_that_is_a_symlink_out_of_the_folder_is_refused(
     assert not (tmp_path / "elsewhere.mp4").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_folder_that_cannot_be_written_is_a_disk_error(tmp_path: Path) -> None:
     async with running(tmp_path) as sim:
@@ -486,6 +505,7 @@ async def test_a_folder_that_cannot_be_written_is_a_disk_error(tmp_path: Path) -
     assert "could not write" in caught.value.message
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 @pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE and SIGXFSZ as on Linux")
 async def test_a_write_that_fails_midway_is_a_disk_error_and_removes_the_part(
@@ -519,6 +539,7 @@ def test_download_errors_read_well() -> None:
 # --- probe, poster, strip ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 @pytest.mark.parametrize(("aspect_ratio", "audio", "tier"),
                          [("9:16", True, "fast"), ("21:9", False, "standard")])

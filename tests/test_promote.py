@@ -14,6 +14,8 @@ from click.testing import Result
 from .runhelp import DEMO, simulator, truth
 from .test_report import Page, jobs_of
 
+pytestmark = pytest.mark.slow  # every test shares a run against a served simulator
+
 
 def run_jobs(ws: Path, run_id: str | None = None) -> list[sqlite3.Row]:
     with sqlite3.connect(ws / "ledger.sqlite") as db:

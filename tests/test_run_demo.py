@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import av
+import pytest
 from click.testing import Result
 
 from runner.models import Request
@@ -35,6 +36,7 @@ def test_demo_runs_on_the_built_in_simulator_and_writes_the_report(
     assert "SIMULATED" in report.read_text()
 
 
+@pytest.mark.slow
 def test_served_simulator_gets_each_pinned_body_exactly_once(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:
@@ -56,6 +58,7 @@ def test_served_simulator_gets_each_pinned_body_exactly_once(
         Request.from_body(body, "text")  # every parameter present
 
 
+@pytest.mark.slow
 def test_a_second_run_reuses_downloaded_results_unless_told_not_to(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:

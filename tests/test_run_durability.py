@@ -22,6 +22,7 @@ def job_states(ws: Path) -> dict[str, str]:
         return dict(db.execute("SELECT job_key, state FROM jobs").fetchall())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("point", "held"),
     [
@@ -63,6 +64,7 @@ def truth_counts(state: dict[str, object]) -> list[int]:
     return list(state["creates_by_body"].values())  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_instants_loses_nothing_and_pays_nothing_twice(tmp_path: Path) -> None:
     exp, ws = grid(tmp_path / "g.csv", 12), tmp_path / "ws"
     rng = random.Random(7)
@@ -92,6 +94,7 @@ def test_kill_9_at_random_instants_loses_nothing_and_pays_nothing_twice(tmp_path
     assert final.returncode in (0, 1)
 
 
+@pytest.mark.slow
 def test_a_second_runner_on_the_same_ledger_refuses(tmp_path: Path) -> None:
     exp, ws = grid(tmp_path / "g.csv", 1), tmp_path / "ws"
     with Ledger.open(ws):
@@ -102,6 +105,7 @@ def test_a_second_runner_on_the_same_ledger_refuses(tmp_path: Path) -> None:
     assert "is using" in result.stderr and "runner resume" in result.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_once_stops_creates_and_finishes_what_is_paid(tmp_path: Path) -> None:
     exp, ws = grid(tmp_path / "g.csv", 20), tmp_path / "ws"
     with simulator(speed=50.0) as url:
@@ -121,6 +125,7 @@ def test_ctrl_c_once_stops_creates_and_finishes_what_is_paid(tmp_path: Path) -> 
     assert "Report:" in out
 
 
+@pytest.mark.slow
 def test_ctrl_c_twice_exits_at_once_and_resume_finishes(tmp_path: Path) -> None:
     exp, ws = grid(tmp_path / "g.csv", 10), tmp_path / "ws"
     with simulator(speed=20.0) as url:
@@ -141,6 +146,7 @@ def test_ctrl_c_twice_exits_at_once_and_resume_finishes(tmp_path: Path) -> None:
     assert set(job_states(ws).values()) == {"done"}
 
 
+@pytest.mark.slow
 def test_resume_after_the_result_links_expired_reports_them(tmp_path: Path) -> None:
     exp, ws = grid(tmp_path / "g.csv", 2), tmp_path / "ws"
     with simulator(speed=1.0) as url:

@@ -7,11 +7,13 @@ import itertools
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 
 from .runhelp import grid, install_faults, simulator, truth
 
 
+@pytest.mark.slow
 def test_creates_never_arrive_faster_than_the_rate(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:
@@ -27,6 +29,7 @@ def test_creates_never_arrive_faster_than_the_rate(
     assert min(gaps) >= 0.2 * 0.9  # 5/s; 10 % for timer granularity
 
 
+@pytest.mark.slow
 def test_tasks_in_flight_never_exceed_the_cap(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:
@@ -48,6 +51,7 @@ def test_tasks_in_flight_never_exceed_the_cap(
     assert len(ends) == 9
 
 
+@pytest.mark.slow
 def test_retry_after_pauses_every_worker(cli: Callable[..., Result], tmp_path: Path) -> None:
     exp = grid(tmp_path / "g.csv", 6)
     with simulator() as url:

@@ -23,6 +23,7 @@ def states(ws: Path) -> dict[str, int]:
                                "GROUP BY state").fetchall())
 
 
+@pytest.mark.slow
 def test_a_rejected_create_is_final_and_shown_with_its_row(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:
@@ -42,6 +43,7 @@ def test_a_rejected_create_is_final_and_shown_with_its_row(
         result.stderr)
 
 
+@pytest.mark.slow
 def test_a_wrong_key_stops_before_anything_is_created(
     cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -57,6 +59,7 @@ def test_a_wrong_key_stops_before_anything_is_created(
     assert state["tasks"] == []
 
 
+@pytest.mark.slow
 def test_out_of_credits_stops_creates_but_finishes_what_is_paid(
     cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -76,6 +79,7 @@ def test_out_of_credits_stops_creates_but_finishes_what_is_paid(
     assert states(ws) == {"done": 2, "pending": 3}
 
 
+@pytest.mark.slow
 def test_a_model_the_key_may_not_use_stops_creates(
     cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -91,6 +95,7 @@ def test_a_model_the_key_may_not_use_stops_creates(
     assert states(ws) == {"pending": 2}
 
 
+@pytest.mark.slow
 def test_an_unknown_outcome_is_held_never_resent_and_settled_by_resolve(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:
@@ -118,6 +123,7 @@ def test_an_unknown_outcome_is_held_never_resent_and_settled_by_resolve(
     assert creates_per_body(state) == [1, 1, 1]  # the held job was never created twice
 
 
+@pytest.mark.slow
 def test_resolve_resubmit_sends_a_held_job_again(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:
@@ -137,6 +143,7 @@ def test_resolve_resubmit_sends_a_held_job_again(
     assert set(state["creates_by_idempotency_key"]) >= {f"{key}-2"}
 
 
+@pytest.mark.slow
 def test_not_sent_creates_are_retried(cli: Callable[..., Result], tmp_path: Path) -> None:
     exp, ws = grid(tmp_path / "g.csv", 2), tmp_path / "ws"
     with simulator() as url:
@@ -149,6 +156,7 @@ def test_not_sent_creates_are_retried(cli: Callable[..., Result], tmp_path: Path
     assert creates_per_body(state) == [1, 1]
 
 
+@pytest.mark.slow
 def test_three_unknowns_in_a_row_open_the_breaker_probed_with_credits(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:
@@ -167,6 +175,7 @@ def test_three_unknowns_in_a_row_open_the_breaker_probed_with_credits(
     assert len(state["tasks"]) == 2
 
 
+@pytest.mark.slow
 def test_the_budget_is_never_exceeded(cli: Callable[..., Result], tmp_path: Path) -> None:
     exp, ws = grid(tmp_path / "g.csv", 30), tmp_path / "ws"
     per_job = 32.8052  # fast, 720p, 4 s
@@ -183,6 +192,7 @@ def test_the_budget_is_never_exceeded(cli: Callable[..., Result], tmp_path: Path
     assert states(ws) == {"done": 10, "pending": 20}
 
 
+@pytest.mark.slow
 def test_retryable_task_failures_are_resubmitted_once_policy_ones_never(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:
@@ -212,6 +222,7 @@ def _key(balance: float, models: frozenset[str] | None = None) -> object:
     return KeyConfig(balance=balance, models=models)
 
 
+@pytest.mark.slow
 def test_export_writes_one_row_per_job(cli: Callable[..., Result], tmp_path: Path) -> None:
     exp, ws = grid(tmp_path / "g.csv", 3), tmp_path / "ws"
     with simulator() as url:

@@ -8,6 +8,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from .runhelp import grid, install_faults, runner, simulator, truth
 
 NOT_A_VIDEO: dict[str, Any] = {
@@ -31,6 +33,7 @@ def _first_run(url: str, tmp_path: Path) -> Path:
     return ws
 
 
+@pytest.mark.slow
 def test_retry_fetches_a_made_but_unsaved_video_again_without_paying(tmp_path: Path) -> None:
     with simulator() as url:
         ws = _first_run(url, tmp_path)
@@ -43,6 +46,7 @@ def test_retry_fetches_a_made_but_unsaved_video_again_without_paying(tmp_path: P
     assert len(state["tasks"]) == 3  # no second task was paid for
 
 
+@pytest.mark.slow
 def test_resume_fetches_a_made_but_unsaved_video_again_without_paying(tmp_path: Path) -> None:
     with simulator() as url:
         ws = _first_run(url, tmp_path)
@@ -54,6 +58,7 @@ def test_resume_fetches_a_made_but_unsaved_video_again_without_paying(tmp_path: 
     assert len(state["tasks"]) == 3
 
 
+@pytest.mark.slow
 def test_retry_pays_again_only_once_a_free_reread_did_not_save_it(tmp_path: Path) -> None:
     with simulator() as url:
         ws = _first_run(url, tmp_path)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from .runhelp import grid, install_faults, runner, simulator, truth
 
 
@@ -14,6 +16,7 @@ def _states(ws: Path) -> dict[str, int]:
         return dict(db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
 
 
+@pytest.mark.slow
 def test_a_404_on_a_task_read_then_normal_answers_ends_with_every_job_done(
     tmp_path: Path,
 ) -> None:
@@ -31,6 +34,7 @@ def test_a_404_on_a_task_read_then_normal_answers_ends_with_every_job_done(
     assert len(state["tasks"]) == 4  # nothing created twice
 
 
+@pytest.mark.slow
 def test_a_task_that_stays_404_is_lost_and_the_run_still_ends(tmp_path: Path) -> None:
     exp, ws = grid(tmp_path / "g.csv", 3), tmp_path / "ws"
     with simulator() as url:

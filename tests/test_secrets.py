@@ -8,11 +8,14 @@ import secrets
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from runner.logs import RedactKey
 
 from .runhelp import grid, runner, simulator
 
 
+@pytest.mark.slow
 def test_the_key_is_in_no_output_log_ledger_report_or_table(tmp_path: Path) -> None:
     key = f"sk-LEAKCHECK-{secrets.token_hex(8)}"
     exp, ws = grid(tmp_path / "g.csv", 3), tmp_path / "ws"

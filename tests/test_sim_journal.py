@@ -246,6 +246,7 @@ def test_from_json_takes_the_journal_as_a_path_string(tmp_path: Path) -> None:
     assert cfg.journal == tmp_path / "j.jsonl"
 
 
+@pytest.mark.slow
 def test_a_task_created_before_kill_9_is_there_in_the_next_process(tmp_path: Path) -> None:
     settings = {"speed": 1000, "journal": str(tmp_path / "journal.jsonl")}
     auth = {"Authorization": f"Bearer {DEFAULT_KEY}", "Idempotency-Key": IDEM}

@@ -71,6 +71,7 @@ async def test_200_concurrent_creates_in_process_make_exactly_200_tasks_and_exac
     _check(app.state.sim.snapshot(), created, 200)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_200_concurrent_creates_through_uvicorn_stay_exact() -> None:
     app = create_app(SimConfig(keys={DEFAULT_KEY: KeyConfig(balance=BALANCE)}, concurrency=5))

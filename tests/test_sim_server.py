@@ -27,6 +27,7 @@ def client(url: str, timeout: float = 5.0) -> httpx.Client:
     return httpx.Client(base_url=url, headers=AUTH, timeout=timeout)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kind", "processed", "error", "created"),
     [
@@ -54,6 +55,7 @@ def test_a_reset_or_dropped_connection_reaches_the_client_without_any_response(
     assert state["requests"]["create"] == {kind: 1, "200": 1}
 
 
+@pytest.mark.slow
 def test_a_hung_create_times_the_client_out_after_the_task_was_created() -> None:
     app = make_app(Fault("create", "hang", processed=True, calls=(1,)))
     with serve(app) as url, client(url, timeout=0.3) as http:
@@ -67,6 +69,7 @@ def test_a_hung_create_times_the_client_out_after_the_task_was_created() -> None
     assert state["requests"]["create"] == {"hang": 1}
 
 
+@pytest.mark.slow
 def test_a_create_answered_after_the_client_timeout_is_created_but_never_received() -> None:
     app = make_app(Fault("create", "pass", processed=True, delay=5, calls=(1,)))
     with serve(app) as url, client(url, timeout=0.3) as http:
@@ -78,6 +81,7 @@ def test_a_create_answered_after_the_client_timeout_is_created_but_never_receive
     assert state["requests"]["create"] == {"disconnect": 1}
 
 
+@pytest.mark.slow
 def test_garbled_and_truncated_create_answers_after_the_task_was_created() -> None:
     app = make_app(Fault("create", "truncate", processed=True, calls=(1,)),
                    Fault("create", status=200, body="<html>oops</html>",
@@ -97,6 +101,7 @@ def _result_url(http: httpx.Client, app: Any) -> str:
     return url
 
 
+@pytest.mark.slow
 def test_result_urls_point_at_the_server_and_truncated_downloads_fail_then_succeed() -> None:
     app = make_app(Fault("file", "truncate", truncate_at=5000, calls=(1,)))
     with serve(app) as url, client(url) as http:
@@ -110,6 +115,7 @@ def test_result_urls_point_at_the_server_and_truncated_downloads_fail_then_succe
     assert part.status_code == 206 and part.content == FAKE_MP4[10:20]
 
 
+@pytest.mark.slow
 def test_a_throttled_download_arrives_whole_at_the_configured_rate() -> None:
     app = make_app(Fault("file", "throttle", bytes_per_second=400_000, calls=(1,)))
     with serve(app) as url, client(url) as http:
@@ -121,6 +127,7 @@ def test_a_throttled_download_arrives_whole_at_the_configured_rate() -> None:
     assert 0.2 <= elapsed < 2.0  # 102 KB at 400 KB/s
 
 
+@pytest.mark.slow
 def test_an_endless_download_stops_when_the_client_stops_reading() -> None:
     app = make_app(Fault("file", "endless", max_bytes=10**12, calls=(1,)))
     with serve(app) as url, client(url) as http:
@@ -136,6 +143,7 @@ def test_an_endless_download_stops_when_the_client_stops_reading() -> None:
     assert received > 2_000_000
 
 
+@pytest.mark.slow
 def test_the_simulator_also_runs_in_a_child_process() -> None:
     config = {"speed": 1000.0, "faults": [{"endpoint": "credits", "kind": "reset", "calls": [1]}],
               "keys": {"sk-child-key": {"balance": 50}}}

@@ -126,6 +126,7 @@ async def test_a_fault_that_sets_the_header_itself_keeps_its_value() -> None:
     assert response.headers.get_list("x-simulator-speed") == ["7"]
 
 
+@pytest.mark.slow
 def test_a_truncated_answer_sends_the_speed_in_its_head_before_the_cut() -> None:
     app = make_app(Fault("task", "truncate", truncate_at=10), speed=100.0)
     with serve(app) as url, httpx.Client(

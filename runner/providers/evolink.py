@@ -1,4 +1,5 @@
-"""The EvoLink API over an injected ``httpx.AsyncClient``; httpx errors become ours here.
+"""EvoLink behind the provider protocol, over an injected ``httpx.AsyncClient``; httpx errors
+become the protocol's values and errors here, and nowhere else.
 
 A create is never retried here, and never by a generic retry wrapper: its outcome is
 classified by whether the request could have been processed (SPEC §6, reliability §4.5):
@@ -10,21 +11,36 @@ classified by whether the request could have been processed (SPEC §6, reliabili
 - `Unknown`: read/write timeout, reset after sending, 409, 5xx, a 2xx without a valid task id:
   the task may exist. Held, never re-created automatically.
 
-Queries (`task`, `credits`) raise `Transient` for what a retry may fix (timeouts, resets,
-429 with its Retry-After, 5xx, malformed JSON), `TaskGone` for 400/404, `AccessLost` for
-401/403. The API key travels only in the ``Authorization`` header and never appears in an
-error message.
+Reads (`read_tasks`, `balance`; today one ``GET /v1/tasks/{id}`` per id) raise `Transient`
+for what a retry may fix (timeouts, resets, 429 with its Retry-After, 5xx, malformed JSON),
+`TaskGone` for 400/404 (per id from `read_tasks`), `AccessLost` for 401/403. The API key
+travels only in the ``Authorization`` header and never appears in an error message.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any, NotRequired, TypedDict
 
 import httpx
+
+from ..models import Request
+from .base import (
+    AccessLost,
+    Created,
+    CreateOutcome,
+    NotSent,
+    Rejected,
+    Stop,
+    TaskGone,
+    TaskReads,
+    TaskView,
+    Transient,
+    Unknown,
+)
 
 CREATE_PATH = "/v1/videos/generations"
 TASK_PREFIX = "task-unified-"
@@ -71,48 +87,6 @@ class TaskJSON(TypedDict):
     usage: NotRequired[Usage]
 
 
-# ---------------------------------------------------------------------- create outcomes
-
-
-@dataclass(frozen=True, slots=True)
-class Created:
-    task_id: str
-    credits_reserved: float | None
-    estimated_time: float | None
-    replayed: bool
-    http_status: int
-
-
-@dataclass(frozen=True, slots=True)
-class NotSent:
-    reason: str
-    http_status: int | None = None
-    retry_after: float | None = None  # seconds, from a 429's Retry-After
-    rate_limited: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    code: str
-    message: str
-    http_status: int
-
-
-@dataclass(frozen=True, slots=True)
-class Stop:
-    kind: str  # "auth", "balance", "access", "endpoint"
-    message: str
-    http_status: int
-
-
-@dataclass(frozen=True, slots=True)
-class Unknown:
-    reason: str
-    http_status: int | None = None
-
-
-CreateOutcome = Created | NotSent | Rejected | Stop | Unknown
-
 _STOP_ADVICE = {
     401: ("auth", "the API key was refused (HTTP 401): check EVOLINK_API_KEY "
                   "(keys are at https://evolink.ai/dashboard/keys)"),
@@ -125,38 +99,13 @@ _STOP_ADVICE = {
 }
 
 
-# ---------------------------------------------------------------------- query errors
-
-
-class Transient(Exception):
-    """A query failed in a way a retry may fix."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class TaskGone(Exception):
-    """The provider does not know the task (400 invalid id, 404)."""
-
-
-class AccessLost(Exception):
-    """401/403 on a query: the key no longer works for this task."""
-
-
-@dataclass(frozen=True, slots=True)
-class TaskView:
-    task_id: str
-    status: str  # pending, processing, completed, failed, cancelled, or unknown words
-    progress: int | None
-    result_url: str | None
-    error_code: str | None
-    error_message: str | None
-    estimated_time: float | None
+SPEED_HEADER = "x-simulator-speed"  # a simulator's time scale, on its every answer
 
 
 class EvoLink:
-    """EvoLink's create, task and credits calls."""
+    """EvoLink's create, task and credits calls, as a `runner.providers.base.Provider`."""
+
+    key_env = "EVOLINK_API_KEY"
 
     def __init__(self, http: httpx.AsyncClient, api_key: str) -> None:
         self.http = http
@@ -180,9 +129,38 @@ class EvoLink:
                            f"({type(exc).__name__})")
         return classify_create(response)
 
+    async def read_tasks(self, task_ids: Sequence[str]) -> TaskReads:
+        """One ``GET /v1/tasks/{id}`` per id (EvoLink has no batch read yet)."""
+        views: dict[str, TaskView | TaskGone] = {}
+        for task_id in task_ids:
+            try:
+                views[task_id] = await self.task(task_id)
+            except TaskGone as exc:
+                views[task_id] = exc
+        return views
+
     async def task(self, task_id: str) -> TaskView:
         data = await self._get_json(f"/v1/tasks/{task_id}")
         return parse_task(data, task_id)
+
+    async def models(self) -> list[str] | None:
+        """EvoLink does not list the models a key may use."""
+        return None
+
+    def body_for(self, request: Request, tier: str) -> dict[str, Any]:
+        return request.body(tier)
+
+    def time_scale(self) -> float | None:
+        """A simulator's speed from the last answer's ``x-simulator-speed``; None from
+        EvoLink itself (which sends no such header)."""
+        value = self.last_headers.get(SPEED_HEADER)
+        try:
+            return float(value) if value else None
+        except ValueError:
+            return None
+
+    async def balance(self) -> dict[str, Any]:
+        return await self.credits()
 
     async def credits(self) -> dict[str, Any]:
         """The account balance (``GET /v1/credits``): free, creates nothing."""

@@ -1,0 +1,170 @@
+"""The coordinator: one anyio task group for a run's creates, polls and downloads.
+
+Invariants (``shared/reference/reliability.md`` §4.1):
+
+- Intent before effect: the attempt is committed (with its budget reservation) before the
+  create is sent, and the create's answer is committed before anything else happens to it.
+- A create is never abandoned: it runs shielded from cancellation (Ctrl-C lets it answer).
+- A create whose outcome is unknown is held and never re-sent automatically; three in a row
+  open a breaker that is probed with the free balance call, never with a paid create.
+- 401/402/403/404 at create stop all creates; polling and downloading of what is already
+  paid for go on.
+- Failed jobs are data: recorded, never raised.
+- Crash points (`runner.failpoints`): ``after_intent_commit``, ``after_response_before_commit``,
+  ``after_task_id_commit`` (creates), ``before_download``, ``after_rename_before_done_commit``
+  (fetches).
+
+Priority when work competes: downloads, then polls, then creates. Downloads have their own
+HTTP client and slots, so a slow file host never holds up the API; creates and polls have
+separate rate limits; after a Retry-After pause, the polls it held go before any create.
+
+The dispatcher talks to a `runner.providers.base.Provider` only, and reads time from a
+`runner.clock.Clock` only (never ``time.time`` or ``anyio.sleep``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import httpx
+
+from .. import ledger as L
+from ..clock import Clock
+from ..events import Event
+from ..limits import Pause
+from ..providers.base import Provider
+from .creates import Creates
+from .fetches import Fetches
+from .polls import PollPolicy, Polls
+
+
+@dataclass(frozen=True)
+class Settings:
+    rate: float = 2.0  # creates per second
+    poll_rate: float = 5.0  # task queries per second
+    concurrency: int = 50  # tasks in flight (created, not yet finished remotely)
+    downloads: int = 4  # downloads at once
+    budget: float | None = None  # credits
+    max_resubmits: int = 1  # after a retryable task failure
+    not_sent_retries: int = 8  # creates that provably did not go out, per job and run
+    unknown_breaker: int = 3  # unknown create outcomes in a row that stop creates
+    breaker_probes: int = 5  # credit probes before the run stops for good
+    time_scale: float = 1.0  # API seconds per wall second (a simulator's speed)
+    trusted_origin: str | None = None  # result files may come from here over http
+    max_video_bytes: int = 512 * 1024 * 1024
+
+
+@dataclass
+class Outcome:
+    stop_reason: str | None = None  # why creates stopped early, in plain words
+    stop_kind: str | None = None  # budget, auth, balance, access, endpoint, interrupted, ...
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        ledger: L.Ledger,
+        run_id: str,
+        provider: Provider,
+        files: httpx.AsyncClient,
+        media_dir: Path,
+        settings: Settings,
+        emit: Callable[[Event], None] | None = None,
+        rand: Callable[[], float] | None = None,
+        *,
+        clock: Clock | None = None,
+        policy: PollPolicy | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.run_id = run_id
+        self.provider = provider
+        self.s = settings
+        self.clock = clock if clock is not None else Clock(settings.time_scale)
+        self._emit = emit or (lambda e: None)
+        self.rand = rand or random.random
+        self.pause = Pause(self.clock)  # Retry-After: every request waits
+        self.outcome = Outcome()
+        self.in_flight = 0  # tasks created and not yet finished remotely (the slots)
+        self.created_at: dict[int, float] = {}  # job id -> clock time of its task's create
+        self._changed = anyio.Event()
+        self._tg: anyio.abc.TaskGroup | None = None
+        self.creates = Creates(self)
+        self.polls = Polls(self, policy if policy is not None else PollPolicy())
+        self.fetches = Fetches(self, files, media_dir)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Dispatcher run={self.run_id} in_flight={self.in_flight} "
+            f"stop={self.outcome.stop_kind}>"
+        )
+
+    # ------------------------------------------------------------------ public
+
+    def stop_creates(self, kind: str, reason: str) -> None:
+        """No new creates from now on; what is paid for is still polled and downloaded."""
+        if self.outcome.stop_kind is None:
+            self.outcome.stop_kind = kind
+            self.outcome.stop_reason = reason
+            self.ledger.event(self.run_id, None, f"stop_{kind}", reason)
+            self.emit("stopped", detail=reason)
+        self.wake()
+
+    async def run(self) -> Outcome:
+        self.ledger.recover(self.run_id)
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            completed = self.ledger.jobs(self.run_id, [L.COMPLETED])
+            for job in sorted(completed, key=lambda j: j.result_expires_at or 0):
+                tg.start_soon(self.fetches.fetch, job)  # downloads first: links expire
+            for job in self.ledger.jobs(self.run_id, L.ACTIVE):
+                self.in_flight += 1
+                tg.start_soon(self.polls.track, job, True)
+            self.creates.queue.extend(self.ledger.job_ids(self.run_id, L.PENDING))
+            tg.start_soon(self.creates.run)
+        self.outcome.counts = dict(self.ledger.tally(self.run_id).states)
+        return self.outcome
+
+    # ------------------------------------------------------------------ for the parts
+
+    def start_soon(self, func: Callable[..., Any], *args: Any) -> None:
+        assert self._tg is not None, "the dispatcher is not running"
+        self._tg.start_soon(func, *args)
+
+    def emit(
+        self, kind: str, row: L.JobRecord | None = None, detail: str = "", credits: float = 0.0
+    ) -> None:
+        self._emit(Event(kind, row.job_key if row is not None else None, detail, credits))
+
+    def finish(self, job: L.JobRecord, state: str, code: str | None, message: str) -> None:
+        self.ledger.finish(self.run_id, job.job_id, state, code, message)
+        self.emit(state, job, f"{code}: {message}" if code else message)
+
+    def release_slot(self) -> None:
+        self.in_flight -= 1
+        self.wake()
+
+    def reload(self, job: L.JobRecord) -> L.JobRecord:
+        return self.ledger.job(job.job_id)
+
+    def age(self, job: L.JobRecord) -> float:
+        """Provider seconds since the job's task was created: on the clock when created in
+        this run, else from the ledger's wall time."""
+        if (created := self.created_at.get(job.job_id)) is not None:
+            return self.clock.monotonic() - created
+        submitted = job.submitted_at
+        return self.clock.age(submitted) if submitted is not None else 0.0
+
+    def wake(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def wait_change(self, seconds: float) -> None:
+        """Until something changes (a slot, a stop, a queued job) or ``seconds`` pass."""
+        await self.clock.wait(self._changed, seconds)

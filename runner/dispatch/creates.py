@@ -1,0 +1,229 @@
+"""Creates: the budget, intent before effect, the soft breaker, not-sent retries, stop.
+
+Each create is committed as an attempt before it is sent and answered under a shield; its
+outcome (`runner.providers.base`) decides what follows: poll it, send it again later, record
+the refusal, stop creates, or hold it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+import anyio
+
+from .. import ledger as L
+from ..failpoints import failpoint
+from ..limits import MAX_PAUSE, Pause, Rate, full_jitter
+from ..providers.base import (
+    AccessLost,
+    Created,
+    CreateOutcome,
+    NotSent,
+    Rejected,
+    Stop,
+    TaskGone,
+    Transient,
+)
+
+if TYPE_CHECKING:
+    from .core import Dispatcher
+
+
+class Creates:
+    def __init__(self, d: Dispatcher) -> None:
+        self.d = d
+        self.rate = Rate(d.s.rate)
+        self.pause = Pause(d.clock)  # the soft breaker: creates wait
+        # pending work as job ids (rows are loaded when sent: 10^5 jobs stay small)
+        self.queue: deque[int] = deque()
+        self.later: list[tuple[float, int]] = []  # a heap of (when, job id)
+        self.sending = 0  # creates sent and not yet answered
+        self.unknown_streak = 0
+        self._not_sent: dict[int, int] = {}
+        self._breaker_open = False
+
+    async def run(self) -> None:
+        while True:
+            job = await self._next_job()
+            if job is None:
+                return
+            await self._turn()
+            if self.d.outcome.stop_kind:
+                return
+            self.d.in_flight += 1
+            self.d.start_soon(self._submit, job)
+
+    async def _next_job(self) -> L.JobRecord | None:
+        """The next job to create, waiting for a free slot and for delayed retries."""
+        d = self.d
+        while True:
+            if d.outcome.stop_kind:
+                return None
+            now = d.clock.monotonic()
+            if d.in_flight < d.s.concurrency:
+                if self.later and self.later[0][0] <= now:
+                    return d.ledger.job(heapq.heappop(self.later)[1])
+                if self.queue:
+                    return d.ledger.job(self.queue.popleft())
+            if not self.queue and not self.later and not self.sending and not d.in_flight:
+                return None  # nothing left, and no task that could come back for a resubmit
+            await d.wait_change(self.later[0][0] - now if self.later else math.inf)
+
+    async def _turn(self) -> None:
+        """After a Retry-After pause, the polls it held go first; then the create rate.
+        (Downloads never wait for creates: they have their own client and slots.)"""
+        d = self.d
+        await d.pause.wait()
+        while d.polls.held and not d.outcome.stop_kind:
+            await d.wait_change(0.05 * d.clock.scale)
+        await self.pause.wait()
+        await self.rate.acquire()
+
+    async def _submit(self, job: L.JobRecord) -> None:
+        self.sending += 1
+        try:
+            await self._submit_once(job)
+        finally:
+            self.sending -= 1
+            self.d.wake()
+
+    async def _submit_once(self, job: L.JobRecord) -> None:
+        d = self.d
+        await d.pause.wait()  # a Retry-After that arrived while this create waited its turn
+        if d.outcome.stop_kind:
+            d.release_slot()
+            self.queue.appendleft(job.job_id)
+            return
+        try:
+            attempt = d.ledger.begin_attempt(
+                d.run_id, job.job_id, job.job_key, job.est_credits, d.s.budget
+            )
+        except L.BudgetExceeded as exc:
+            d.release_slot()
+            self.queue.appendleft(job.job_id)
+            d.stop_creates("budget", str(exc))
+            return
+        failpoint("after_intent_commit")
+        body = dict(job.body)
+        with anyio.CancelScope(shield=True):  # a create, once sent, is always answered
+            result = await d.provider.create(body, attempt.idempotency_key)
+            failpoint("after_response_before_commit")
+            self._record(job, attempt, result)
+
+    def _record(self, job: L.JobRecord, attempt: L.Attempt, result: CreateOutcome) -> None:
+        d = self.d
+        if isinstance(result, Created):
+            d.ledger.created(
+                d.run_id,
+                attempt,
+                result.task_id,
+                result.credits_reserved,
+                result.estimated_time,
+                result.replayed,
+                result.http_status,
+            )
+            failpoint("after_task_id_commit")
+            d.created_at[job.job_id] = d.clock.monotonic()
+            self.unknown_streak = 0
+            self.rate.increase()
+            fresh = d.reload(job)
+            d.emit("submitted", fresh, credits=fresh.credits or 0.0)
+            d.start_soon(d.polls.track, fresh, False)
+            return
+        d.release_slot()
+        if isinstance(result, NotSent):
+            d.ledger.not_sent(d.run_id, attempt, result.reason, result.http_status)
+            self._retry_later(job, result)
+        elif isinstance(result, Rejected):
+            d.ledger.rejected(d.run_id, attempt, result.code, result.message, result.http_status)
+            d.emit("rejected", job, f"{result.code}: {result.message}")
+        elif isinstance(result, Stop):
+            d.ledger.not_sent(d.run_id, attempt, result.message, result.http_status)
+            self.queue.appendleft(job.job_id)
+            d.stop_creates(result.kind, result.message)
+        else:
+            d.ledger.unknown(d.run_id, attempt, result.reason, result.http_status)
+            d.emit("held", job, result.reason)
+            self.unknown_streak += 1
+            if self.unknown_streak >= d.s.unknown_breaker:
+                d.start_soon(self._breaker)
+
+    def _retry_later(self, job: L.JobRecord, result: NotSent) -> None:
+        d = self.d
+        if result.rate_limited:
+            self.rate.decrease()
+            wait = result.retry_after  # wall seconds
+            if wait is not None and wait > MAX_PAUSE:
+                self.queue.appendleft(job.job_id)
+                resume_at = time.strftime("%H:%M", time.localtime(d.clock.wall() + wait))
+                d.stop_creates(
+                    "paused",
+                    f"the provider asked to pause for {wait / 3600:.1f} h "
+                    f"(Retry-After); continue after {resume_at} with `runner resume`",
+                )
+                return
+            pause = wait * d.clock.scale if wait is not None else self._jitter(job)
+            d.pause.pause(max(pause, 0.05 * d.clock.scale))
+            d.emit("throttled", job, f"rate limited; pausing {d.clock.to_wall(pause):.1f} s")
+            self._later_at(job, 0.0)
+            return
+        count = self._not_sent.get(job.job_id, 0) + 1
+        self._not_sent[job.job_id] = count
+        if count > d.s.not_sent_retries:
+            d.emit(
+                "failed",
+                job,
+                f"could not reach the API after {count} tries "
+                f"({result.reason}); it stays pending for `runner resume`",
+            )
+            return
+        self._later_at(job, self._jitter(job, count))
+
+    def _jitter(self, job: L.JobRecord, n: int | None = None) -> float:
+        tries = n if n is not None else self._not_sent.get(job.job_id, 0)
+        return full_jitter(tries, 2.0, 120.0, self.d.rand)
+
+    def _later_at(self, job: L.JobRecord, delay: float) -> None:
+        heapq.heappush(self.later, (self.d.clock.monotonic() + delay, job.job_id))
+        self.d.wake()
+
+    def resubmit_later(self, job: L.JobRecord, delay: float) -> None:
+        """A retryable task failure: the job is sent again after ``delay``."""
+        self._later_at(job, delay)
+
+    async def _breaker(self) -> None:
+        """Soft breaker: creates wait while the free balance call probes the API."""
+        if self._breaker_open:
+            return
+        d = self.d
+        self._breaker_open = True
+        try:
+            for probe_n in range(d.s.breaker_probes):
+                cooldown = min(300.0, 10.0 * 2**probe_n)
+                self.pause.hold()  # until the probe answers
+                d.emit(
+                    "breaker",
+                    detail=f"{self.unknown_streak} creates in a row had an "
+                    f"unknown outcome; creates wait {cooldown:.0f} s, then a credit check",
+                )
+                await d.clock.sleep(cooldown)
+                try:
+                    await d.provider.balance()
+                except (Transient, AccessLost, TaskGone):
+                    continue
+                self.unknown_streak = d.s.unknown_breaker - 1  # half-open: one more try
+                self.pause.clear()
+                return
+            d.stop_creates(
+                "breaker",
+                "creates kept ending with an unknown outcome and the "
+                "API did not answer the credit check; held jobs are listed by "
+                "`runner resolve`, and `runner resume` continues",
+            )
+            self.pause.clear()  # the creator sees the stop instead of waiting on
+        finally:
+            self._breaker_open = False

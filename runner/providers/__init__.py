@@ -1,0 +1,1 @@
+"""Video APIs behind one protocol (`base.Provider`); EvoLink is the implementation."""

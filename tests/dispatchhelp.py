@@ -1,0 +1,107 @@
+"""The dispatcher in process: the simulator's ASGI app, a virtual clock shared by both
+sides, and a real ledger on disk. No socket, no real sleep."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import stamina
+
+from runner import ledger as L
+from runner import runs
+from runner.backend import choose
+from runner.clock import VirtualClock
+from runner.dispatch import Dispatcher, Outcome, Settings
+from runner.events import Event
+from runner.plan import make_plan
+from runner.providers.base import Provider
+from runner.providers.evolink import EvoLink
+from runner.simulator.app import SimConfig, create_app
+from runner.simulator.config import DEFAULT_KEY
+from runner.simulator.faults import parse_plan
+
+from .runhelp import grid
+
+SIM = "http://sim.test"
+
+
+@dataclass
+class Run:
+    ledger: L.Ledger
+    run_id: str
+    events: list[Event] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.ledger.tally(self.run_id).states)
+
+
+@asynccontextmanager
+async def new_run(tmp_path: Path, jobs: int) -> AsyncIterator[Run]:
+    """A recorded run of ``jobs`` distinct 4-second fast text-to-video jobs."""
+    ws = tmp_path / "ws"
+    plan = make_plan(grid(tmp_path / "g.csv", jobs))
+    with L.Ledger.open(ws) as ledger:
+        run_id, _ = runs.create(
+            ledger, plan, choose("sim", None, ws), Settings(), name="t", reuse=False
+        )
+        yield Run(ledger, run_id)
+
+
+class Sim:
+    """The simulator in process, on ``clock``; ``truth()`` is its ``GET /_sim/state``."""
+
+    def __init__(self, clock: VirtualClock, *faults: dict[str, Any], **config: Any) -> None:
+        config.setdefault("accept_any_key", True)
+        self.app = create_app(SimConfig(**config), clock=clock)
+        self.transport = httpx.ASGITransport(app=self.app)
+        if faults:
+            self.app.sim.set_faults(parse_plan(list(faults)))
+
+    def truth(self) -> dict[str, Any]:
+        state: dict[str, Any] = self.app.sim.snapshot()
+        return state
+
+
+async def dispatch(
+    run: Run,
+    *,
+    clock: VirtualClock,
+    sim: Sim | None = None,
+    provider: Callable[[httpx.AsyncClient], Provider] | None = None,
+    files: httpx.AsyncBaseTransport | None = None,
+    trusted: str = SIM,
+    **settings: Any,
+) -> Outcome:
+    """Run the dispatcher to its end while ``clock`` drives time."""
+    settings.setdefault("rate", 50.0)
+    transport = files or (sim.transport if sim else None)
+    api_transport = sim.transport if sim else httpx.MockTransport(lambda r: httpx.Response(500))
+    async with (
+        httpx.AsyncClient(base_url=SIM, transport=api_transport) as http,
+        httpx.AsyncClient(transport=transport) as files_client,
+    ):
+        api = provider(http) if provider else EvoLink(http, DEFAULT_KEY)
+        dispatcher = Dispatcher(
+            run.ledger,
+            run.run_id,
+            api,
+            files_client,
+            run.ledger.workspace / run.run_id / "media",
+            Settings(trusted_origin=trusted, **settings),
+            run.events.append,
+            clock=clock,
+            rand=lambda: 0.5,
+        )
+        with stamina.set_testing(True, attempts=20):  # stamina's own waits are wall time
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(clock.drive)
+                with anyio.fail_after(60):  # a hang fails the test instead of the suite
+                    outcome = await dispatcher.run()
+                tg.cancel_scope.cancel()
+    return outcome

@@ -1,0 +1,107 @@
+"""The dispatcher in process: the simulator's ASGI app and a virtual clock, no socket and
+no real sleep. Every test checks the simulator's ground truth, not the runner's logs."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from runner.clock import VirtualClock
+
+from .dispatchhelp import Sim, dispatch, new_run
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_twenty_jobs_run_to_done_each_created_once(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    sim = Sim(clock)
+    async with new_run(tmp_path, 20) as run:
+        outcome = await dispatch(run, clock=clock, sim=sim)
+        assert run.counts() == {"done": 20}
+    truth = sim.truth()
+    assert outcome.stop_kind is None
+    assert len(truth["tasks"]) == 20
+    assert sorted(truth["creates_by_body"].values()) == [1] * 20
+    assert {t["status"] for t in truth["tasks"]} == {"completed"}
+
+
+async def test_in_flight_never_exceeds_the_concurrency_cap(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    sim = Sim(clock)
+    async with new_run(tmp_path, 9) as run:
+        await dispatch(run, clock=clock, sim=sim, concurrency=2)
+        assert run.counts() == {"done": 9}
+    truth = sim.truth()
+    assert len(truth["tasks"]) == 9
+    assert 1 <= truth["peak_generating"] <= 2
+
+
+async def test_create_outcomes_rejected_not_sent_and_unknown(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    sim = Sim(
+        clock,
+        {"endpoint": "create", "kind": "respond", "status": 422, "calls": [1]},  # rejected
+        {"endpoint": "create", "kind": "respond", "status": 408, "calls": [2]},  # not sent
+        {
+            "endpoint": "create",
+            "kind": "respond",
+            "status": 500,
+            "calls": [3],
+            "processed": True,
+        },  # unknown: the task exists, the runner holds the job
+    )
+    async with new_run(tmp_path, 4) as run:
+        await dispatch(run, clock=clock, sim=sim, concurrency=1)
+        assert run.counts() == {"rejected": 1, "unknown": 1, "done": 2}
+    truth = sim.truth()
+    assert len(truth["tasks"]) == 3  # the 422 and the 408 created nothing; 408 went again
+    assert sorted(truth["creates_by_body"].values()) == [1, 1, 1]
+    assert [a["status"] for a in truth["create_arrivals"]] == ["422", "408", "500", "200", "200"]
+
+
+async def test_a_402_on_create_stops_creates_and_paid_work_finishes(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    sim = Sim(clock, {"endpoint": "create", "kind": "respond", "status": 402, "calls": [2]})
+    async with new_run(tmp_path, 4) as run:
+        outcome = await dispatch(run, clock=clock, sim=sim)
+        assert run.counts() == {"done": 1, "pending": 3}
+    assert outcome.stop_kind == "balance"
+    assert len(sim.truth()["tasks"]) == 1
+
+
+async def test_a_retry_after_on_create_pauses_every_create_for_that_long(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    sim = Sim(clock, {"endpoint": "create", "kind": "rate_limit", "retry_after": 30, "calls": [2]})
+    async with new_run(tmp_path, 3) as run:
+        await dispatch(run, clock=clock, sim=sim)
+        assert run.counts() == {"done": 3}
+    arrivals = sim.truth()["create_arrivals"]
+    assert [a["status"] for a in arrivals] == ["200", "429", "200", "200"]
+    assert arrivals[2]["wall"] - arrivals[1]["wall"] >= 30  # nothing went during the pause
+
+
+async def test_a_404_once_on_a_task_read_then_normal_ends_all_done(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    sim = Sim(clock, {"endpoint": "task", "kind": "respond", "status": 404, "calls": [1, 3]})
+    async with new_run(tmp_path, 4) as run:
+        await dispatch(run, clock=clock, sim=sim)
+        assert run.counts() == {"done": 4}
+    truth = sim.truth()
+    assert len(truth["tasks"]) == 4  # nothing created twice
+    assert truth["requests"]["task"]["404"] == 2
+
+
+async def test_a_task_that_stays_404_is_lost_and_its_slot_freed(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    sim = Sim(clock, {"endpoint": "task", "kind": "respond", "status": 404, "call_from": 1})
+    async with new_run(tmp_path, 3) as run:
+        await dispatch(run, clock=clock, sim=sim, concurrency=1)
+        assert run.counts() == {"lost": 3}
+    truth = sim.truth()
+    assert len(truth["tasks"]) == 3  # one slot, freed each time: all three were created
+    created = sorted(a["wall"] for a in truth["create_arrivals"])
+    # each task was read as gone until past its expected end (about 2 minutes) plus 300 s
+    assert all(b - a > 300 for a, b in itertools.pairwise(created))
