@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from runner.plan import make_plan
+from runner.grid.plan import make_plan
 
 
 def write_grid(folder: Path, rows: int) -> Path:
@@ -50,8 +50,10 @@ def main() -> None:
         plan = make_plan(path, "fast")
         elapsed = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"jobs={plan.job_count:,} variants={len(plan.expansion.variants):,} "
-          f"expand+plan={elapsed:.2f}s peak_rss={peak_mb:.0f}MB python={sys.version.split()[0]}")
+    print(
+        f"jobs={plan.job_count:,} variants={len(plan.expansion.variants):,} "
+        f"expand+plan={elapsed:.2f}s peak_rss={peak_mb:.0f}MB python={sys.version.split()[0]}"
+    )
 
 
 if __name__ == "__main__":

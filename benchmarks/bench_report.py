@@ -26,27 +26,71 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runner import ledger as L  # noqa: E402
-from runner import report  # noqa: E402
+from runner.review import report  # noqa: E402
+from runner.run import ledger as L  # noqa: E402
 from tests.test_report_support import FakeJob, media_pool, write_run  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run",
-        "--autoplay-policy=no-user-gesture-required"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
 
-PRODUCTS = ["wireless headphones", "smartwatch", "e-bike", "coffee maker", "mineral sunscreen",
-            "running shoes", "espresso grinder", "yoga mat", "desk lamp", "backpack",
-            "electric toothbrush", "air purifier", "camping stove", "robot vacuum", "tote bag",
-            "gaming mouse", "water bottle", "sunglasses", "bluetooth speaker", "e-reader",
-            "skincare serum", "standing desk", "drone", "kettle", "scooter"]
+PRODUCTS = [
+    "wireless headphones",
+    "smartwatch",
+    "e-bike",
+    "coffee maker",
+    "mineral sunscreen",
+    "running shoes",
+    "espresso grinder",
+    "yoga mat",
+    "desk lamp",
+    "backpack",
+    "electric toothbrush",
+    "air purifier",
+    "camping stove",
+    "robot vacuum",
+    "tote bag",
+    "gaming mouse",
+    "water bottle",
+    "sunglasses",
+    "bluetooth speaker",
+    "e-reader",
+    "skincare serum",
+    "standing desk",
+    "drone",
+    "kettle",
+    "scooter",
+]
 STYLES = ["cinematic", "playful", "minimalist", "documentary", "retro 16mm"]
 RATIOS = ["16:9", "9:16", "1:1", "4:3"]
-HOOKS = ["Before and after", "Day in the life", "Unboxing", "Problem, then solution",
-         "Close-up detail", "Customer testimonial", "Behind the scenes", "Speed ramp reveal",
-         "Top three reasons", "POV first use", "Split screen", "Slow motion hero",
-         "Stop motion", "Macro texture", "Morning routine", "Gift reveal", "Weather test",
-         "Night mode", "Side by side", "One take"]
+HOOKS = [
+    "Before and after",
+    "Day in the life",
+    "Unboxing",
+    "Problem, then solution",
+    "Close-up detail",
+    "Customer testimonial",
+    "Behind the scenes",
+    "Speed ramp reveal",
+    "Top three reasons",
+    "POV first use",
+    "Split screen",
+    "Slow motion hero",
+    "Stop motion",
+    "Macro texture",
+    "Morning routine",
+    "Gift reveal",
+    "Weather test",
+    "Night mode",
+    "Side by side",
+    "One take",
+]
 
 
 def synthetic_jobs(count: int) -> list[FakeJob]:
@@ -58,9 +102,11 @@ def synthetic_jobs(count: int) -> list[FakeJob]:
         ratio = RATIOS[(i // (len(PRODUCTS) * len(STYLES))) % len(RATIOS)]
         hook = HOOKS[(i // (len(PRODUCTS) * len(STYLES) * len(RATIOS))) % len(HOOKS)]
         take = i // (len(PRODUCTS) * len(STYLES) * len(RATIOS) * len(HOOKS))
-        prompt = (f"{hook}: {style} shot of a {product} in a sunlit loft, the camera slowly "
-                  f"dollies in while soft morning light rakes across the surface, shallow "
-                  f"depth of field, natural colours, take {take}")
+        prompt = (
+            f"{hook}: {style} shot of a {product} in a sunlit loft, the camera slowly "
+            f"dollies in while soft morning light rakes across the surface, shallow "
+            f"depth of field, natural colours, take {take}"
+        )
         state, code, message, media = L.DONE, None, None, i % 12
         if i % 37 == 5:
             state, code, media = L.FAILED, "content_policy_violation", None
@@ -71,12 +117,26 @@ def synthetic_jobs(count: int) -> list[FakeJob]:
         elif i % 401 == 9:
             state, code, media = L.EXPIRED, "result_expired", None
             message = "the result URL answered 410 Gone"
-        jobs.append(FakeJob(
-            values={"name": product.title(), "style": style, "aspect_ratio": ratio,
-                    "hook": hook, **({"take": str(take)} if count > 10_000 else {})},
-            prompt=prompt, name=product.title(), state=state, error_code=code,
-            error_message=message, media=media, aspect_ratio=ratio, duration=5,
-            latency=60 + (i * 37) % 120))
+        jobs.append(
+            FakeJob(
+                values={
+                    "name": product.title(),
+                    "style": style,
+                    "aspect_ratio": ratio,
+                    "hook": hook,
+                    **({"take": str(take)} if count > 10_000 else {}),
+                },
+                prompt=prompt,
+                name=product.title(),
+                state=state,
+                error_code=code,
+                error_message=message,
+                media=media,
+                aspect_ratio=ratio,
+                duration=5,
+                latency=60 + (i * 37) % 120,
+            )
+        )
         i += 1
     return jobs
 
@@ -85,8 +145,15 @@ def build(workspace: Path, count: int) -> tuple[Path, float, float]:
     pool = media_pool(workspace / "_pool", 12)
     jobs = synthetic_jobs(count)
     t = time.perf_counter()
-    write_run(workspace, "bench-10k", jobs, pool_dir=workspace / "_pool", pool=pool,
-              name="bench sweep", experiment="experiments/bench.csv")
+    write_run(
+        workspace,
+        "bench-10k",
+        jobs,
+        pool_dir=workspace / "_pool",
+        pool=pool,
+        name="bench sweep",
+        experiment="experiments/bench.csv",
+    )
     ledger_s = time.perf_counter() - t
     runs = []
     for _ in range(3):
@@ -100,15 +167,23 @@ def build(workspace: Path, count: int) -> tuple[Path, float, float]:
 def browser(path: Path) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
-    out: dict[str, list[float]] = {"tti": [], "first_cards": [], "parsed": [], "key": [],
-                                   "longest_scroll_task": [], "dom_cards": []}
+    out: dict[str, list[float]] = {
+        "tti": [],
+        "first_cards": [],
+        "parsed": [],
+        "key": [],
+        "longest_scroll_task": [],
+        "dom_cards": [],
+    }
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         for _ in range(3):
             page = b.new_page(viewport={"width": 1440, "height": 900})
             errors: list[str] = []
-            page.on("console", lambda m, errors=errors: errors.append(m.text)
-                    if m.type == "error" else None)
+            page.on(
+                "console",
+                lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None,
+            )
             page.goto(path.as_uri())
             page.wait_for_selector("html[data-ready='1']", timeout=30_000)
             marks = page.evaluate("""() => Object.fromEntries(
@@ -154,18 +229,25 @@ def main() -> None:
         path, ledger_s, best, runs = build(workspace, args.jobs)
         size = path.stat().st_size
         print(f"jobs: {args.jobs:,}  (synthetic ledger written in {ledger_s:.2f} s)")
-        print(f"report.build: best {best:.2f} s of {', '.join(f'{r:.2f}' for r in runs)} "
-              f"(target <= 5 s) {'OK' if best <= 5 else 'MISSED'}")
-        print(f"index.html: {size / 1e6:.2f} MB (target <= 5 MB) "
-              f"{'OK' if size <= 5e6 else 'MISSED'}")
+        print(
+            f"report.build: best {best:.2f} s of {', '.join(f'{r:.2f}' for r in runs)} "
+            f"(target <= 5 s) {'OK' if best <= 5 else 'MISSED'}"
+        )
+        print(
+            f"index.html: {size / 1e6:.2f} MB (target <= 5 MB) {'OK' if size <= 5e6 else 'MISSED'}"
+        )
         if CHROMIUM.exists():
             b = browser(path)
-            print(f"chromium (median of 3): data parsed {b['parsed']:.0f} ms, first cards "
-                  f"{b['first_cards']:.0f} ms, interactive {b['tti']:.0f} ms (target <= 1500) "
-                  f"{'OK' if b['tti'] <= 1500 else 'MISSED'}")
-            print(f"  key press answered in {b['key']:.0f} ms; longest task while scrolling 40 "
-                  f"screens {b['longest_scroll_task']:.0f} ms; cards in the DOM after: "
-                  f"{b['dom_cards']:.0f}")
+            print(
+                f"chromium (median of 3): data parsed {b['parsed']:.0f} ms, first cards "
+                f"{b['first_cards']:.0f} ms, interactive {b['tti']:.0f} ms (target <= 1500) "
+                f"{'OK' if b['tti'] <= 1500 else 'MISSED'}"
+            )
+            print(
+                f"  key press answered in {b['key']:.0f} ms; longest task while scrolling 40 "
+                f"screens {b['longest_scroll_task']:.0f} ms; cards in the DOM after: "
+                f"{b['dom_cards']:.0f}"
+            )
         else:
             print("chromium: /usr/bin/chromium not found, browser figures skipped")
     finally:

@@ -52,7 +52,7 @@ def free_port() -> int:
 
 
 def media_cpu_per_job(clip: Path, rounds: int = 20) -> float:
-    from runner.probe import media_info
+    from runner.run.probe import media_info
 
     start = time.process_time()
     for _ in range(rounds):
@@ -66,8 +66,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=40.0)
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--speed", type=float, default=100.0)
-    parser.add_argument("--stop-after", type=float, default=0.0,
-                        help="send Ctrl-C after this many seconds (memory runs)")
+    parser.add_argument(
+        "--stop-after",
+        type=float,
+        default=0.0,
+        help="send Ctrl-C after this many seconds (memory runs)",
+    )
     args = parser.parse_args()
 
     port = free_port()
@@ -83,11 +87,26 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             exp = Path(tmp) / "bench.csv"
             takes = " | ".join(f"take {i}" for i in range(args.jobs))
-            exp.write_text(f'prompt,take,duration,quality\n"A lamp: {{{{ take }}}}",{takes},4,'
-                           "480p\n")
-            cmd = [sys.executable, "-m", "runner", "run", str(exp), "--base-url", url,
-                   "--workspace", str(Path(tmp) / "ws"), "--rate", str(args.rate),
-                   "--concurrency", str(args.concurrency), "--poll-rate", str(args.rate * 2)]
+            exp.write_text(
+                f'prompt,take,duration,quality\n"A lamp: {{{{ take }}}}",{takes},4,480p\n'
+            )
+            cmd = [
+                sys.executable,
+                "-m",
+                "runner",
+                "run",
+                str(exp),
+                "--base-url",
+                url,
+                "--workspace",
+                str(Path(tmp) / "ws"),
+                "--rate",
+                str(args.rate),
+                "--concurrency",
+                str(args.concurrency),
+                "--poll-rate",
+                str(args.rate * 2),
+            ]
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.monotonic()
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -113,8 +132,12 @@ def main() -> None:
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     queries = sum(state["requests"].get("task", {}).values())
     result = {
-        "jobs": args.jobs, "created": created, "rate": args.rate, "exit": proc.returncode,
-        "wall_s": round(wall, 2), "bound_s": round(bound, 2),
+        "jobs": args.jobs,
+        "created": created,
+        "rate": args.rate,
+        "exit": proc.returncode,
+        "wall_s": round(wall, 2),
+        "bound_s": round(bound, 2),
         "wall_over_bound": round(wall / bound, 3),
         "queries_per_job": round(queries / max(created, 1), 3),
         "runner_cpu_ms_per_job": round(cpu / max(created, 1) * 1000, 3),

@@ -19,12 +19,19 @@ def main() -> None:
                 times, size = [], 0
                 for i in range(5):
                     start = time.perf_counter()
-                    data = render_video(prompt=f"benchmark {i}", duration=duration,
-                                        aspect_ratio="16:9", tier=tier, generate_audio=audio)
+                    data = render_video(
+                        prompt=f"benchmark {i}",
+                        duration=duration,
+                        aspect_ratio="16:9",
+                        tier=tier,
+                        generate_audio=audio,
+                    )
                     times.append((time.perf_counter() - start) * 1000)
                     size = len(data)
-                print(f"{tier:<9} {duration:>5} s {audio!s:<6} {statistics.median(times):>9.0f}"
-                      f" {size / 1024:>9.0f}")
+                print(
+                    f"{tier:<9} {duration:>5} s {audio!s:<6} {statistics.median(times):>9.0f}"
+                    f" {size / 1024:>9.0f}"
+                )
 
 
 if __name__ == "__main__":

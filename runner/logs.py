@@ -30,8 +30,7 @@ class RedactKey(logging.Filter):
         if clean != message or record.exc_info:
             record.msg, record.args = clean, None
             if record.exc_info:
-                record.exc_text = self.redact(logging.Formatter().formatException(
-                    record.exc_info))
+                record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
                 record.exc_info = None
         return True
 
@@ -40,8 +39,9 @@ def configure(verbose: int, key: str | None) -> None:
     """WARNING by default, INFO with -v, DEBUG with -vv (httpx's request lines included)."""
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
-                                           "%H:%M:%S"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    )
     handler.addFilter(RedactKey(key))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -128,9 +128,17 @@ class Request(NamedTuple):
     def shape(self) -> Shape:
         """All that rules and prices read: the request but its prompt and its URLs (counted)."""
         return Shape(
-            self.mode, self.duration, self.quality, self.aspect_ratio, self.generate_audio,
-            self.content_filter, self.web_search, len(self.image_urls), len(self.video_urls),
-            len(self.audio_urls), self.extra,
+            self.mode,
+            self.duration,
+            self.quality,
+            self.aspect_ratio,
+            self.generate_audio,
+            self.content_filter,
+            self.web_search,
+            len(self.image_urls),
+            len(self.video_urls),
+            len(self.audio_urls),
+            self.extra,
         )
 
     @classmethod
@@ -169,9 +177,18 @@ class Shape(NamedTuple):
     def request(self, prompt: str, url: str) -> Request:
         """A request of this shape (``url`` repeated for the media)."""
         return Request(
-            self.mode, prompt, self.duration, self.quality, self.aspect_ratio,
-            self.generate_audio, self.content_filter, self.web_search, (url,) * self.images,
-            (url,) * self.videos, (url,) * self.audios, self.extra,
+            self.mode,
+            prompt,
+            self.duration,
+            self.quality,
+            self.aspect_ratio,
+            self.generate_audio,
+            self.content_filter,
+            self.web_search,
+            (url,) * self.images,
+            (url,) * self.videos,
+            (url,) * self.audios,
+            self.extra,
         )
 
 

@@ -3,8 +3,8 @@
 The experiment validator uses this module, so a bad grid is refused before anything is spent.
 The simulator carries its own encoding of the same rules (``docs/simulator.md`` §3);
 ``tests/test_sim_differential.py`` checks that the two agree on generated bodies. Sources:
-EvoLink's API reference §2-§3 (the §3.3 list is implemented by `check_body`) and the newer
-gateway notes (reference-to-video needs an image or a video).
+EvoLink's API (``docs/evolink.md`` §2-§3; the §3.3 list is implemented by `check_body`) and
+the newer gateway notes (reference-to-video needs an image or a video).
 """
 
 from __future__ import annotations
@@ -35,11 +35,14 @@ class TierSpec:
 
 
 # The tier table, cheapest first (the order quotes are shown in).
-TIER_TABLE: Final[dict[str, TierSpec]] = {t.name: t for t in (
-    TierSpec("mini", "mini-", ("480p", "720p"), options=()),
-    TierSpec("fast", "fast-", ("480p", "720p"), options=("web_search",)),
-    TierSpec("standard", "", QUALITIES, options=("web_search",)),
-)}
+TIER_TABLE: Final[dict[str, TierSpec]] = {
+    t.name: t
+    for t in (
+        TierSpec("mini", "mini-", ("480p", "720p"), options=()),
+        TierSpec("fast", "fast-", ("480p", "720p"), options=("web_search",)),
+        TierSpec("standard", "", QUALITIES, options=("web_search",)),
+    )
+}
 TIERS: Final[tuple[Tier, ...]] = tuple(t.name for t in TIER_TABLE.values())
 TIER_QUALITIES: Final[dict[str, tuple[str, ...]]] = {
     t.name: t.qualities for t in TIER_TABLE.values()
@@ -55,7 +58,7 @@ MEDIA_FIELDS: Final = ("image_urls", "video_urls", "audio_urls")
 _CONTROL: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f]")  # all but tab and newline
 _ALLOWED_SECONDS: Final = f"allowed {DURATION_MIN}–{DURATION_MAX}"
 
-# Output pixel sizes per aspect ratio and quality (reference §3.2).
+# Output pixel sizes per aspect ratio and quality (docs/evolink.md §3.2).
 PIXELS: Final[dict[str, dict[str, tuple[int, int]]]] = {
     "16:9": {"480p": (864, 496), "720p": (1280, 720), "1080p": (1920, 1080)},
     "4:3": {"480p": (752, 560), "720p": (1112, 834), "1080p": (1664, 1248)},
@@ -84,9 +87,7 @@ def tier_allows(tier: str, option: str) -> bool:
     return option in TIER_TABLE[tier].options
 
 
-MODELS: Final[dict[str, tuple[Tier, Mode]]] = {
-    model_id(t, m): (t, m) for t in TIERS for m in MODES
-}
+MODELS: Final[dict[str, tuple[Tier, Mode]]] = {model_id(t, m): (t, m) for t in TIERS for m in MODES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ class Violation:
 
 
 def check_body(body: Mapping[str, object]) -> list[Violation]:
-    """Every documented rule of a create request body (reference §3.3), all at once."""
+    """Every documented rule of a create request body (docs/evolink.md §3.3), all at once."""
     out: list[Violation] = []
     model = body.get("model")
     tier_mode = MODELS.get(model) if isinstance(model, str) else None
@@ -189,7 +190,7 @@ def _media_violations(body: Mapping[str, object], mode: str) -> list[Violation]:
         if field not in body:
             continue
         value = body[field]
-        if field not in limits:  # "must be absent" (reference §3.1), even as an empty list
+        if field not in limits:  # "must be absent" (docs/evolink.md §3.1), even as an empty list
             out.append(Violation(field, f"{_MEDIA_NOUN[field]}s are not used in {mode} mode"))
             continue
         if not isinstance(value, list) or not all(_is_web_url(u) for u in value):
@@ -199,11 +200,14 @@ def _media_violations(body: Mapping[str, object], mode: str) -> list[Violation]:
         lo, hi = limits[field]
         if not lo <= len(value) <= hi:
             noun = _MEDIA_NOUN[field]
-            hint = "; 3 or more images need reference mode" if mode == "image" and len(
-                value) > hi else ""
-            out.append(Violation(
-                field, f"{mode} mode takes {lo}–{hi} {noun}s, got {len(value)}{hint}"
-            ))
+            hint = (
+                "; 3 or more images need reference mode"
+                if mode == "image" and len(value) > hi
+                else ""
+            )
+            out.append(
+                Violation(field, f"{mode} mode takes {lo}–{hi} {noun}s, got {len(value)}{hint}")
+            )
     if mode == "image" and "image_urls" not in body:
         out.append(Violation("image_urls", "image mode needs 1 or 2 images"))
     if mode == "reference":
@@ -219,13 +223,14 @@ def _media_violations(body: Mapping[str, object], mode: str) -> list[Violation]:
 
 
 def _is_web_url(value: object) -> bool:
-    """An http(s) URL with a host: inputs are public URLs, never base64 (reference §1, §3.1)."""
+    """An http(s) URL with a host: inputs are public URLs, never base64 (docs/evolink.md §1,
+    §3.1)."""
     return isinstance(value, str) and url_issue(value, ("http", "https")) in (None, "private")
 
 
 def _model_params_violations(params: object, tier: str | None, mode: str | None) -> list[Violation]:
     if not isinstance(params, Mapping):
-        return [Violation("model_params", "must be an object like {\"web_search\": true}")]
+        return [Violation("model_params", 'must be an object like {"web_search": true}')]
     out: list[Violation] = []
     for key in params:
         if key != "web_search":
@@ -236,9 +241,11 @@ def _model_params_violations(params: object, tier: str | None, mode: str | None)
         elif mode is not None and mode != "text":
             out.append(Violation("model_params.web_search", "web search works in text mode only"))
         elif tier is not None and not tier_allows(tier, "web_search"):
-            out.append(Violation(
-                "model_params.web_search", f"web search is not available on the {tier} tier"
-            ))
+            out.append(
+                Violation(
+                    "model_params.web_search", f"web search is not available on the {tier} tier"
+                )
+            )
     return out
 
 

@@ -13,15 +13,15 @@ import anyio
 import httpx
 import stamina
 
-from runner import ledger as L
-from runner import runs
-from runner.backend import choose
-from runner.clock import VirtualClock
-from runner.dispatch import Dispatcher, Outcome, Settings
-from runner.events import Event
-from runner.plan import make_plan
+from runner.grid.plan import make_plan
 from runner.providers.base import Provider
 from runner.providers.evolink import EvoLink
+from runner.run import ledger as L
+from runner.run import runs
+from runner.run.backend import choose
+from runner.run.clock import VirtualClock
+from runner.run.dispatch import Dispatcher, Outcome, Settings
+from runner.run.events import Event
 from runner.simulator.app import SimConfig, create_app
 from runner.simulator.config import DEFAULT_KEY
 from runner.simulator.faults import parse_plan

@@ -45,23 +45,36 @@ def grid(path: Path, jobs: int, *, duration: int = 4, prompt: str = "A lamp on a
     return path
 
 
-def runner(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 120,
-           check: bool = False) -> subprocess.CompletedProcess[str]:
+def runner(
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 120, check: bool = False
+) -> subprocess.CompletedProcess[str]:
     """The real command line in its own process (what kill -9 and signals need)."""
     full_env = {k: v for k, v in os.environ.items() if k != "EVOLINK_API_KEY"}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "runner", *map(str, args)], env=full_env,
-                          capture_output=True, text=True, timeout=timeout, check=check)
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *map(str, args)],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
 
 
-def spawn(*args: str | Path, env: dict[str, str] | None = None,
-          quiet: bool = False) -> subprocess.Popen[str]:
+def spawn(
+    *args: str | Path, env: dict[str, str] | None = None, quiet: bool = False
+) -> subprocess.Popen[str]:
     """The runner in the background (``quiet``: its output discarded)."""
     full_env = {k: v for k, v in os.environ.items() if k != "EVOLINK_API_KEY"}
     full_env.update(env or {})
     out = subprocess.DEVNULL if quiet else subprocess.PIPE
-    return subprocess.Popen([sys.executable, "-m", "runner", *map(str, args)], env=full_env,
-                            stdout=out, stderr=out, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner", *map(str, args)],
+        env=full_env,
+        stdout=out,
+        stderr=out,
+        text=True,
+    )
 
 
 def creates_per_body(state: dict[str, Any]) -> list[int]:

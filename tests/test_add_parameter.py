@@ -14,8 +14,8 @@ import pytest
 
 from runner import params
 from runner.errors import ExperimentError
+from runner.grid.plan import make_plan
 from runner.models import Job
-from runner.plan import make_plan
 from tests.test_variant_keys import GRID, GRID_KEYS, PINNED, REQUESTS
 
 CAMERA_FIXED = params.Param(

@@ -15,15 +15,20 @@ from typing import Any
 
 import pytest
 
-from runner import ledger as L
-from runner import report
+from runner.review import report
+from runner.run import ledger as L
 from tests.test_report_support import HOSTILE, FakeJob, grid_jobs, media_pool, write_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run",
-        "--autoplay-policy=no-user-gesture-required"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
 WATCH = """
 window.__csp = [];
 document.addEventListener('securitypolicyviolation',
@@ -41,32 +46,77 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Four reports: a sweep with repeats and failures, hostile text, and a promoted pair."""
     ws = tmp_path_factory.mktemp("ws")
     pool = media_pool(ws / "_pool", 4)
-    sweep = grid_jobs(["Headphones", "Smartwatch", "E-bike"], ["cinematic", "playful"],
-                      ["16:9", "9:16"], media=2)
-    sweep[1] = FakeJob(values=sweep[1].values, prompt="a celebrity wearing headphones",
-                       name="Headphones", state=L.FAILED, error_code="content_policy_violation",
-                       error_message="Blocked: the prompt names a real person.", media=None)
+    sweep = grid_jobs(
+        ["Headphones", "Smartwatch", "E-bike"], ["cinematic", "playful"], ["16:9", "9:16"], media=2
+    )
+    sweep[1] = FakeJob(
+        values=sweep[1].values,
+        prompt="a celebrity wearing headphones",
+        name="Headphones",
+        state=L.FAILED,
+        error_code="content_policy_violation",
+        error_message="Blocked: the prompt names a real person.",
+        media=None,
+    )
     sweep[2].state, sweep[2].error_code, sweep[2].media = L.UNKNOWN, "create_outcome_unknown", None
-    sweep += [FakeJob(values={"name": "E-bike", "style": "noir", "aspect_ratio": "1:1"},
-                      prompt="noir shot of an e-bike", name="E-bike", sample=s, media=s % 2,
-                      variant_key="00000000000000aa") for s in (1, 2, 3)]
+    sweep += [
+        FakeJob(
+            values={"name": "E-bike", "style": "noir", "aspect_ratio": "1:1"},
+            prompt="noir shot of an e-bike",
+            name="E-bike",
+            sample=s,
+            media=s % 2,
+            variant_key="00000000000000aa",
+        )
+        for s in (1, 2, 3)
+    ]
     write_run(ws, "sweep", sweep, pool_dir=ws / "_pool", pool=pool, name="Spring sweep")
-    hostile = [FakeJob(values={"name": text, "style": HOSTILE[(i + 3) % len(HOSTILE)]},
-                       prompt=f"{text} shot", name=text, media=i % 2,
-                       state=L.DONE if i % 2 else L.FAILED,
-                       error_code=None if i % 2 else "content_policy_violation",
-                       error_message=None if i % 2 else text)
-               for i, text in enumerate(HOSTILE)]
-    write_run(ws, "hostile", hostile, pool_dir=ws / "_pool", pool=pool, name=HOSTILE[1],
-              experiment=HOSTILE[0], stop_reason=HOSTILE[2])
-    parents = grid_jobs(["Headphones", "Lamp", "Kettle"], ["cinematic", "playful"],
-                        ["16:9", "9:16"], media=2)
+    hostile = [
+        FakeJob(
+            values={"name": text, "style": HOSTILE[(i + 3) % len(HOSTILE)]},
+            prompt=f"{text} shot",
+            name=text,
+            media=i % 2,
+            state=L.DONE if i % 2 else L.FAILED,
+            error_code=None if i % 2 else "content_policy_violation",
+            error_message=None if i % 2 else text,
+        )
+        for i, text in enumerate(HOSTILE)
+    ]
+    write_run(
+        ws,
+        "hostile",
+        hostile,
+        pool_dir=ws / "_pool",
+        pool=pool,
+        name=HOSTILE[1],
+        experiment=HOSTILE[0],
+        stop_reason=HOSTILE[2],
+    )
+    parents = grid_jobs(
+        ["Headphones", "Lamp", "Kettle"], ["cinematic", "playful"], ["16:9", "9:16"], media=2
+    )
     write_run(ws, "fast", parents, pool_dir=ws / "_pool", pool=pool)
-    children = [FakeJob(values=p.values, prompt=p.prompt, name=p.name, media=2 + i % 2,
-                        variant_key=p.variant(), parent_job_key=p.job_key("fast"))
-                for i, p in enumerate(parents[:3])]
-    write_run(ws, "standard", children, pool_dir=ws / "_pool", pool=pool, tier="standard",
-              parent_run="fast")
+    children = [
+        FakeJob(
+            values=p.values,
+            prompt=p.prompt,
+            name=p.name,
+            media=2 + i % 2,
+            variant_key=p.variant(),
+            parent_job_key=p.job_key("fast"),
+        )
+        for i, p in enumerate(parents[:3])
+    ]
+    write_run(
+        ws,
+        "standard",
+        children,
+        pool_dir=ws / "_pool",
+        pool=pool,
+        tier="standard",
+        parent_run="fast",
+    )
     with L.reader(ws) as store:
         return {run: report.build(store, ws, run) for run in ("sweep", "hostile", "standard")}
 
@@ -85,15 +135,18 @@ class Opened:
     """A page of one report with everything it logged, requested and tried to pop up."""
 
     def __init__(self, browser: Any, path: Path) -> None:
-        self.context = browser.new_context(viewport={"width": 1280, "height": 860},
-                                           accept_downloads=True)
+        self.context = browser.new_context(
+            viewport={"width": 1280, "height": 860}, accept_downloads=True
+        )
         self.context.set_default_timeout(8000)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.requests: list[str] = []
         self.dialogs: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text)
-                     if m.type in ("error", "warning") else None)
+        self.page.on(
+            "console",
+            lambda m: self.errors.append(m.text) if m.type in ("error", "warning") else None,
+        )
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.on("dialog", self._dialog)
@@ -112,8 +165,10 @@ class Opened:
 
     def settle(self) -> None:
         """Let the rows that came into view render (IntersectionObserver, next frames)."""
-        self.page.evaluate("new Promise(r => requestAnimationFrame(() =>"
-                           " requestAnimationFrame(() => setTimeout(r, 50))))")
+        self.page.evaluate(
+            "new Promise(r => requestAnimationFrame(() =>"
+            " requestAnimationFrame(() => setTimeout(r, 50))))"
+        )
 
     def texts(self, selector: str) -> list[str]:
         return [t.strip() for t in self.page.locator(selector).all_inner_texts()]
@@ -129,8 +184,9 @@ class Opened:
         assert self.errors == []
         assert self.js("window.__csp") == []
         assert self.dialogs == []
-        assert all(u.startswith(("file://", "blob:", "data:")) for u in self.requests), \
+        assert all(u.startswith(("file://", "blob:", "data:")) for u in self.requests), (
             self.requests
+        )
 
     def close(self) -> None:
         self.context.close()
@@ -179,8 +235,7 @@ def test_grid_has_the_varied_dimensions_on_its_axes_and_switching_them_regroups(
 def test_failed_and_held_jobs_are_cards_with_the_providers_message(site, open_page):
     o = open_page(site["sweep"])
     problems = o.texts(".problem")
-    assert any("content_policy_violation" in p and "names a real person" in p
-               for p in problems)
+    assert any("content_policy_violation" in p and "names a real person" in p for p in problems)
     assert any("HELD" in p.upper() and "runner resolve sweep" in p for p in problems)
     o.page.select_option("#status-sel", "failed")
     assert o.page.locator(".card").count() == 1
@@ -220,7 +275,9 @@ def test_a_card_plays_its_video_on_hover_and_videos_load_only_when_played(site, 
     first.hover()
     o.page.wait_for_function(
         "() => { const v = document.querySelector('#grid video');"
-        " return v && v.currentTime > 0.4; }", timeout=5000)
+        " return v && v.currentTime > 0.4; }",
+        timeout=5000,
+    )
     assert o.js("document.querySelector('#grid video').getAttribute('preload')") == "none"
     first.locator("xpath=..").focus()
     o.page.keyboard.press("s")  # starring a playing card leaves it playing
@@ -247,8 +304,9 @@ def test_compare_two_cards_plays_them_in_sync_with_one_transport(site, open_page
     times = o.js("Array.from(document.querySelectorAll('#cmp-stage video'), v => v.currentTime)")
     assert min(times) > 0.6 and max(times) - min(times) < 0.15, times
     o.page.select_option("#t-speed", "0.5")
-    assert o.js("Array.from(document.querySelectorAll('#cmp-stage video'),"
-                " v => v.playbackRate)") == [0.5, 0.5]
+    assert o.js(
+        "Array.from(document.querySelectorAll('#cmp-stage video'), v => v.playbackRate)"
+    ) == [0.5, 0.5]
     o.shot("compare")
     o.page.keyboard.press(" ")
     o.page.wait_for_timeout(100)
@@ -259,8 +317,13 @@ def test_compare_two_cards_plays_them_in_sync_with_one_transport(site, open_page
     assert abs(stepped[0] - (before + 1 / 8)) < 0.02 and abs(stepped[1] - stepped[0]) < 0.03
     o.page.keyboard.press("Tab")  # A/B flip: one at a time, same frame
     assert o.js("document.getElementById('cmp-stage').classList.contains('flip')")
-    shown = lambda: o.js("Array.from(document.querySelectorAll('#cmp-stage .slot'),"  # noqa: E731
-                         " s => getComputedStyle(s).display !== 'none')")
+
+    def shown() -> object:
+        return o.js(
+            "Array.from(document.querySelectorAll('#cmp-stage .slot'),"
+            " s => getComputedStyle(s).display !== 'none')"
+        )
+
     assert shown() == [True, False]
     o.page.keyboard.press("Tab")
     assert shown() == [False, True]
@@ -324,8 +387,16 @@ def test_export_winners_downloads_the_csv_that_promote_reads(site, open_page, tm
     raw = path.read_bytes()
     assert not raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8"), newline="")))
-    assert rows[0] == ["run_id", "job_key", "variant_key", "tier", "name", "style",
-                       "aspect_ratio", "note"]
+    assert rows[0] == [
+        "run_id",
+        "job_key",
+        "variant_key",
+        "tier",
+        "name",
+        "style",
+        "aspect_ratio",
+        "note",
+    ]
     winners = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
     assert sorted(w["job_key"] for w in winners) == sorted(keys)
     for w in winners:
@@ -333,7 +404,7 @@ def test_export_winners_downloads_the_csv_that_promote_reads(site, open_page, tm
         assert w["job_key"].startswith(w["variant_key"] + "-fast-")
         assert w["style"] in ("cinematic", "playful") and w["aspect_ratio"] in ("16:9", "9:16")
         assert w["note"] == NOTE
-    from runner.promote import read_winners  # the reader of `runner promote --winners`
+    from runner.review.promote import read_winners  # the reader of `runner promote --winners`
 
     assert sorted(key for _, key in read_winners(path, "sweep")) == sorted(keys)
     o.clean()
@@ -346,8 +417,9 @@ def test_import_picks_reads_a_colleagues_winners_csv(site, open_page, tmp_path):
         first.page.click("#export-btn")
     path = tmp_path / "colleague.csv"
     download.value.save_as(path)
-    path.write_text(path.read_text("utf-8") + "other-run,ffffffffffffffff-fast-1,ffff,fast,X,"
-                    "a,b,\n", "utf-8")
+    path.write_text(
+        path.read_text("utf-8") + "other-run,ffffffffffffffff-fast-1,ffff,fast,X,a,b,\n", "utf-8"
+    )
     o = open_page(site["sweep"])  # another browser profile: nothing picked yet
     assert o.page.inner_text("#pick-count") == "0"
     o.page.click("#picks-btn")
@@ -375,11 +447,17 @@ def test_hostile_text_shows_inertly(site, open_page):
     injected = "img[src='x'], svg, iframe, object, embed"
     assert o.js(f"document.querySelectorAll({injected!r}).length") == 0
     assert o.js("document.querySelectorAll('script').length") == 2
-    assert o.js("Array.from(document.querySelectorAll('*')).some("
-                "e => Array.from(e.attributes).some(a => a.name.startsWith('on')))") is False
+    assert (
+        o.js(
+            "Array.from(document.querySelectorAll('*')).some("
+            "e => Array.from(e.attributes).some(a => a.name.startsWith('on')))"
+        )
+        is False
+    )
     o.page.fill("#search", "")
-    o.page.wait_for_function("() => document.getElementById('active-filters').children.length"
-                             " === 0")
+    o.page.wait_for_function(
+        "() => document.getElementById('active-filters').children.length === 0"
+    )
     o.page.click("[data-view='grid']")
     o.page.click("#picks-close")
     assert HOSTILE[0] in o.page.inner_text("#top")
@@ -401,11 +479,14 @@ def test_promoted_run_shows_fast_and_standard_side_by_side_with_ab_flip(site, op
     o.shot("promoted")
     cards.first.locator(".abflip").click()
     assert o.page.locator("#cmp-stage video").count() == 2
-    srcs = o.js("Array.from(document.querySelectorAll('#cmp-stage video'),"
-                " v => v.getAttribute('src'))")
+    srcs = o.js(
+        "Array.from(document.querySelectorAll('#cmp-stage video'), v => v.getAttribute('src'))"
+    )
     assert srcs[0].startswith("media/parent/") and not srcs[1].startswith("media/parent/")
     assert o.js("document.getElementById('cmp-stage').classList.contains('flip')")
     o.page.keyboard.press("Tab")
-    assert o.js("document.querySelector('#cmp-stage .slot.shown video').getAttribute('src')"
-                ) == srcs[1]
+    assert (
+        o.js("document.querySelector('#cmp-stage .slot.shown video').getAttribute('src')")
+        == srcs[1]
+    )
     o.clean()

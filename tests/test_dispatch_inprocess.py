@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.clock import VirtualClock
+from runner.run.clock import VirtualClock
 
 from .dispatchhelp import Sim, dispatch, new_run
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.cells import split_cell
-from runner.experiment import load
+from runner.grid.cells import split_cell
+from runner.grid.experiment import load
+from runner.grid.prompts import Templates
 from runner.models import content_hash
-from runner.prompts import Templates
 
 
 def test_pipe_cells_expand_to_the_cartesian_product(write: Callable[..., Path]) -> None:
@@ -30,9 +30,12 @@ def test_escaped_pipe_is_literal_and_jinja_filters_are_not_axes() -> None:
 
 
 def test_template_variables_come_from_any_other_column(write: Callable[..., Path]) -> None:
-    exp = load(write("t.csv",
-                     "prompt,product,scene\nA {{ product | upper }} on a {{ scene }},lamp,"
-                     "beach | roof\n"))
+    exp = load(
+        write(
+            "t.csv",
+            "prompt,product,scene\nA {{ product | upper }} on a {{ scene }},lamp,beach | roof\n",
+        )
+    )
 
     assert [v.request.prompt for v in exp.variants] == ["A LAMP on a beach", "A LAMP on a roof"]
     assert exp.dimensions["scene"] == ("beach", "roof")
@@ -55,8 +58,11 @@ def test_defaults_are_the_documented_ones(write: Callable[..., Path]) -> None:
 def test_booleans_integers_and_qualities_accept_spreadsheet_spellings(
     write: Callable[..., Path],
 ) -> None:
-    exp = load(write("b.csv", "prompt,generate_audio,content_filter,duration,quality\n"
-                              "A cat,No,YES,8.0,480\n"))
+    exp = load(
+        write(
+            "b.csv", "prompt,generate_audio,content_filter,duration,quality\nA cat,No,YES,8.0,480\n"
+        )
+    )
     r = exp.variants[0].request
 
     assert (r.generate_audio, r.content_filter, r.duration, r.quality) == (False, True, 8, "480p")
@@ -75,17 +81,28 @@ def test_mode_is_inferred_from_media(write: Callable[..., Path]) -> None:
     exp = load(write("m.csv", "prompt,image_urls,video_urls,audio_urls\n" + "\n".join(rows)))
 
     assert [v.request.mode for v in exp.variants] == [
-        "text", "image", "image", "reference", "reference", "reference"
+        "text",
+        "image",
+        "image",
+        "reference",
+        "reference",
+        "reference",
     ]
     assert exp.dimensions["mode"] == ("text", "image", "reference")
 
 
 def test_urls_are_separated_by_whitespace_and_newlines(write: Callable[..., Path]) -> None:
-    exp = load(write("u.csv", 'prompt,image_urls\nA cat,"https://a.example/1.png\n'
-                              '  https://a.example/2.png"\n'))
+    exp = load(
+        write(
+            "u.csv",
+            'prompt,image_urls\nA cat,"https://a.example/1.png\n  https://a.example/2.png"\n',
+        )
+    )
 
-    assert exp.variants[0].request.image_urls == ("https://a.example/1.png",
-                                                  "https://a.example/2.png")
+    assert exp.variants[0].request.image_urls == (
+        "https://a.example/1.png",
+        "https://a.example/2.png",
+    )
 
 
 def test_repeats_make_samples_of_one_variant(write: Callable[..., Path]) -> None:
@@ -96,8 +113,9 @@ def test_repeats_make_samples_of_one_variant(write: Callable[..., Path]) -> None
 
 
 def test_identical_jobs_are_collapsed_and_counted(write: Callable[..., Path]) -> None:
-    exp = load(write("dup.csv", "name,prompt,duration,repeats\n"
-                                "first,A cat,5 | 6,2\nsecond,A cat,5,3\n"))
+    exp = load(
+        write("dup.csv", "name,prompt,duration,repeats\nfirst,A cat,5 | 6,2\nsecond,A cat,5,3\n")
+    )
 
     assert len(exp.variants) == 2
     assert exp.expanded == 4 + 3
@@ -111,7 +129,8 @@ def test_sidecar_defaults_fill_absent_columns_and_empty_cells(write: Callable[..
     exp = load(write("s.csv", "prompt,duration\nA {{ style }} cat,\nA dog,6\n"))
 
     assert [(v.request.prompt, v.request.duration, v.request.quality) for v in exp.variants] == [
-        ("A noir cat", 8, "480p"), ("A dog", 6, "480p")
+        ("A noir cat", 8, "480p"),
+        ("A dog", 6, "480p"),
     ]
 
 
@@ -122,7 +141,10 @@ def test_sidecar_axes_are_crossed_with_every_row(write: Callable[..., Path]) -> 
     assert len(exp.variants) == 2 * 2 * 2
     assert exp.dimensions["mood"] == ("calm", "bold")
     assert {v.request.prompt for v in exp.variants} == {
-        "A calm cat", "A bold cat", "A calm dog", "A bold dog"
+        "A calm cat",
+        "A bold cat",
+        "A calm dog",
+        "A bold dog",
     }
 
 
@@ -135,8 +157,11 @@ def test_set_overrides_a_column_everywhere_and_may_be_an_axis(write: Callable[..
 
 
 def test_sandbox_renders_loops_but_keeps_python_out(write: Callable[..., Path]) -> None:
-    exp = load(write("j.csv", 'prompt,items\n"{% for w in items.split() %}{{ w }}! '
-                              '{% endfor %}",hop skip\n'))
+    exp = load(
+        write(
+            "j.csv", 'prompt,items\n"{% for w in items.split() %}{{ w }}! {% endfor %}",hop skip\n'
+        )
+    )
 
     assert exp.variants[0].request.prompt == "hop! skip!"
 
@@ -156,12 +181,16 @@ def test_every_variant_key_matches_its_request_over_a_mixed_grid(
     write: Callable[..., Path],
 ) -> None:
     """Expansion builds canonical JSON from cached pieces; it must equal the real thing."""
-    write("mix.toml", '[axes]\ncontent_filter = [true, false]\n')
-    exp = load(write("mix.csv",
-                     "prompt,image_urls,video_urls,web_search,quality,duration\n"
-                     'Ünïcödé "quotes" {{ quality }},,,true | false,480p | 720p,4 | 15\n'
-                     "Animate @image1,https://a.example/1.png,,,720p,5\n"
-                     "Mix @video1,https://a.example/1.png,https://a.example/v.mp4,,,6\n"))
+    write("mix.toml", "[axes]\ncontent_filter = [true, false]\n")
+    exp = load(
+        write(
+            "mix.csv",
+            "prompt,image_urls,video_urls,web_search,quality,duration\n"
+            'Ünïcödé "quotes" {{ quality }},,,true | false,480p | 720p,4 | 15\n'
+            "Animate @image1,https://a.example/1.png,,,720p,5\n"
+            "Mix @video1,https://a.example/1.png,https://a.example/v.mp4,,,6\n",
+        )
+    )
 
     assert len(exp.variants) == 16 + 2 + 2
     for v in exp.variants:
@@ -169,9 +198,11 @@ def test_every_variant_key_matches_its_request_over_a_mixed_grid(
 
 
 @given(
-    st.lists(st.sampled_from(["A ", "{{ a }}", "{{ b }}", " and ", "\n", "é", "{{a}}"]),
-             max_size=8),
-    st.text(max_size=5), st.text(max_size=5),
+    st.lists(
+        st.sampled_from(["A ", "{{ a }}", "{{ b }}", " and ", "\n", "é", "{{a}}"]), max_size=8
+    ),
+    st.text(max_size=5),
+    st.text(max_size=5),
 )
 def test_plain_templates_render_exactly_as_jinja_does(parts: list[str], a: str, b: str) -> None:
     source = "".join(parts) or "x"

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from runner.experiment import load
-from runner.plan import make_plan
+from runner.grid.experiment import load
+from runner.grid.plan import make_plan
 
 # prompts as people write them: shot lists, JSON-style specs, a pipe in prose
 PROSE = [
-    'Shot 1: a {{ product }} on a desk | Shot 2: close-up | Length 15 seconds',
+    "Shot 1: a {{ product }} on a desk | Shot 2: close-up | Length 15 seconds",
     '{ "META": "ad", "SCENE": "{{ product }} at dawn" | "night" }',
     "A {{ product }} | minimal | studio light | 4k",
 ]
@@ -60,21 +60,27 @@ def test_escaped_pipes_in_a_prompt_still_read_as_pipes(write: Callable[..., Path
 
 def test_parquet_strings_are_literal_and_only_list_cells_are_axes(tmp_path: Path) -> None:
     path = tmp_path / "g.parquet"
-    pd.DataFrame({
-        "prompt": ["A lamp | on a desk", "A {{ style }} chair"],
-        "style": ["oak | pine", "oak | pine"],
-        "aspect_ratio": [["16:9", "9:16"], ["1:1"]],
-    }).to_parquet(path)
+    pd.DataFrame(
+        {
+            "prompt": ["A lamp | on a desk", "A {{ style }} chair"],
+            "style": ["oak | pine", "oak | pine"],
+            "aspect_ratio": [["16:9", "9:16"], ["1:1"]],
+        }
+    ).to_parquet(path)
 
     exp = load(path)
 
     assert sorted(v.request.prompt for v in exp.variants) == [
-        "A lamp | on a desk", "A lamp | on a desk", "A oak | pine chair"]
+        "A lamp | on a desk",
+        "A lamp | on a desk",
+        "A oak | pine chair",
+    ]
     assert exp.warnings == ()
 
 
 def test_a_prompt_axis_is_still_possible_as_a_variable_or_a_parquet_list(
-    tmp_path: Path, write: Callable[..., Path],
+    tmp_path: Path,
+    write: Callable[..., Path],
 ) -> None:
     via_variable = load(write("v.csv", "prompt,idea\n{{ idea }},A cat | A dog\n"))
     path = tmp_path / "p.parquet"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from runner.experiment import load
-from runner.sheet import read_sheet
+from runner.grid.experiment import load
+from runner.grid.sheet import read_sheet
 
 
 def test_excel_csv_with_bom_crlf_and_semicolons(write: Callable[..., Path]) -> None:
@@ -38,8 +38,9 @@ def test_quoted_multiline_cells_keep_their_newlines_and_row_numbers_follow_recor
         load(write("multi.csv", text))
 
     # the bad duration is on spreadsheet row 3 even though it is on file line 4
-    assert str(info.value).endswith("multi.csv:row 3:duration: 3 is below the minimum 4 "
-                                    "(allowed 4–15)")
+    assert str(info.value).endswith(
+        "multi.csv:row 3:duration: 3 is below the minimum 4 (allowed 4–15)"
+    )
     exp = load(write("multi_ok.csv", text.replace(",3", ",4")))
     assert exp.variants[0].request.prompt == "Line one\nline two, with a comma"
 
@@ -51,13 +52,15 @@ def test_blank_rows_are_skipped(write: Callable[..., Path]) -> None:
 
 
 def test_parquet_with_list_columns_for_urls_and_lists_as_axes(tmp_path: Path) -> None:
-    frame = pd.DataFrame({
-        "prompt": ["Animate @image1", "A {{ thing }}"],
-        "image_urls": [["https://cdn.example/a.png", "https://cdn.example/b.png"], None],
-        "duration": [5, 6],
-        "thing": [None, "lamp"],
-        "aspect_ratio": [["16:9", "9:16"], ["1:1"]],
-    })
+    frame = pd.DataFrame(
+        {
+            "prompt": ["Animate @image1", "A {{ thing }}"],
+            "image_urls": [["https://cdn.example/a.png", "https://cdn.example/b.png"], None],
+            "duration": [5, 6],
+            "thing": [None, "lamp"],
+            "aspect_ratio": [["16:9", "9:16"], ["1:1"]],
+        }
+    )
     path = tmp_path / "grid.parquet"
     frame.to_parquet(path)
 

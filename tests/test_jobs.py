@@ -26,8 +26,13 @@ def test_model_id(tier: str, mode: str, expected: str) -> None:
 
 def _variant(**kw: object) -> Variant:
     base: dict[str, object] = dict(
-        mode="text", prompt="A cat", duration=5, quality="720p", aspect_ratio="16:9",
-        generate_audio=True, content_filter=True,
+        mode="text",
+        prompt="A cat",
+        duration=5,
+        quality="720p",
+        aspect_ratio="16:9",
+        generate_audio=True,
+        content_filter=True,
     )
     base.update(kw)
     request = Request(**base)  # type: ignore[arg-type]
@@ -39,9 +44,14 @@ def test_body_pins_every_parameter_and_tiers_differ_only_in_model() -> None:
     fast, standard = Job(v, "fast", 1).body(), Job(v, "standard", 1).body()
 
     assert fast == {
-        "model": "seedance-2.0-fast-text-to-video", "prompt": "A cat", "duration": 5,
-        "quality": "720p", "aspect_ratio": "16:9", "generate_audio": True,
-        "content_filter": True, "model_params": {"web_search": False},
+        "model": "seedance-2.0-fast-text-to-video",
+        "prompt": "A cat",
+        "duration": 5,
+        "quality": "720p",
+        "aspect_ratio": "16:9",
+        "generate_audio": True,
+        "content_filter": True,
+        "model_params": {"web_search": False},
     }
     assert {k: v for k, v in fast.items() if k != "model"} == {
         k: v for k, v in standard.items() if k != "model"
@@ -72,8 +82,10 @@ def test_job_key_is_variant_tier_and_sample() -> None:
     keys = {Job(v, t, s).job_key for t in ("fast", "standard") for s in (1, 2)}
 
     assert len(keys) == 4
-    assert Job(v, "fast", 2).job_key == job_key(v.variant_key, "fast", 2) == (
-        f"{v.variant_key}-fast-2"
+    assert (
+        Job(v, "fast", 2).job_key
+        == job_key(v.variant_key, "fast", 2)
+        == (f"{v.variant_key}-fast-2")
     )
     assert _variant().variant_key == v.variant_key  # content-addressed
     assert _variant(duration=6).variant_key != v.variant_key

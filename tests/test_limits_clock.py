@@ -7,8 +7,8 @@ import itertools
 import anyio
 import pytest
 
-from runner.clock import Clock, VirtualClock
-from runner.limits import Pause, Rate
+from runner.run.clock import Clock, VirtualClock
+from runner.run.limits import Pause, Rate
 
 pytestmark = pytest.mark.anyio
 

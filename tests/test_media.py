@@ -1,4 +1,4 @@
-"""The result-file stage (runner.media): safe streamed downloads from the simulator served on
+"""The result-file stage (runner.run.media): safe streamed downloads from the simulator served on
 127.0.0.1, its fault plans (expiry, truncation, redirects, wrong bodies, size), and probe,
 poster and strip on real rendered videos."""
 
@@ -25,7 +25,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from runner.media import (
+from runner.rules import PIXELS
+from runner.run.media import (
     MAX_VIDEO_BYTES,
     Downloaded,
     DownloadError,
@@ -33,16 +34,19 @@ from runner.media import (
     download,
     is_retryable,
 )
-from runner.probe import Probe, make_poster, make_strip, media_info, mismatches, probe
-from runner.rules import PIXELS
+from runner.run.probe import Probe, make_poster, make_strip, media_info, mismatches, probe
 from runner.simulator.app import DEFAULT_KEY, Fault, SimApp, SimConfig, create_app
 from runner.simulator.testing import serve
 from runner.simulator.video import TIER_LOOKS, frame_size, render_video
 
 CREATE = "/v1/videos/generations"
 BODY: dict[str, Any] = {
-    "model": "seedance-2.0-fast-text-to-video", "prompt": "A red kite over a windy beach",
-    "duration": 4, "quality": "480p", "aspect_ratio": "16:9", "generate_audio": True,
+    "model": "seedance-2.0-fast-text-to-video",
+    "prompt": "A red kite over a windy beach",
+    "duration": 4,
+    "quality": "480p",
+    "aspect_ratio": "16:9",
+    "generate_audio": True,
 }
 FAKE_MP4_HEAD = "\x00\x00\x00\x18ftypisom"  # ASCII, so a text fault body carries it unchanged
 
@@ -50,8 +54,9 @@ FAKE_MP4_HEAD = "\x00\x00\x00\x18ftypisom"  # ASCII, so a text fault body carrie
 @cache
 def real_video() -> bytes:
     """One real render, for tests about the transfer rather than the picture."""
-    return render_video(prompt="A red kite", duration=4, aspect_ratio="16:9", tier="fast",
-                        generate_audio=True)
+    return render_video(
+        prompt="A red kite", duration=4, aspect_ratio="16:9", tier="fast", generate_audio=True
+    )
 
 
 class LoopbackOnly(httpx.AsyncBaseTransport):
@@ -114,7 +119,10 @@ class Sim:
 
 @asynccontextmanager
 async def running(
-    tmp_path: Path, *faults: Fault, client_timeout: float = 5.0, real_renderer: bool = False,
+    tmp_path: Path,
+    *faults: Fault,
+    client_timeout: float = 5.0,
+    real_renderer: bool = False,
     **config: Any,
 ) -> AsyncIterator[Sim]:
     if not real_renderer:
@@ -123,7 +131,9 @@ async def running(
     transport = LoopbackOnly()
     with serve(app) as url:
         async with httpx.AsyncClient(
-            base_url=url, transport=transport, timeout=client_timeout,
+            base_url=url,
+            transport=transport,
+            timeout=client_timeout,
             headers={"Authorization": f"Bearer {DEFAULT_KEY}"},
         ) as http:
             yield Sim(url, app, http, transport, tmp_path / "media")
@@ -181,9 +191,7 @@ async def test_a_second_download_replaces_the_file_and_a_stale_part_is_cleared(
 @pytest.mark.slow
 @pytest.mark.anyio
 @pytest.mark.parametrize("how", ["past 24 h", "unknown file", "410 gone"])
-async def test_an_expired_link_is_code_expired_and_leaves_no_file(
-    tmp_path: Path, how: str
-) -> None:
+async def test_an_expired_link_is_code_expired_and_leaves_no_file(tmp_path: Path, how: str) -> None:
     faults = [Fault("file", status=410, body="Gone")] if how == "410 gone" else []
     async with running(tmp_path, *faults) as sim:
         url = await sim.result_url()
@@ -361,8 +369,9 @@ async def test_a_redirect_within_the_trusted_origin_is_followed(tmp_path: Path) 
     async with running(tmp_path) as sim:
         url = await sim.result_url()
         path = httpx.URL(url).path
-        sim.app.state.sim.set_faults([Fault("file", "redirect", status=307, calls=(1,),
-                                            location=f"{path}?hop=2")])
+        sim.app.state.sim.set_faults(
+            [Fault("file", "redirect", status=307, calls=(1,), location=f"{path}?hop=2")]
+        )
         got = await sim.fetch(url)
     assert got.sha256 == hashlib.sha256(real_video()).hexdigest()
     assert [str(r.url) for r in sim.transport.file_requests] == [url, f"{url}?hop=2"]
@@ -387,8 +396,10 @@ async def test_a_loopback_link_is_refused_unless_it_is_the_trusted_origin(tmp_pa
         error = await refused(sim, url, trusted_origin=None)
         other = await refused(sim, url, trusted_origin="http://simulator.local")
     assert error.code == other.code == "blocked_url"
-    assert error.message == "the result link was refused: only https links are downloaded, " \
-                            "and this one is http:"
+    assert (
+        error.message == "the result link was refused: only https links are downloaded, "
+        "and this one is http:"
+    )
     assert sim.transport.file_requests == []
 
 
@@ -440,8 +451,11 @@ def test_check_url_allows_public_https_and_the_trusted_origin_only(
         assert reason[0].islower() and len(reason) < 120  # reads as part of a sentence
 
 
-@given(st.ip_addresses(v=4, network="10.0.0.0/8") | st.ip_addresses(v=4, network="127.0.0.0/8")
-       | st.ip_addresses(v=6, network="fc00::/7"))
+@given(
+    st.ip_addresses(v=4, network="10.0.0.0/8")
+    | st.ip_addresses(v=4, network="127.0.0.0/8")
+    | st.ip_addresses(v=6, network="fc00::/7")
+)
 def test_check_url_refuses_every_private_address(ip: Any) -> None:
     host = f"[{ip}]" if ip.version == 6 else str(ip)
     assert check_url(f"https://{host}/a.mp4", None) is not None
@@ -449,8 +463,15 @@ def test_check_url_refuses_every_private_address(ip: Any) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    "relative", ["../escape.mp4", "sub/../../escape.mp4", "../media/../escape.mp4",
-                 ".hidden.mp4", "job-1.mp4.part", "job 1.mp4"]
+    "relative",
+    [
+        "../escape.mp4",
+        "sub/../../escape.mp4",
+        "../media/../escape.mp4",
+        ".hidden.mp4",
+        "job-1.mp4.part",
+        "job 1.mp4",
+    ],
 )
 async def test_a_destination_outside_the_media_folder_is_refused_before_fetching(
     tmp_path: Path, relative: str
@@ -458,8 +479,12 @@ async def test_a_destination_outside_the_media_folder_is_refused_before_fetching
     transport = LoopbackOnly()
     async with httpx.AsyncClient(transport=transport) as http:
         with pytest.raises(ValueError, match="refusing to write"):
-            await download(http, "http://127.0.0.1:9/files/x.mp4",
-                           tmp_path / "media" / relative, trusted_origin="http://127.0.0.1:9")
+            await download(
+                http,
+                "http://127.0.0.1:9/files/x.mp4",
+                tmp_path / "media" / relative,
+                trusted_origin="http://127.0.0.1:9",
+            )
     assert transport.requests == []
     assert listing(tmp_path) == []
 
@@ -473,8 +498,12 @@ async def test_a_relative_workspace_above_the_current_folder_is_fine(
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     async with running(tmp_path) as sim:
-        got = await download(sim.http, await sim.result_url(),
-                             Path("..") / "media" / "job-1.mp4", trusted_origin=sim.url)
+        got = await download(
+            sim.http,
+            await sim.result_url(),
+            Path("..") / "media" / "job-1.mp4",
+            trusted_origin=sim.url,
+        )
     assert got.size == len(real_video())
     assert sim.leftovers() == ["job-1.mp4"]
 
@@ -531,8 +560,9 @@ async def test_a_write_that_fails_midway_is_a_disk_error_and_removes_the_part(
 def test_download_errors_read_well() -> None:
     error = DownloadError("network", "the connection broke; it may work again", retryable=True)
     assert str(error) == error.message == "the connection broke; it may work again"
-    assert repr(error) == ("<DownloadError network retryable=True: "
-                           "'the connection broke; it may work again'>")
+    assert repr(error) == (
+        "<DownloadError network retryable=True: 'the connection broke; it may work again'>"
+    )
     assert is_retryable(error) and not is_retryable(ValueError("x"))
 
 
@@ -541,24 +571,31 @@ def test_download_errors_read_well() -> None:
 
 @pytest.mark.slow
 @pytest.mark.anyio
-@pytest.mark.parametrize(("aspect_ratio", "audio", "tier"),
-                         [("9:16", True, "fast"), ("21:9", False, "standard")])
+@pytest.mark.parametrize(
+    ("aspect_ratio", "audio", "tier"), [("9:16", True, "fast"), ("21:9", False, "standard")]
+)
 async def test_probe_poster_and_strip_of_a_rendered_simulator_video(
     tmp_path: Path, aspect_ratio: str, audio: bool, tier: str
 ) -> None:
     model = "seedance-2.0-text-to-video" if tier == "standard" else BODY["model"]
     async with running(tmp_path, real_renderer=True) as sim:
-        url = await sim.result_url(model=model, aspect_ratio=aspect_ratio, generate_audio=audio,
-                                   duration=5)
+        url = await sim.result_url(
+            model=model, aspect_ratio=aspect_ratio, generate_audio=audio, duration=5
+        )
         video = (await sim.fetch(url)).path
     width, height = frame_size(aspect_ratio, tier)
 
     measured = await anyio.to_thread.run_sync(probe, video)
     assert measured.duration == pytest.approx(5.0, abs=0.01)
-    assert measured == Probe(duration=measured.duration, width=width, height=height,
-                             fps=TIER_LOOKS[tier].fps, has_audio=audio, video_codec="h264")
-    assert mismatches(measured, duration=5, aspect_ratio=aspect_ratio,
-                      generate_audio=audio) == []
+    assert measured == Probe(
+        duration=measured.duration,
+        width=width,
+        height=height,
+        fps=TIER_LOOKS[tier].fps,
+        has_audio=audio,
+        video_codec="h264",
+    )
+    assert mismatches(measured, duration=5, aspect_ratio=aspect_ratio, generate_audio=audio) == []
 
     poster, strip = tmp_path / "poster.jpg", tmp_path / "strip.jpg"
     await anyio.to_thread.run_sync(make_poster, video, poster)
@@ -630,8 +667,9 @@ def test_the_strip_shows_frames_equally_spaced_in_time(tmp_path: Path) -> None:
     make_strip(video, tmp_path / "strip.jpg", frames=4, height=48)
     with Image.open(tmp_path / "strip.jpg") as image:
         assert image.size == (4 * 64, 48)
-        tiles = [np.asarray(image.crop((64 * i, 0, 64 * (i + 1), 48)).convert("L"))
-                 for i in range(4)]
+        tiles = [
+            np.asarray(image.crop((64 * i, 0, 64 * (i + 1), 48)).convert("L")) for i in range(4)
+        ]
     assert [float(t.mean()) > 24 for t in tiles] == [False, True, False, True]
     with pytest.raises(ValueError, match="frames >= 1"):
         make_strip(video, tmp_path / "none.jpg", frames=0)
@@ -656,8 +694,9 @@ def test_a_missing_file_is_a_bug_of_the_caller_not_a_bad_video(tmp_path: Path) -
 def audio_only(path: Path) -> Path:
     with av.open(str(path), "w", format="mp4") as container:
         stream = container.add_stream("aac", rate=16_000, layout="mono")
-        sound = av.AudioFrame.from_ndarray(np.zeros((1, 16_000), np.float32), format="fltp",
-                                           layout="mono")
+        sound = av.AudioFrame.from_ndarray(
+            np.zeros((1, 16_000), np.float32), format="fltp", layout="mono"
+        )
         sound.sample_rate = 16_000
         sound.pts = 0
         container.mux(stream.encode(sound))
@@ -680,8 +719,11 @@ def test_what_cannot_be_decoded_as_a_video_is_not_video(
 ) -> None:
     path = tmp_path / "bad.mp4"
     make(path)
-    for look in (probe, lambda p: make_poster(p, tmp_path / "p.jpg"),
-                 lambda p: make_strip(p, tmp_path / "s.jpg")):
+    for look in (
+        probe,
+        lambda p: make_poster(p, tmp_path / "p.jpg"),
+        lambda p: make_strip(p, tmp_path / "s.jpg"),
+    ):
         with pytest.raises(DownloadError) as caught:
             look(path)
         assert caught.value.code == "not_video" and words in caught.value.message
@@ -691,10 +733,16 @@ def test_what_cannot_be_decoded_as_a_video_is_not_video(
 # --- mismatches ---------------------------------------------------------------------------------
 
 
-def probed(duration: float = 5.0, width: int = 1280, height: int = 720, fps: float = 24.0,
-           audio: bool = True) -> Probe:
-    return Probe(duration=duration, width=width, height=height, fps=fps, has_audio=audio,
-                 video_codec="h264")
+def probed(
+    duration: float = 5.0,
+    width: int = 1280,
+    height: int = 720,
+    fps: float = 24.0,
+    audio: bool = True,
+) -> Probe:
+    return Probe(
+        duration=duration, width=width, height=height, fps=fps, has_audio=audio, video_codec="h264"
+    )
 
 
 @pytest.mark.parametrize(
@@ -705,39 +753,56 @@ def probed(duration: float = 5.0, width: int = 1280, height: int = 720, fps: flo
         (probed(duration=4.0), (5, "16:9", True), ["duration 4.0 s, asked 5 s"]),
         (probed(duration=5.6), (5, "16:9", True), ["duration 5.6 s, asked 5 s"]),
         (probed(duration=5.9, fps=1.0), (5, "16:9", True), []),  # one frame is 1 s here
-        (probed(width=960, height=960), (5, "16:9", True),
-         ["aspect 1.00 (960x960), asked 16:9"]),
+        (probed(width=960, height=960), (5, "16:9", True), ["aspect 1.00 (960x960), asked 16:9"]),
         (probed(width=864, height=496), (5, "16:9", True), []),  # 480p 16:9 is 2 % off
         (probed(width=960, height=960), (5, "adaptive", True), []),
         (probed(audio=False), (5, "16:9", True), ["no audio track, audio was asked for"]),
         (probed(), (5, "16:9", False), ["an audio track, no audio was asked for"]),
-        (probed(duration=8.0, width=720, height=1280, audio=False), (4, "16:9", True),
-         ["duration 8.0 s, asked 4 s", "aspect 0.56 (720x1280), asked 16:9",
-          "no audio track, audio was asked for"]),
+        (
+            probed(duration=8.0, width=720, height=1280, audio=False),
+            (4, "16:9", True),
+            [
+                "duration 8.0 s, asked 4 s",
+                "aspect 0.56 (720x1280), asked 16:9",
+                "no audio track, audio was asked for",
+            ],
+        ),
     ],
 )
 def test_mismatches_name_each_difference_in_plain_words(
     got: Probe, asked: tuple[int, str, bool], expected: list[str]
 ) -> None:
     duration, aspect_ratio, audio = asked
-    assert mismatches(got, duration=duration, aspect_ratio=aspect_ratio,
-                      generate_audio=audio) == expected
+    assert (
+        mismatches(got, duration=duration, aspect_ratio=aspect_ratio, generate_audio=audio)
+        == expected
+    )
 
 
 def test_every_documented_and_simulated_size_matches_its_aspect_ratio() -> None:
     sizes = [(ratio, size) for ratio, by_quality in PIXELS.items() for size in by_quality.values()]
     sizes += [(ratio, frame_size(ratio, tier)) for ratio in PIXELS for tier in TIER_LOOKS]
     for ratio, (width, height) in sizes:
-        assert mismatches(probed(width=width, height=height), duration=5, aspect_ratio=ratio,
-                          generate_audio=True) == [], (ratio, width, height)
+        assert (
+            mismatches(
+                probed(width=width, height=height),
+                duration=5,
+                aspect_ratio=ratio,
+                generate_audio=True,
+            )
+            == []
+        ), (ratio, width, height)
     with pytest.raises(ValueError, match="not W:H"):
         mismatches(probed(), duration=5, aspect_ratio="wide", generate_audio=True)
 
 
 def test_media_info_probes_writes_poster_and_strip_and_compares(tmp_path: Path) -> None:
     video = tmp_path / "job.mp4"
-    video.write_bytes(render_video(prompt="a kite", duration=5, aspect_ratio="9:16",
-                                   tier="fast", generate_audio=True))
+    video.write_bytes(
+        render_video(
+            prompt="a kite", duration=5, aspect_ratio="9:16", tier="fast", generate_audio=True
+        )
+    )
 
     info = media_info(str(video), 5, "16:9", True)
 

@@ -35,8 +35,9 @@ def test_demo_plan_prints_jobs_dimensions_and_cost_per_tier(cli: Callable[..., R
 
 def test_plan_json_and_jobs_table(cli: Callable[..., Result], tmp_path: Path) -> None:
     out = tmp_path / "plan.parquet"
-    result = cli("plan", ROOT / "experiments" / "demo.csv", "--json", "--tier", "standard",
-                 "--out", out)
+    result = cli(
+        "plan", ROOT / "experiments" / "demo.csv", "--json", "--tier", "standard", "--out", out
+    )
 
     data = json.loads(result.stdout)
     assert data["tier"] == "standard" and data["jobs"] == 12
@@ -68,8 +69,9 @@ def test_large_grids_get_a_warning(cli: Callable[..., Result], write: Callable[.
 
     small = cli("plan", path)  # 30 jobs, about $6.73
     many = cli("plan", path, "--set", "repeats=20")  # 600 jobs
-    costly = cli("plan", path, "--tier", "standard", "--set", "duration=15",
-                 "--set", "quality=1080p")  # 30 x 506.25 credits
+    costly = cli(
+        "plan", path, "--tier", "standard", "--set", "duration=15", "--set", "quality=1080p"
+    )  # 30 x 506.25 credits
 
     assert "-> 30 job(s)" in small.stdout and "Warning" not in small.stdout
     assert "Warning: This is a large grid: 600 jobs, about 9,153 credits ($134.60)" in many.stdout
@@ -78,9 +80,7 @@ def test_large_grids_get_a_warning(cli: Callable[..., Result], write: Callable[.
     )
 
 
-def test_workspace_price_file_is_used(
-    cli: Callable[..., Result], tmp_path: Path
-) -> None:
+def test_workspace_price_file_is_used(cli: Callable[..., Result], tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "prices.toml").write_text("[tiers.fast]\ncredits_per_second_720p = 10\n")
@@ -93,9 +93,7 @@ def test_workspace_price_file_is_used(
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
-def test_every_shipped_example_plans_cleanly(
-    example: Path, cli: Callable[..., Result]
-) -> None:
+def test_every_shipped_example_plans_cleanly(example: Path, cli: Callable[..., Result]) -> None:
     tier = "standard" if "standard" in example.stem else "fast"
     result = cli("plan", example, "--tier", tier)
 
@@ -103,14 +101,27 @@ def test_every_shipped_example_plans_cleanly(
 
 
 def test_help_explains_itself_with_examples() -> None:
-    out = subprocess.run([sys.executable, "-m", "runner", "--help"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "runner", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     assert "runner plan experiments/demo.csv" in out
 
 
-@pytest.mark.parametrize("command", ["plan", "run", "resume", "retry", "resolve", "status",
-                                     "report", "promote", "export", "simulate"])
-def test_every_command_has_help_with_an_example(command: str, cli: Callable[..., Result]
-                                                ) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        "plan",
+        "run",
+        "resume",
+        "retry",
+        "resolve",
+        "status",
+        "report",
+        "promote",
+        "export",
+        "simulate",
+    ],
+)
+def test_every_command_has_help_with_an_example(command: str, cli: Callable[..., Result]) -> None:
     out = cli(command, "--help").stdout
     assert "Examples:" in out and f"runner {command}" in out

@@ -1,4 +1,4 @@
-"""Estimates against figures computed by hand from the catalog (reference §10.1):
+"""Estimates against figures computed by hand from the catalog (docs/evolink.md §10.1):
 credits per output second at 720p x quality factor, minimum charge, x1.1 without the content
 filter, web search per search, reference videos billed on output + max(input, output)."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import ExperimentError
-from runner.pricing import default_prices, load_prices
+from runner.grid.pricing import default_prices, load_prices
 
 
 @pytest.mark.parametrize(
@@ -51,9 +51,12 @@ def test_usd_is_credits_over_68() -> None:
 
 
 def test_a_partial_override_file_changes_only_what_it_names(write: Callable[..., Path]) -> None:
-    path = write("prices.toml", "[tiers.fast]\ncredits_per_second_720p = 10\n"
-                                "[reference_video]\nassumed_input_seconds = 7.25\n"
-                                "[tiers.mini]\nminimum_credits = 30\n")
+    path = write(
+        "prices.toml",
+        "[tiers.fast]\ncredits_per_second_720p = 10\n"
+        "[reference_video]\nassumed_input_seconds = 7.25\n"
+        "[tiers.mini]\nminimum_credits = 30\n",
+    )
     prices = load_prices(path)
 
     assert prices.estimate("fast", "720p", 5) == 50.0

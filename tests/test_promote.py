@@ -21,19 +21,38 @@ def run_jobs(ws: Path, run_id: str | None = None) -> list[sqlite3.Row]:
     with sqlite3.connect(ws / "ledger.sqlite") as db:
         db.row_factory = sqlite3.Row
         if run_id is None:
-            run_id = db.execute("SELECT run_id FROM runs ORDER BY created_at DESC, rowid DESC "
-                                "LIMIT 1").fetchone()[0]
-        return db.execute("SELECT * FROM jobs WHERE run_id = ? ORDER BY job_id",
-                          (run_id,)).fetchall()
+            run_id = db.execute(
+                "SELECT run_id FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1"
+            ).fetchone()[0]
+        return db.execute(
+            "SELECT * FROM jobs WHERE run_id = ? ORDER BY job_id", (run_id,)
+        ).fetchall()
 
 
-def write_winners(path: Path, jobs: list[sqlite3.Row], *, sep: str = ",", bom: bool = False,
-                  run_id: str | None = None) -> Path:
+def write_winners(
+    path: Path,
+    jobs: list[sqlite3.Row],
+    *,
+    sep: str = ",",
+    bom: bool = False,
+    run_id: str | None = None,
+) -> Path:
     lines = [sep.join(["run_id", "job_key", "variant_key", "tier", "name", "style", "note"])]
     for j in jobs:
         values = dict(tuple(p) for p in json.loads(j["values_json"]))
-        lines.append(sep.join([run_id or j["run_id"], j["job_key"], j["variant_key"], j["tier"],
-                               j["name"], values.get("style", ""), '"bold, keep"']))
+        lines.append(
+            sep.join(
+                [
+                    run_id or j["run_id"],
+                    j["job_key"],
+                    j["variant_key"],
+                    j["tier"],
+                    j["name"],
+                    values.get("style", ""),
+                    '"bold, keep"',
+                ]
+            )
+        )
     path.write_text(("\ufeff" if bom else "") + "\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -47,8 +66,9 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path,
 
     ws = tmp_path_factory.mktemp("promote") / "ws"
     with simulator() as url:
-        result = CliRunner().invoke(main, ["run", str(DEMO), "--base-url", url,
-                                           "--workspace", str(ws), "--rate", "50"])
+        result = CliRunner().invoke(
+            main, ["run", str(DEMO), "--base-url", url, "--workspace", str(ws), "--rate", "50"]
+        )
         assert result.exit_code == 0, result.output
         yield url, ws, ws.parent
 
@@ -65,7 +85,8 @@ def test_three_winners_become_three_standard_tasks_identical_but_for_model(
 
     assert result.exit_code == 0, result.output
     assert "3 winner(s) of run" in result.stdout and "3 job(s) on the standard tier" in (
-        result.stdout)
+        result.stdout
+    )
     new = [t for t in truth(url)["tasks"] if t["id"] not in before]
     assert len(new) == 3
     fast_bodies = {j["job_key"]: json.loads(j["body_json"]) for j in parents}
@@ -76,9 +97,11 @@ def test_three_winners_become_three_standard_tasks_identical_but_for_model(
         sent = next(t["body"] for t in new if t["id"] == child["task_id"])
         assert sent["model"] == parent["model"].replace("-fast-", "-")
         assert {k: v for k, v in sent.items() if k != "model"} == {
-            k: v for k, v in parent.items() if k != "model"}
+            k: v for k, v in parent.items() if k != "model"
+        }
         assert child["state"] == "done" and child["variant_key"] in {
-            j["variant_key"] for j in parents}
+            j["variant_key"] for j in parents
+        }
     status = cli("status", "--workspace", ws).stdout
     assert "<- promoted from" in status
     report = Path(result.stdout.strip().splitlines()[-1].removeprefix("Report: "))
@@ -89,11 +112,21 @@ def test_three_winners_become_three_standard_tasks_identical_but_for_model(
         assert parent["key"] == child["parent_job_key"] and parent["tier"] == "fast"
         assert (report.parent / parent["media"][0]).is_file()
 
-    again = cli("promote", parents[0]["run_id"], "--winners", winners, "--workspace", ws,
-                "--rate", "50")
+    again = cli(
+        "promote", parents[0]["run_id"], "--winners", winners, "--workspace", ws, "--rate", "50"
+    )
     after_again = len(truth(url)["tasks"])
-    fresh = cli("promote", parents[0]["run_id"], "--winners", winners, "--workspace", ws,
-                "--rate", "50", "--no-reuse")
+    fresh = cli(
+        "promote",
+        parents[0]["run_id"],
+        "--winners",
+        winners,
+        "--workspace",
+        ws,
+        "--rate",
+        "50",
+        "--no-reuse",
+    )
     after_fresh = len(truth(url)["tasks"])
 
     assert again.exit_code == 0 and "(3 job(s) reused from earlier runs)" in again.stdout
@@ -107,8 +140,18 @@ def test_pick_by_key_prefix_with_an_override(
     _, ws, _ = swept
     first = run_jobs(ws, _first_run(ws))[4]
 
-    result = cli("promote", _first_run(ws), "--pick", first["job_key"][:10], "--set",
-                 "quality=1080p", "--workspace", ws, "--rate", "50")
+    result = cli(
+        "promote",
+        _first_run(ws),
+        "--pick",
+        first["job_key"][:10],
+        "--set",
+        "quality=1080p",
+        "--workspace",
+        ws,
+        "--rate",
+        "50",
+    )
 
     assert result.exit_code == 0, result.output
     (child,) = run_jobs(ws)
@@ -124,15 +167,36 @@ def test_tier_rules_are_checked_before_anything_is_spent(
     job = run_jobs(ws, _first_run(ws))[0]
     before = len(truth(url)["tasks"])
 
-    hd_on_fast = cli("promote", _first_run(ws), "--pick", job["job_key"], "--tier", "fast",
-                     "--set", "quality=1080p", "--workspace", ws)
-    search_on_mini = cli("promote", _first_run(ws), "--pick", job["job_key"], "--tier", "mini",
-                         "--set", "web_search=true", "--workspace", ws)
+    hd_on_fast = cli(
+        "promote",
+        _first_run(ws),
+        "--pick",
+        job["job_key"],
+        "--tier",
+        "fast",
+        "--set",
+        "quality=1080p",
+        "--workspace",
+        ws,
+    )
+    search_on_mini = cli(
+        "promote",
+        _first_run(ws),
+        "--pick",
+        job["job_key"],
+        "--tier",
+        "mini",
+        "--set",
+        "web_search=true",
+        "--workspace",
+        ws,
+    )
 
     assert hd_on_fast.exit_code == 2
-    assert (f"--pick:quality: {job['job_key']} on fast: 1080p is only available on the "
-            "standard tier (fast allows 480p, 720p); use --tier standard or choose 720p"
-            ) in hd_on_fast.stderr
+    assert (
+        f"--pick:quality: {job['job_key']} on fast: 1080p is only available on the "
+        "standard tier (fast allows 480p, 720p); use --tier standard or choose 720p"
+    ) in hd_on_fast.stderr
     assert search_on_mini.exit_code == 2
     assert "web search is not available on the mini tier" in search_on_mini.stderr
     assert len(truth(url)["tasks"]) == before
@@ -165,7 +229,8 @@ def test_bad_winners_files_are_refused_with_rows(
     missing = cli("promote", run_id, "--winners", unknown, "--workspace", ws)
     assert missing.stderr.splitlines()[1] == (
         f"unknown.csv:row 2:job_key: ffffffffffffffff-fast-1 is not a job of run {run_id}; "
-        "check the run, or export the winners from its report again")
+        "check the run, or export the winners from its report again"
+    )
     assert len(truth(url)["tasks"]) == before
 
 
@@ -184,6 +249,7 @@ def test_a_hand_edited_winners_file_with_bom_and_semicolons_works(
 
 def _first_run(ws: Path) -> str:
     with sqlite3.connect(ws / "ledger.sqlite") as db:
-        (run_id,) = db.execute("SELECT run_id FROM runs ORDER BY created_at, rowid LIMIT 1"
-                               ).fetchone()
+        (run_id,) = db.execute(
+            "SELECT run_id FROM runs ORDER BY created_at, rowid LIMIT 1"
+        ).fetchone()
     return str(run_id)

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from runner.clock import VirtualClock
 from runner.models import Request
 from runner.providers.base import (
     Created,
@@ -22,6 +21,7 @@ from runner.providers.base import (
     TaskReads,
     TaskView,
 )
+from runner.run.clock import VirtualClock
 from runner.simulator.video import render_video
 
 from .dispatchhelp import dispatch, new_run

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from runner import ledger as L
-from runner import report
 from runner.cli import main
-from runner.pricing import default_prices
+from runner.grid.pricing import default_prices
+from runner.review import report
+from runner.run import ledger as L
 from tests.test_report_support import HOSTILE, FakeJob, grid_jobs, media_pool, write_run
 
 
@@ -70,8 +70,11 @@ class Page(HTMLParser):
             self._open[-1][2].append(data)
 
     def find(self, tag: str, **attrs: str) -> list[dict[str, str]]:
-        return [a for t, a in self.elements
-                if t == tag and all(a.get(k.replace("_", "-")) == v for k, v in attrs.items())]
+        return [
+            a
+            for t, a in self.elements
+            if t == tag and all(a.get(k.replace("_", "-")) == v for k, v in attrs.items())
+        ]
 
     @property
     def data(self) -> dict[str, Any]:
@@ -101,12 +104,14 @@ def pool(pool_dir: Path) -> list[dict[str, object]]:
 
 
 @pytest.fixture
-def build(tmp_path: Path, pool_dir: Path, pool: list[dict[str, object]]
-          ) -> Callable[..., tuple[Path, Page]]:
+def build(
+    tmp_path: Path, pool_dir: Path, pool: list[dict[str, object]]
+) -> Callable[..., tuple[Path, Page]]:
     """build(jobs, **run) -> (index.html path, parsed page) for a synthetic run."""
 
-    def _build(jobs: list[FakeJob], run_id: str = "run-1", templates: Path | None = None,
-               **run: Any) -> tuple[Path, Page]:
+    def _build(
+        jobs: list[FakeJob], run_id: str = "run-1", templates: Path | None = None, **run: Any
+    ) -> tuple[Path, Page]:
         write_run(tmp_path, run_id, jobs, pool_dir=pool_dir, pool=pool, **run)
         with L.reader(tmp_path) as store:
             path = report.build(store, tmp_path, run_id, templates)
@@ -116,18 +121,31 @@ def build(tmp_path: Path, pool_dir: Path, pool: list[dict[str, object]]
 
 
 def mixed_jobs() -> list[FakeJob]:
-    jobs = grid_jobs(["Headphones", "E-bike"], ["cinematic", "playful"], ["16:9", "9:16"],
-                     media=3)
-    jobs[1] = FakeJob(values=jobs[1].values, prompt="celebrity endorsement", name="Headphones",
-                      state=L.FAILED, error_code="content_policy_violation",
-                      error_message="Content blocked: depicts a real person.", media=None)
+    jobs = grid_jobs(["Headphones", "E-bike"], ["cinematic", "playful"], ["16:9", "9:16"], media=3)
+    jobs[1] = FakeJob(
+        values=jobs[1].values,
+        prompt="celebrity endorsement",
+        name="Headphones",
+        state=L.FAILED,
+        error_code="content_policy_violation",
+        error_message="Content blocked: depicts a real person.",
+        media=None,
+    )
     jobs[2].state, jobs[2].error_code, jobs[2].media = L.UNKNOWN, "create_outcome_unknown", None
     jobs[2].error_message = "read timeout after the request was sent"
     jobs[3].state, jobs[3].error_code, jobs[3].media = L.EXPIRED, "result_expired", None
     jobs[3].error_message = "the result URL answered 410"
-    repeats = [FakeJob(values={"name": "E-bike", "style": "noir", "aspect_ratio": "1:1"},
-                       prompt="noir shot of an e-bike", name="E-bike", sample=s, media=s % 3,
-                       variant_key="0123456789abcdef") for s in (1, 2, 3)]
+    repeats = [
+        FakeJob(
+            values={"name": "E-bike", "style": "noir", "aspect_ratio": "1:1"},
+            prompt="noir shot of an e-bike",
+            name="E-bike",
+            sample=s,
+            media=s % 3,
+            variant_key="0123456789abcdef",
+        )
+        for s in (1, 2, 3)
+    ]
     return jobs + repeats
 
 
@@ -183,8 +201,16 @@ def test_embedded_json_round_trips_every_job(build):
     assert data["run"]["id"] == "run-1" and data["run"]["tier"] == "fast"
     assert [d["name"] for d in data["dims"]] == ["name", "style", "aspect_ratio"]
     assert data["csvDims"] == ["style", "aspect_ratio"]
-    assert data["csvColumns"] == ["run_id", "job_key", "variant_key", "tier", "name", "style",
-                                  "aspect_ratio", "note"]
+    assert data["csvColumns"] == [
+        "run_id",
+        "job_key",
+        "variant_key",
+        "tier",
+        "name",
+        "style",
+        "aspect_ratio",
+        "note",
+    ]
     rows = jobs_of(data)
     assert len(rows) == len(jobs)
     by_key = {r["key"]: r for r in rows}
@@ -193,8 +219,7 @@ def test_embedded_json_round_trips_every_job(build):
         assert data["prompts"][row["prompt"]] == job.prompt
         assert row["state"] == job.state and row["sample"] == job.sample
         assert row["variant"] == job.variant()
-        values = {d["name"]: d["values"][i] for d, i in zip(data["dims"], row["dims"],
-                                                              strict=True)}
+        values = {d["name"]: d["values"][i] for d, i in zip(data["dims"], row["dims"], strict=True)}
         assert values == job.values
         assert (row["media"] is None) == (job.media is None or job.state != L.DONE)
     failed = next(r for r in rows if r["state"] == L.FAILED)
@@ -205,11 +230,20 @@ def test_embedded_json_round_trips_every_job(build):
 
 
 def test_winners_columns_never_repeat_a_name():
-    from runner.report_data import winners_columns
+    from runner.review.report_data import winners_columns
 
     assert winners_columns(["note", "tier", "dim_tier", "hook"]) == [
-        "run_id", "job_key", "variant_key", "tier", "name", "dim_note", "dim_tier",
-        "dim_dim_tier", "hook", "note"]
+        "run_id",
+        "job_key",
+        "variant_key",
+        "tier",
+        "name",
+        "dim_note",
+        "dim_tier",
+        "dim_dim_tier",
+        "hook",
+        "note",
+    ]
 
 
 def test_media_urls_are_relative_and_point_at_files_in_the_report(build):
@@ -220,23 +254,29 @@ def test_media_urls_are_relative_and_point_at_files_in_the_report(build):
         if row["media"]:
             video, poster, strip = row["media"][:3]
             stem = video.rsplit(".", 1)[0]
-            urls += [video, stem + ".jpg" if poster == 1 else poster,
-                     stem + ".strip.jpg" if strip == 1 else strip]
+            urls += [
+                video,
+                stem + ".jpg" if poster == 1 else poster,
+                stem + ".strip.jpg" if strip == 1 else strip,
+            ]
     assert urls
     for url in urls:
         assert re.fullmatch(r"media/[A-Za-z0-9._-]+", url), url
         assert (path.parent / url).is_file(), url
     html = path.read_text("utf-8")
-    assert not re.search(r"""(src|href|poster)\s*=\s*["']?\s*(file|https?|javascript|data):""",
-                         html, re.IGNORECASE)
+    assert not re.search(
+        r"""(src|href|poster)\s*=\s*["']?\s*(file|https?|javascript|data):""", html, re.IGNORECASE
+    )
     assert "file://" not in html
 
 
 def test_a_media_path_that_is_not_ours_is_dropped(build, tmp_path):
     build(mixed_jobs()[:1])
     with L.Ledger.open(tmp_path) as ledger, ledger.write() as db:
-        db.execute("UPDATE jobs SET file_path = 'run-1/media/../../etc/passwd', media_json ="
-                   " json_set(media_json, '$.poster', 'javascript:alert(1)')")
+        db.execute(
+            "UPDATE jobs SET file_path = 'run-1/media/../../etc/passwd', media_json ="
+            " json_set(media_json, '$.poster', 'javascript:alert(1)')"
+        )
     with L.reader(tmp_path) as store:
         path = report.build(store, tmp_path, "run-1")
     rows = jobs_of(Page(path.read_text("utf-8")).data)
@@ -262,18 +302,23 @@ def test_a_run_without_jobs_still_gets_a_page(build):
 def hostile_jobs() -> list[FakeJob]:
     jobs = []
     for i, text in enumerate(HOSTILE):
-        jobs.append(FakeJob(values={"name": text, "style": HOSTILE[-1 - i], "aspect_ratio": "16:9"},
-                            prompt=f"{text} shot {i}", name=text, media=i % 3,
-                            state=L.DONE if i % 2 else L.FAILED,
-                            error_code=None if i % 2 else "content_policy_violation",
-                            error_message=None if i % 2 else text))
+        jobs.append(
+            FakeJob(
+                values={"name": text, "style": HOSTILE[-1 - i], "aspect_ratio": "16:9"},
+                prompt=f"{text} shot {i}",
+                name=text,
+                media=i % 3,
+                state=L.DONE if i % 2 else L.FAILED,
+                error_code=None if i % 2 else "content_policy_violation",
+                error_message=None if i % 2 else text,
+            )
+        )
     return jobs
 
 
 def test_hostile_text_is_escaped_everywhere_and_survives_the_round_trip(build):
     jobs = hostile_jobs()
-    path, page = build(jobs, name=HOSTILE[1], experiment=HOSTILE[0],
-                       stop_reason=HOSTILE[2])
+    path, page = build(jobs, name=HOSTILE[1], experiment=HOSTILE[0], stop_reason=HOSTILE[2])
     html = path.read_text("utf-8")
     # the parser sees our elements only: no injected tags or handlers
     assert not page.find("img") and not page.find("svg")
@@ -308,15 +353,23 @@ def test_jinja_syntax_in_user_text_is_never_rendered(build):
 
 
 def test_promoted_run_shows_each_standard_render_beside_its_fast_parent(build, tmp_path):
-    parents = grid_jobs(["Headphones", "E-bike", "Lamp"], ["cinematic", "playful"],
-                        ["16:9", "9:16"], media=3)
+    parents = grid_jobs(
+        ["Headphones", "E-bike", "Lamp"], ["cinematic", "playful"], ["16:9", "9:16"], media=3
+    )
     build(parents, run_id="sweep-fast")
     winners = parents[:3]
-    children = [FakeJob(values=w.values, prompt=w.prompt, name=w.name, media=2,
-                        variant_key=w.variant(), parent_job_key=w.job_key("fast"))
-                for w in winners]
-    path, page = build(children, run_id="sweep-standard", tier="standard",
-                       parent_run="sweep-fast")
+    children = [
+        FakeJob(
+            values=w.values,
+            prompt=w.prompt,
+            name=w.name,
+            media=2,
+            variant_key=w.variant(),
+            parent_job_key=w.job_key("fast"),
+        )
+        for w in winners
+    ]
+    path, page = build(children, run_id="sweep-standard", tier="standard", parent_run="sweep-fast")
     rows = jobs_of(page.data)
     assert page.data["run"]["parentRun"] == "sweep-fast"
     assert page.data["run"]["parentTier"] == "fast"
@@ -348,9 +401,15 @@ def test_promoted_run_whose_parent_media_are_gone_still_builds(build, tmp_path):
     build(parents, run_id="p")
     for f in (tmp_path / "p" / "media").iterdir():
         f.unlink()
-    children = [FakeJob(values=parents[0].values, prompt=parents[0].prompt, name="A",
-                        variant_key=parents[0].variant(), parent_job_key=parents[0].job_key(
-                            "fast"))]
+    children = [
+        FakeJob(
+            values=parents[0].values,
+            prompt=parents[0].prompt,
+            name="A",
+            variant_key=parents[0].variant(),
+            parent_job_key=parents[0].job_key("fast"),
+        )
+    ]
     _, page = build(children, run_id="c", tier="standard", parent_run="p")
     parent = jobs_of(page.data)[0]["parent"]
     assert parent["key"] == parents[0].job_key("fast") and parent["media"] is None
@@ -366,14 +425,17 @@ def test_user_templates_override_a_partial_and_the_stylesheet(build, tmp_path):
     (mine / "_partials" / "header.html").write_text(
         '<header class="top" id="top"><h1>ACME review: {{ s.name }}</h1>'
         '<span id="pick-count"></span><span id="export-count"></span>'
-        '<button id="picks-btn"></button><button id="export-btn"></button></header>')
+        '<button id="picks-btn"></button><button id="export-btn"></button></header>'
+    )
     css = "body { background: #fafafa; }\n"
     (mine / "static" / "report.css").write_text(css)
     _, page = build(mixed_jobs(), name="<b>x</b>", templates=mine)
     assert page.text_by_id["top"] == "ACME review: <b>x</b>"
     assert page.styles == [css]
-    assert f"style-src '{sha(css)}'" in page.find("meta", http_equiv="Content-Security-Policy"
-                                                  )[0]["content"]
+    assert (
+        f"style-src '{sha(css)}'"
+        in page.find("meta", http_equiv="Content-Security-Policy")[0]["content"]
+    )
     assert page.find("main", id="grid")  # the rest is the shipped page
 
 
@@ -390,10 +452,15 @@ def test_report_command_takes_a_templates_folder(build, tmp_path):
     mine = tmp_path / "tpl"
     (mine / "_partials").mkdir(parents=True)
     (mine / "_partials" / "toolbar.html").write_text(
-        (Path(report.__file__).parents[1] / "templates" / "_partials" / "toolbar.html")
-        .read_text().replace("rows <select", "Zeilen <select"))
-    result = CliRunner().invoke(main, ["report", "run-1", "--workspace", str(tmp_path),
-                                       "--templates", str(mine)], catch_exceptions=False)
+        (report.SHIPPED_TEMPLATES / "_partials" / "toolbar.html")
+        .read_text()
+        .replace("rows <select", "Zeilen <select")
+    )
+    result = CliRunner().invoke(
+        main,
+        ["report", "run-1", "--workspace", str(tmp_path), "--templates", str(mine)],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     page = Page((tmp_path / "run-1" / "index.html").read_text("utf-8"))
     assert "Zeilen" in page.text_by_id["toolbar"]
@@ -404,11 +471,16 @@ def test_report_command_takes_a_templates_folder(build, tmp_path):
 
 def test_a_real_simulated_run_ends_with_the_report(tmp_path):
     exp = tmp_path / "exp.csv"
-    exp.write_text("name,prompt,style,duration\n"
-                   "Lamp,{{ style }} shot of a desk lamp,warm | cool,4\n"
-                   "Star,a celebrity holding a desk lamp,warm,4\n")
-    result = CliRunner().invoke(main, ["run", str(exp), "--workspace", str(tmp_path / "ws"),
-                                       "--yes", "--rate", "20"], catch_exceptions=False)
+    exp.write_text(
+        "name,prompt,style,duration\n"
+        "Lamp,{{ style }} shot of a desk lamp,warm | cool,4\n"
+        "Star,a celebrity holding a desk lamp,warm,4\n"
+    )
+    result = CliRunner().invoke(
+        main,
+        ["run", str(exp), "--workspace", str(tmp_path / "ws"), "--yes", "--rate", "20"],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 1, result.output  # one job fails on purpose
     path = Path(result.output.strip().splitlines()[-1].removeprefix("Report: "))
     page = Page(path.read_text("utf-8"))

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner import ledger as L
+from runner.grid.pricing import default_prices
 from runner.models import text_hash
-from runner.pricing import default_prices
-from runner.probe import make_poster, make_strip
+from runner.run import ledger as L
+from runner.run.probe import make_poster, make_strip
 from runner.simulator.video import render_video
 
 # A corpus of hostile text: markup, attribute breaking, script ends, line separators,
@@ -59,8 +59,9 @@ class FakeJob:
     mismatches: list[str] = field(default_factory=list)
 
     def variant(self) -> str:
-        return self.variant_key or text_hash(json.dumps([self.prompt, sorted(self.values.items()),
-                                                         self.duration, self.quality]))
+        return self.variant_key or text_hash(
+            json.dumps([self.prompt, sorted(self.values.items()), self.duration, self.quality])
+        )
 
     def job_key(self, tier: str) -> str:
         return f"{self.variant()}-{tier}-{self.sample}"
@@ -76,8 +77,15 @@ def media_pool(cache: Path, count: int = 4) -> list[dict[str, object]]:
         stem = f"pool-{i}"
         video = cache / f"{stem}.mp4"
         if not video.is_file():
-            video.write_bytes(render_video(prompt=f"pool video {i}", duration=4,
-                                           aspect_ratio=aspect, tier=tier, generate_audio=True))
+            video.write_bytes(
+                render_video(
+                    prompt=f"pool video {i}",
+                    duration=4,
+                    aspect_ratio=aspect,
+                    tier=tier,
+                    generate_audio=True,
+                )
+            )
             make_poster(video, cache / f"{stem}.jpg")
             make_strip(video, cache / f"{stem}.strip.jpg")
         w, h = {"16:9": (160, 90), "9:16": (90, 160), "1:1": (128, 128)}[aspect]
@@ -86,11 +94,20 @@ def media_pool(cache: Path, count: int = 4) -> list[dict[str, object]]:
 
 
 def write_run(
-    workspace: Path, run_id: str, jobs: Sequence[FakeJob], *, pool_dir: Path,
-    pool: Sequence[dict[str, object]], tier: str = "fast", backend: str = "sim",
-    name: str | None = None, experiment: str = "experiments/demo.csv",
-    dimensions: dict[str, list[str]] | None = None, parent_run: str | None = None,
-    stop_reason: str | None = None, state: str = "finished",
+    workspace: Path,
+    run_id: str,
+    jobs: Sequence[FakeJob],
+    *,
+    pool_dir: Path,
+    pool: Sequence[dict[str, object]],
+    tier: str = "fast",
+    backend: str = "sim",
+    name: str | None = None,
+    experiment: str = "experiments/demo.csv",
+    dimensions: dict[str, list[str]] | None = None,
+    parent_run: str | None = None,
+    stop_reason: str | None = None,
+    state: str = "finished",
 ) -> None:
     """Record a finished run and its jobs in ``workspace``'s ledger, the way the pipeline
     leaves them (states, credits, money entries, media files and their probe)."""
@@ -118,18 +135,35 @@ def write_run(
             " config_json, dimensions_json, budget, state, created_at, started_at, finished_at,"
             " exit_code, stop_reason) VALUES (?, ?, ?, ?, ?, NULL, ?, '{}', ?, NULL, ?, ?, ?, ?,"
             " 0, ?)",
-            (run_id, name or run_id, experiment, tier, backend, parent_run,
-             json.dumps(dimensions, ensure_ascii=False), state, now - 900, now - 880, now - 20,
-             stop_reason))
+            (
+                run_id,
+                name or run_id,
+                experiment,
+                tier,
+                backend,
+                parent_run,
+                json.dumps(dimensions, ensure_ascii=False),
+                state,
+                now - 900,
+                now - 880,
+                now - 20,
+                stop_reason,
+            ),
+        )
         rows = []
         money = []
         for n, job in enumerate(jobs, start=1):
             key = job.job_key(tier)
-            body = {"prompt": job.prompt, "duration": job.duration, "quality": job.quality,
-                    "aspect_ratio": job.aspect_ratio, "generate_audio": True,
-                    "content_filter": True, "model_params": {"web_search": False},
-                    "model": f"seedance-2.0-{'' if tier == 'standard' else tier + '-'}"
-                             "text-to-video"}
+            body = {
+                "prompt": job.prompt,
+                "duration": job.duration,
+                "quality": job.quality,
+                "aspect_ratio": job.aspect_ratio,
+                "generate_audio": True,
+                "content_filter": True,
+                "model_params": {"web_search": False},
+                "model": f"seedance-2.0-{'' if tier == 'standard' else tier + '-'}text-to-video",
+            }
             estimate = prices.estimate(tier, job.quality, job.duration)
             paid = job.state not in (L.REJECTED, L.PENDING)
             credits = job.credits if job.credits is not None else (estimate if paid else None)
@@ -138,20 +172,50 @@ def write_run(
                 info = pool[job.media]
                 stem = str(info["stem"])
                 file_path = f"{run_id}/media/{stem}.mp4"
-                media_json = json.dumps({
-                    "duration": 4.0, "width": info["width"], "height": info["height"],
-                    "fps": info["fps"], "has_audio": True, "codec": "h264",
-                    "poster": f"{stem}.jpg", "strip": f"{stem}.strip.jpg",
-                    "mismatches": job.mismatches})
+                media_json = json.dumps(
+                    {
+                        "duration": 4.0,
+                        "width": info["width"],
+                        "height": info["height"],
+                        "fps": info["fps"],
+                        "has_audio": True,
+                        "codec": "h264",
+                        "poster": f"{stem}.jpg",
+                        "strip": f"{stem}.strip.jpg",
+                        "mismatches": job.mismatches,
+                    }
+                )
             submitted = now - 800 + n * 0.01
             completed = submitted + job.latency if job.state in (L.DONE, L.EXPIRED) else None
-            rows.append((
-                run_id, key, job.variant(), tier, job.sample, body["model"], "text",
-                json.dumps(body, ensure_ascii=False),
-                json.dumps(list(job.values.items()), ensure_ascii=False), "demo.csv", n,
-                job.name, job.parent_job_key, estimate, job.state, f"task-{run_id}-{n}"
-                if paid else None, credits, 1, submitted, completed, file_path, media_json,
-                job.error_code, job.error_message, now))
+            rows.append(
+                (
+                    run_id,
+                    key,
+                    job.variant(),
+                    tier,
+                    job.sample,
+                    body["model"],
+                    "text",
+                    json.dumps(body, ensure_ascii=False),
+                    json.dumps(list(job.values.items()), ensure_ascii=False),
+                    "demo.csv",
+                    n,
+                    job.name,
+                    job.parent_job_key,
+                    estimate,
+                    job.state,
+                    f"task-{run_id}-{n}" if paid else None,
+                    credits,
+                    1,
+                    submitted,
+                    completed,
+                    file_path,
+                    media_json,
+                    job.error_code,
+                    job.error_message,
+                    now,
+                )
+            )
             if job.state == L.UNKNOWN:
                 money.append((run_id, n, "reserve", estimate, now))
             elif credits:
@@ -162,16 +226,21 @@ def write_run(
             " task_id, credits, attempts, submitted_at, completed_at, file_path, media_json,"
             " error_code, error_message, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows)
-        first = db.execute("SELECT MIN(job_id) FROM jobs WHERE run_id = ?",
-                           (run_id,)).fetchone()[0]
+            rows,
+        )
+        first = db.execute("SELECT MIN(job_id) FROM jobs WHERE run_id = ?", (run_id,)).fetchone()[0]
         db.executemany(
             "INSERT INTO money (run_id, job_id, kind, credits, at) VALUES (?, ?, ?, ?, ?)",
-            [(r, first + n - 1, kind, c, at) for r, n, kind, c, at in money])
+            [(r, first + n - 1, kind, c, at) for r, n, kind, c, at in money],
+        )
 
 
 def grid_jobs(
-    names: Iterable[str], styles: Iterable[str], ratios: Iterable[str], *, repeats: int = 1,
+    names: Iterable[str],
+    styles: Iterable[str],
+    ratios: Iterable[str],
+    *,
+    repeats: int = 1,
     media: int = 4,
 ) -> list[FakeJob]:
     """Every combination of name × style × aspect_ratio, ``repeats`` samples each."""
@@ -182,9 +251,16 @@ def grid_jobs(
             for ratio in ratios:
                 for sample in range(1, repeats + 1):
                     prompt = f"{style} shot of {name} on a walnut desk, soft light"
-                    out.append(FakeJob(
-                        values={"name": name, "style": style, "aspect_ratio": ratio},
-                        prompt=prompt, name=name, sample=sample, aspect_ratio=ratio,
-                        media=i % media, latency=90 + (i * 7) % 80))
+                    out.append(
+                        FakeJob(
+                            values={"name": name, "style": style, "aspect_ratio": ratio},
+                            prompt=prompt,
+                            name=name,
+                            sample=sample,
+                            aspect_ratio=ratio,
+                            media=i % media,
+                            latency=90 + (i * 7) % 80,
+                        )
+                    )
                     i += 1
     return out

@@ -10,8 +10,8 @@ import av
 import pytest
 from click.testing import Result
 
+from runner.grid.plan import make_plan
 from runner.models import Request
-from runner.plan import make_plan
 
 from .runhelp import DEMO, simulator, truth
 
@@ -48,13 +48,15 @@ def test_served_simulator_gets_each_pinned_body_exactly_once(
 
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == (
-        f"Backend: simulator at {url}: nothing is paid, videos are simulated.")
+        f"Backend: simulator at {url}: nothing is paid, videos are simulated."
+    )
     sent = [json.dumps(t["body"], sort_keys=True) for t in state["tasks"]]
     assert sorted(sent) == sorted(expected)
     for task in state["tasks"]:
         body = task["body"]
         assert {"duration", "quality", "aspect_ratio", "generate_audio", "content_filter"} <= (
-            set(body))
+            set(body)
+        )
         Request.from_body(body, "text")  # every parameter present
 
 
@@ -67,8 +69,7 @@ def test_a_second_run_reuses_downloaded_results_unless_told_not_to(
         cli("run", DEMO, "--base-url", url, "--workspace", ws, "--rate", "20")
         again = cli("run", DEMO, "--base-url", url, "--workspace", ws)
         after_reuse = len(truth(url)["tasks"])
-        fresh = cli("run", DEMO, "--base-url", url, "--workspace", ws, "--no-reuse",
-                    "--rate", "20")
+        fresh = cli("run", DEMO, "--base-url", url, "--workspace", ws, "--no-reuse", "--rate", "20")
         after_no_reuse = len(truth(url)["tasks"])
 
     assert again.exit_code == 0 and "(12 job(s) reused from earlier runs)" in again.stdout

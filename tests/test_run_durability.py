@@ -1,4 +1,4 @@
-"""Crash safety, checked against the simulator's ground truth (reliability.md §7.2):
+"""Crash safety, checked against the simulator's ground truth (docs/reliability.md §7.2):
 kill -9 at each named boundary and at random instants, then `runner resume`: no task is
 created twice, no paid result is lost. Also: one runner per ledger, and Ctrl-C."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.ledger import Ledger
+from runner.run.ledger import Ledger
 
 from .runhelp import grid, install_faults, runner, simulator, spawn, truth
 
@@ -36,8 +36,17 @@ def job_states(ws: Path) -> dict[str, str]:
 def test_kill_at_a_named_point_then_resume(point: str, held: int, tmp_path: Path) -> None:
     exp, ws = grid(tmp_path / "g.csv", 3), tmp_path / "ws"
     with simulator() as url:
-        killed = runner("run", exp, "--base-url", url, "--workspace", ws, "--rate", "5",
-                        env={"RUNNER_FAILPOINT": f"{point}:2"})
+        killed = runner(
+            "run",
+            exp,
+            "--base-url",
+            url,
+            "--workspace",
+            ws,
+            "--rate",
+            "5",
+            env={"RUNNER_FAILPOINT": f"{point}:2"},
+        )
         resumed = runner("resume", "latest", "--workspace", ws, "--base-url", url)
         state = truth(url)
 
@@ -69,8 +78,7 @@ def test_kill_9_at_random_instants_loses_nothing_and_pays_nothing_twice(tmp_path
     exp, ws = grid(tmp_path / "g.csv", 12), tmp_path / "ws"
     rng = random.Random(7)
     with simulator(speed=100.0) as url:
-        proc = spawn("run", exp, "--base-url", url, "--workspace", ws, "--rate", "10",
-                     quiet=True)
+        proc = spawn("run", exp, "--base-url", url, "--workspace", ws, "--rate", "10", quiet=True)
         kills = 0
         for _ in range(6):
             time.sleep(rng.uniform(1.0, 3.0))  # start-up takes about a second
@@ -79,8 +87,9 @@ def test_kill_9_at_random_instants_loses_nothing_and_pays_nothing_twice(tmp_path
             proc.kill()
             proc.wait()
             kills += 1
-            proc = spawn("resume", "latest", "--workspace", ws, "--base-url", url,
-                         "--rate", "10", quiet=True)
+            proc = spawn(
+                "resume", "latest", "--workspace", ws, "--base-url", url, "--rate", "10", quiet=True
+            )
         proc.wait(120)
         final = runner("resume", "latest", "--workspace", ws, "--base-url", url)
         state = truth(url)
@@ -150,8 +159,17 @@ def test_ctrl_c_twice_exits_at_once_and_resume_finishes(tmp_path: Path) -> None:
 def test_resume_after_the_result_links_expired_reports_them(tmp_path: Path) -> None:
     exp, ws = grid(tmp_path / "g.csv", 2), tmp_path / "ws"
     with simulator(speed=1.0) as url:
-        killed = runner("run", exp, "--base-url", url, "--workspace", ws, "--rate", "20",
-                        env={"RUNNER_FAILPOINT": "after_task_id_commit:2"})
+        killed = runner(
+            "run",
+            exp,
+            "--base-url",
+            url,
+            "--workspace",
+            ws,
+            "--rate",
+            "20",
+            env={"RUNNER_FAILPOINT": "after_task_id_commit:2"},
+        )
         import httpx
 
         httpx.post(f"{url}/_sim/advance", json={"seconds": 25 * 3600}).raise_for_status()

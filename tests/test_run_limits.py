@@ -19,8 +19,7 @@ def test_creates_never_arrive_faster_than_the_rate(
 ) -> None:
     exp = grid(tmp_path / "g.csv", 10)
     with simulator() as url:
-        result = cli("run", exp, "--base-url", url, "--workspace", tmp_path / "ws",
-                     "--rate", "5")
+        result = cli("run", exp, "--base-url", url, "--workspace", tmp_path / "ws", "--rate", "5")
         arrivals = [a["wall"] for a in truth(url)["create_arrivals"]]
 
     assert result.exit_code == 0, result.output
@@ -30,13 +29,21 @@ def test_creates_never_arrive_faster_than_the_rate(
 
 
 @pytest.mark.slow
-def test_tasks_in_flight_never_exceed_the_cap(
-    cli: Callable[..., Result], tmp_path: Path
-) -> None:
+def test_tasks_in_flight_never_exceed_the_cap(cli: Callable[..., Result], tmp_path: Path) -> None:
     exp = grid(tmp_path / "g.csv", 9)
     with simulator(speed=100.0) as url:  # each task takes about a second
-        result = cli("run", exp, "--base-url", url, "--workspace", tmp_path / "ws",
-                     "--rate", "50", "--concurrency", "3")
+        result = cli(
+            "run",
+            exp,
+            "--base-url",
+            url,
+            "--workspace",
+            tmp_path / "ws",
+            "--rate",
+            "50",
+            "--concurrency",
+            "3",
+        )
         state = truth(url)
 
     assert result.exit_code == 0, result.output
@@ -44,8 +51,12 @@ def test_tasks_in_flight_never_exceed_the_cap(
     ends = sorted(t["created"] + t["generation_seconds"] for t in tasks)
     for task in tasks:
         # tasks created earlier that the provider had not finished when this one arrived
-        open_before = sum(1 for t in tasks if t["created"] < task["created"]
-                          and t["created"] + t["generation_seconds"] > task["created"])
+        open_before = sum(
+            1
+            for t in tasks
+            if t["created"] < task["created"]
+            and t["created"] + t["generation_seconds"] > task["created"]
+        )
         assert open_before < 3
     assert state["peak_generating"] <= 3
     assert len(ends) == 9
@@ -55,10 +66,10 @@ def test_tasks_in_flight_never_exceed_the_cap(
 def test_retry_after_pauses_every_worker(cli: Callable[..., Result], tmp_path: Path) -> None:
     exp = grid(tmp_path / "g.csv", 6)
     with simulator() as url:
-        install_faults(url, {"endpoint": "create", "kind": "rate_limit", "calls": [2],
-                             "retry_after": 1.5})
-        result = cli("run", exp, "--base-url", url, "--workspace", tmp_path / "ws",
-                     "--rate", "50")
+        install_faults(
+            url, {"endpoint": "create", "kind": "rate_limit", "calls": [2], "retry_after": 1.5}
+        )
+        result = cli("run", exp, "--base-url", url, "--workspace", tmp_path / "ws", "--rate", "50")
         arrivals = truth(url)["create_arrivals"]
 
     assert result.exit_code == 0, result.output

@@ -1,4 +1,5 @@
-"""Each create outcome behaves as SPEC §6 says, checked against the simulator's ground truth:
+"""Each create outcome behaves as docs/design.md §6 says, checked against the simulator's ground
+truth:
 rejected (final), stop (401/402/403: no new creates, paid work finishes), unknown (held,
 never re-sent; settled by `runner resolve`), not sent (retried), the soft breaker, the
 budget, and task failures (retryable ones resubmitted once)."""
@@ -18,9 +19,13 @@ from .runhelp import creates_per_body, grid, install_faults, simulator, truth
 
 def states(ws: Path) -> dict[str, int]:
     with sqlite3.connect(ws / "ledger.sqlite") as db:
-        return dict(db.execute("SELECT state, COUNT(*) FROM jobs WHERE run_id = "
-                               "(SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 1) "
-                               "GROUP BY state").fetchall())
+        return dict(
+            db.execute(
+                "SELECT state, COUNT(*) FROM jobs WHERE run_id = "
+                "(SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 1) "
+                "GROUP BY state"
+            ).fetchall()
+        )
 
 
 @pytest.mark.slow
@@ -29,18 +34,29 @@ def test_a_rejected_create_is_final_and_shown_with_its_row(
 ) -> None:
     exp, ws = grid(tmp_path / "g.csv", 4), tmp_path / "ws"
     with simulator() as url:
-        install_faults(url, {"endpoint": "create", "kind": "respond", "calls": [2],
-                             "status": 400, "json_body": {"error": {
-                                 "code": "invalid_request", "type": "invalid_request_error",
-                                 "message": "Prompt contains a real person's name"}}})
+        install_faults(
+            url,
+            {
+                "endpoint": "create",
+                "kind": "respond",
+                "calls": [2],
+                "status": 400,
+                "json_body": {
+                    "error": {
+                        "code": "invalid_request",
+                        "type": "invalid_request_error",
+                        "message": "Prompt contains a real person's name",
+                    }
+                },
+            },
+        )
         result = cli("run", exp, "--base-url", url, "--workspace", ws, "--rate", "50")
         state = truth(url)
 
     assert result.exit_code == 1
     assert states(ws) == {"done": 3, "rejected": 1}
     assert len(state["tasks"]) == 3
-    assert "rejected" in result.stderr and "Prompt contains a real person's name" in (
-        result.stderr)
+    assert "rejected" in result.stderr and "Prompt contains a real person's name" in (result.stderr)
 
 
 @pytest.mark.slow
@@ -50,8 +66,17 @@ def test_a_wrong_key_stops_before_anything_is_created(
     exp = grid(tmp_path / "g.csv", 3)
     monkeypatch.setenv("EVOLINK_API_KEY", "sk-wrong")
     with simulator(accept_any_key=False) as url:
-        result = cli("run", exp, "--base-url", url, "--backend", "evolink", "--yes",
-                     "--workspace", tmp_path / "ws")
+        result = cli(
+            "run",
+            exp,
+            "--base-url",
+            url,
+            "--backend",
+            "evolink",
+            "--yes",
+            "--workspace",
+            tmp_path / "ws",
+        )
         state = truth(url)
 
     assert result.exit_code == 3
@@ -67,13 +92,25 @@ def test_out_of_credits_stops_creates_but_finishes_what_is_paid(
     monkeypatch.setenv("EVOLINK_API_KEY", "sk-poor")
     # 4 s at 720p on fast is 32.8052 credits: room for two
     with simulator(accept_any_key=False, keys={"sk-poor": _key(70.0)}) as url:
-        result = cli("run", exp, "--base-url", url, "--backend", "evolink", "--yes",
-                     "--workspace", ws, "--rate", "50")
+        result = cli(
+            "run",
+            exp,
+            "--base-url",
+            url,
+            "--backend",
+            "evolink",
+            "--yes",
+            "--workspace",
+            ws,
+            "--rate",
+            "50",
+        )
         state = truth(url)
 
     assert result.exit_code == 3
     assert "the account has 70.00 credits and the jobs still to send need about 164.03" in (
-        result.stderr)  # the free preflight warned before anything was spent
+        result.stderr
+    )  # the free preflight warned before anything was spent
     assert "out of credits (HTTP 402)" in result.stdout + result.stderr
     assert len(state["tasks"]) == 2
     assert states(ws) == {"done": 2, "pending": 3}
@@ -87,8 +124,9 @@ def test_a_model_the_key_may_not_use_stops_creates(
     monkeypatch.setenv("EVOLINK_API_KEY", "sk-std")
     key = _key(1000.0, models=frozenset({"seedance-2.0-text-to-video"}))
     with simulator(accept_any_key=False, keys={"sk-std": key}) as url:
-        result = cli("run", exp, "--base-url", url, "--backend", "evolink", "--yes",
-                     "--workspace", ws)
+        result = cli(
+            "run", exp, "--base-url", url, "--backend", "evolink", "--yes", "--workspace", ws
+        )
 
     assert result.exit_code == 3
     assert "may not use the model (HTTP 403)" in result.stdout + result.stderr
@@ -101,17 +139,28 @@ def test_an_unknown_outcome_is_held_never_resent_and_settled_by_resolve(
 ) -> None:
     exp, ws = grid(tmp_path / "g.csv", 3), tmp_path / "ws"
     with simulator() as url:
-        install_faults(url, {"endpoint": "create", "kind": "respond", "calls": [2],
-                             "status": 502, "processed": True, "body": "Bad gateway"})
+        install_faults(
+            url,
+            {
+                "endpoint": "create",
+                "kind": "respond",
+                "calls": [2],
+                "status": 502,
+                "processed": True,
+                "body": "Bad gateway",
+            },
+        )
         first = cli("run", exp, "--base-url", url, "--workspace", ws, "--rate", "50")
         held_task = [t for t in truth(url)["tasks"]][1]
         listing = cli("resolve", "latest", "--workspace", ws)
-        job_key = next(line.split()[0] for line in listing.stdout.splitlines()
-                       if line.startswith("  "))
+        job_key = next(
+            line.split()[0] for line in listing.stdout.splitlines() if line.startswith("  ")
+        )
         again = cli("resume", "latest", "--workspace", ws, "--base-url", url)
         still_held = states(ws)
-        cli("resolve", "latest", "--workspace", ws, "--mark-created",
-            f"{job_key}={held_task['id']}")
+        cli(
+            "resolve", "latest", "--workspace", ws, "--mark-created", f"{job_key}={held_task['id']}"
+        )
         settled = cli("resume", "latest", "--workspace", ws, "--base-url", url)
         state = truth(url)
 
@@ -129,8 +178,17 @@ def test_resolve_resubmit_sends_a_held_job_again(
 ) -> None:
     exp, ws = grid(tmp_path / "g.csv", 2), tmp_path / "ws"
     with simulator() as url:
-        install_faults(url, {"endpoint": "create", "kind": "respond", "calls": [1],
-                             "status": 500, "processed": False, "body": "oops"})
+        install_faults(
+            url,
+            {
+                "endpoint": "create",
+                "kind": "respond",
+                "calls": [1],
+                "status": 500,
+                "processed": False,
+                "body": "oops",
+            },
+        )
         cli("run", exp, "--base-url", url, "--workspace", ws, "--rate", "50")
         with sqlite3.connect(ws / "ledger.sqlite") as db:
             (key,) = db.execute("SELECT job_key FROM jobs WHERE state = 'unknown'").fetchone()
@@ -147,8 +205,16 @@ def test_resolve_resubmit_sends_a_held_job_again(
 def test_not_sent_creates_are_retried(cli: Callable[..., Result], tmp_path: Path) -> None:
     exp, ws = grid(tmp_path / "g.csv", 2), tmp_path / "ws"
     with simulator() as url:
-        install_faults(url, {"endpoint": "create", "kind": "respond", "calls": [1, 2],
-                             "status": 408, "body": "timeout"})
+        install_faults(
+            url,
+            {
+                "endpoint": "create",
+                "kind": "respond",
+                "calls": [1, 2],
+                "status": 408,
+                "body": "timeout",
+            },
+        )
         result = cli("run", exp, "--base-url", url, "--workspace", ws, "--rate", "50")
         state = truth(url)
 
@@ -162,10 +228,19 @@ def test_three_unknowns_in_a_row_open_the_breaker_probed_with_credits(
 ) -> None:
     exp, ws = grid(tmp_path / "g.csv", 5), tmp_path / "ws"
     with simulator() as url:
-        install_faults(url, {"endpoint": "create", "kind": "respond", "calls": [1, 2, 3],
-                             "status": 503, "body": "busy"})
-        result = cli("run", exp, "--base-url", url, "--workspace", ws, "--rate", "50",
-                     "--concurrency", "1")
+        install_faults(
+            url,
+            {
+                "endpoint": "create",
+                "kind": "respond",
+                "calls": [1, 2, 3],
+                "status": 503,
+                "body": "busy",
+            },
+        )
+        result = cli(
+            "run", exp, "--base-url", url, "--workspace", ws, "--rate", "50", "--concurrency", "1"
+        )
         state = truth(url)
 
     assert "breaker" in result.stderr
@@ -180,8 +255,18 @@ def test_the_budget_is_never_exceeded(cli: Callable[..., Result], tmp_path: Path
     exp, ws = grid(tmp_path / "g.csv", 30), tmp_path / "ws"
     per_job = 32.8052  # fast, 720p, 4 s
     with simulator() as url:
-        result = cli("run", exp, "--base-url", url, "--workspace", ws, "--rate", "50",
-                     "--budget", str(per_job * 10 + 1))
+        result = cli(
+            "run",
+            exp,
+            "--base-url",
+            url,
+            "--workspace",
+            ws,
+            "--rate",
+            "50",
+            "--budget",
+            str(per_job * 10 + 1),
+        )
         state = truth(url)
 
     assert result.exit_code == 3
@@ -199,8 +284,9 @@ def test_retryable_task_failures_are_resubmitted_once_policy_ones_never(
     ws = tmp_path / "ws"
     exp = tmp_path / "f.csv"
     exp.write_text("prompt\nA quiet lake at dawn\nA celebrity waving on a red carpet\n")
-    with simulator(fail_rates={"service_error": 1.0}, trigger_words={
-            "celebrity": "content_policy_violation"}) as url:
+    with simulator(
+        fail_rates={"service_error": 1.0}, trigger_words={"celebrity": "content_policy_violation"}
+    ) as url:
         result = cli("run", exp, "--base-url", url, "--workspace", ws, "--rate", "50")
         state = truth(url)
 
@@ -210,10 +296,15 @@ def test_retryable_task_failures_are_resubmitted_once_policy_ones_never(
         by_prompt[t["body"]["prompt"]] += 1
     assert by_prompt == {"A quiet lake at dawn": 2, "A celebrity waving on a red carpet": 1}
     with sqlite3.connect(ws / "ledger.sqlite") as db:
-        codes = dict(db.execute("SELECT json_extract(body_json, '$.prompt'), error_code "
-                                "FROM jobs").fetchall())
-    assert codes == {"A quiet lake at dawn": "service_error",
-                     "A celebrity waving on a red carpet": "content_policy_violation"}
+        codes = dict(
+            db.execute(
+                "SELECT json_extract(body_json, '$.prompt'), error_code FROM jobs"
+            ).fetchall()
+        )
+    assert codes == {
+        "A quiet lake at dawn": "service_error",
+        "A celebrity waving on a red carpet": "content_policy_violation",
+    }
 
 
 def _key(balance: float, models: frozenset[str] | None = None) -> object:

@@ -13,7 +13,10 @@ import pytest
 from .runhelp import grid, install_faults, runner, simulator, truth
 
 NOT_A_VIDEO: dict[str, Any] = {
-    "endpoint": "file", "kind": "respond", "status": 200, "body": "<html>busy</html>",
+    "endpoint": "file",
+    "kind": "respond",
+    "status": 200,
+    "body": "<html>busy</html>",
     "headers": {"content-type": "text/html"},
 }
 

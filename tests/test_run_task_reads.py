@@ -22,11 +22,11 @@ def test_a_404_on_a_task_read_then_normal_answers_ends_with_every_job_done(
 ) -> None:
     exp, ws = grid(tmp_path / "g.csv", 4), tmp_path / "ws"
     with simulator() as url:
-        install_faults(url, {"endpoint": "task", "kind": "respond", "status": 404,
-                             "calls": [1, 3]})
+        install_faults(url, {"endpoint": "task", "kind": "respond", "status": 404, "calls": [1, 3]})
         # before the fix the run never ended: the job was lost and its slot never freed
-        result = runner("run", exp, "--base-url", url, "--workspace", ws, "--rate", "50",
-                        timeout=90)
+        result = runner(
+            "run", exp, "--base-url", url, "--workspace", ws, "--rate", "50", timeout=90
+        )
         state = truth(url)
 
     assert result.returncode == 0, result.stderr
@@ -38,10 +38,20 @@ def test_a_404_on_a_task_read_then_normal_answers_ends_with_every_job_done(
 def test_a_task_that_stays_404_is_lost_and_the_run_still_ends(tmp_path: Path) -> None:
     exp, ws = grid(tmp_path / "g.csv", 3), tmp_path / "ws"
     with simulator() as url:
-        install_faults(url, {"endpoint": "task", "kind": "respond", "status": 404,
-                             "call_from": 1})
-        result = runner("run", exp, "--base-url", url, "--workspace", ws, "--rate", "50",
-                        "--concurrency", "1", timeout=90)
+        install_faults(url, {"endpoint": "task", "kind": "respond", "status": 404, "call_from": 1})
+        result = runner(
+            "run",
+            exp,
+            "--base-url",
+            url,
+            "--workspace",
+            ws,
+            "--rate",
+            "50",
+            "--concurrency",
+            "1",
+            timeout=90,
+        )
         state = truth(url)
 
     assert result.returncode == 1, result.stderr

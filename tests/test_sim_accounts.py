@@ -11,8 +11,12 @@ from runner.simulator.app import DEFAULT_KEY, KeyConfig, SimConfig, create_app
 from runner.simulator.tasks import key_label
 from runner.simulator.testing import ManualClock, asgi_client
 
-BODY: dict[str, Any] = {"model": "seedance-2.0-fast-text-to-video", "prompt": "A red kite",
-                        "duration": 4, "quality": "480p"}
+BODY: dict[str, Any] = {
+    "model": "seedance-2.0-fast-text-to-video",
+    "prompt": "A red kite",
+    "duration": 4,
+    "quality": "480p",
+}
 COST = 15.2544  # fast, 4 s, 480p (runner/prices.toml)
 
 
@@ -39,23 +43,27 @@ async def test_missing_or_unknown_keys_get_401_on_every_endpoint(authorization: 
 async def test_the_bearer_scheme_is_case_insensitive_and_accept_any_key_provisions_keys() -> None:
     app = create_app(SimConfig(accept_any_key=True, default_balance=100.0))
     async with asgi_client(app, key=None) as client:
-        response = await client.post("/v1/videos/generations", json=BODY,
-                                     headers={"Authorization": "bearer sk-whatever-123"})
-        credits = await client.get("/v1/credits",
-                                   headers={"Authorization": "Bearer sk-whatever-123"})
+        response = await client.post(
+            "/v1/videos/generations", json=BODY, headers={"Authorization": "bearer sk-whatever-123"}
+        )
+        credits = await client.get(
+            "/v1/credits", headers={"Authorization": "Bearer sk-whatever-123"}
+        )
     assert response.status_code == 200
     assert credits.json()["data"]["token"]["remaining_credits"] == pytest.approx(100.0 - COST)
 
 
 @pytest.mark.anyio
 async def test_a_key_limited_to_some_models_gets_403_for_the_others_and_pays_nothing() -> None:
-    keys = {DEFAULT_KEY: KeyConfig(balance=500.0,
-                                   models=frozenset({"seedance-2.0-fast-text-to-video"}))}
+    keys = {
+        DEFAULT_KEY: KeyConfig(balance=500.0, models=frozenset({"seedance-2.0-fast-text-to-video"}))
+    }
     app = create_app(SimConfig(keys=keys))
     async with asgi_client(app) as client:
         fast = await client.post("/v1/videos/generations", json=BODY)
-        standard = await client.post("/v1/videos/generations",
-                                     json={**BODY, "model": "seedance-2.0-text-to-video"})
+        standard = await client.post(
+            "/v1/videos/generations", json={**BODY, "model": "seedance-2.0-text-to-video"}
+        )
     assert fast.status_code == 200
     assert standard.status_code == 403
     assert standard.json()["error"]["code"] == "model_access_denied"
@@ -69,20 +77,30 @@ async def test_reserve_then_charge_on_completion_and_refund_on_failure() -> None
     sim = app.state.sim
     async with asgi_client(app) as client:
         ok = (await client.post("/v1/videos/generations", json=BODY)).json()
-        doomed = (await client.post("/v1/videos/generations",
-                                    json={**BODY, "prompt": "celebrity selfie"})).json()
+        doomed = (
+            await client.post("/v1/videos/generations", json={**BODY, "prompt": "celebrity selfie"})
+        ).json()
         assert ok["usage"]["credits_reserved"] == doomed["usage"]["credits_reserved"] == COST
         broke = await client.post("/v1/videos/generations", json={**BODY, "prompt": "third"})
         assert broke.status_code == 402
         assert broke.json()["error"] == {
-            "code": "insufficient_quota", "type": "insufficient_quota",
-            "message": "Insufficient quota. Please top up your account."}
+            "code": "insufficient_quota",
+            "type": "insufficient_quota",
+            "message": "Insufficient quota. Please top up your account.",
+        }
         assert sim.account(DEFAULT_KEY).to_json() == {
-            "balance": 1.0, "reserved": 2 * COST, "charged": 0.0, "refunded": 0.0}
+            "balance": 1.0,
+            "reserved": 2 * COST,
+            "charged": 0.0,
+            "refunded": 0.0,
+        }
         clock.advance(400)  # both tasks end: one completes, the other fails
         assert sim.account(DEFAULT_KEY).to_json() == {
-            "balance": pytest.approx(1.0 + COST), "reserved": 0.0, "charged": COST,
-            "refunded": COST}
+            "balance": pytest.approx(1.0 + COST),
+            "reserved": 0.0,
+            "charged": COST,
+            "refunded": COST,
+        }
         retry = await client.post("/v1/videos/generations", json={**BODY, "prompt": "third"})
         assert retry.status_code == 200  # the refund paid for it
     tasks = {t["id"]: t for t in sim.snapshot()["tasks"]}

@@ -26,30 +26,57 @@ BODY: dict[str, Any] = {
 FAKE_MP4 = b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 40
 
 DOC_CREATE = {
-    "created": 1761313744, "id": "task-unified-1774857405-abc123",
-    "model": "seedance-2.0-text-to-video", "object": "video.generation.task", "progress": 0,
+    "created": 1761313744,
+    "id": "task-unified-1774857405-abc123",
+    "model": "seedance-2.0-text-to-video",
+    "object": "video.generation.task",
+    "progress": 0,
     "status": "pending",
     "task_info": {"can_cancel": True, "estimated_time": 165, "video_duration": 8},
     "type": "video",
     "usage": {"billing_rule": "per_second", "credits_reserved": 50, "user_group": "default"},
 }
 DOC_PENDING = {
-    "id": "task-unified-x", "object": "video.generation.task", "created": 1, "model": "m",
-    "status": "pending", "progress": 0, "type": "video",
+    "id": "task-unified-x",
+    "object": "video.generation.task",
+    "created": 1,
+    "model": "m",
+    "status": "pending",
+    "progress": 0,
+    "type": "video",
     "task_info": {"can_cancel": True, "estimated_time": 165, "video_duration": 5},
 }
-DOC_PROCESSING = {**DOC_PENDING, "status": "processing", "progress": 65,
-                  "task_info": {"can_cancel": True}}
-DOC_COMPLETED = {**DOC_PENDING, "status": "completed", "progress": 100,
-                 "results": ["https://x/task-unified-x.mp4"], "task_info": {"can_cancel": False}}
-DOC_FAILED = {**DOC_PENDING, "status": "failed", "progress": 0,
-              "task_info": {"can_cancel": False},
-              "error": {"code": "content_policy_violation", "message": "Content policy violation.",
-                        "type": "task_error"}}
+DOC_PROCESSING = {
+    **DOC_PENDING,
+    "status": "processing",
+    "progress": 65,
+    "task_info": {"can_cancel": True},
+}
+DOC_COMPLETED = {
+    **DOC_PENDING,
+    "status": "completed",
+    "progress": 100,
+    "results": ["https://x/task-unified-x.mp4"],
+    "task_info": {"can_cancel": False},
+}
+DOC_FAILED = {
+    **DOC_PENDING,
+    "status": "failed",
+    "progress": 0,
+    "task_info": {"can_cancel": False},
+    "error": {
+        "code": "content_policy_violation",
+        "message": "Content policy violation.",
+        "type": "task_error",
+    },
+}
 DOC_CREDITS = {
     "data": {
-        "token": {"remaining_credits": 99416.4429, "unlimited_credits": False,
-                  "used_credits": 583.5571},
+        "token": {
+            "remaining_credits": 99416.4429,
+            "unlimited_credits": False,
+            "used_credits": 583.5571,
+        },
         "user": {"remaining_credits": 1095.3996, "used_credits": 135.9048},
     },
     "message": "",
@@ -99,12 +126,20 @@ async def test_create_answers_the_documented_shape_with_our_values() -> None:
     assert re.fullmatch(r"task-unified-1800000000-[a-z0-9]{8}", data["id"])
     assert data["created"] == 1_800_000_000
     assert (data["model"], data["object"], data["status"], data["type"], data["progress"]) == (
-        BODY["model"], "video.generation.task", "pending", "video", 0)
+        BODY["model"],
+        "video.generation.task",
+        "pending",
+        "video",
+        0,
+    )
     assert data["task_info"]["video_duration"] == 5
     assert data["task_info"]["can_cancel"] is True
     assert isinstance(data["task_info"]["estimated_time"], int)
-    assert data["usage"] == {"billing_rule": "per_second", "credits_reserved": 41.0065,
-                             "user_group": "default"}
+    assert data["usage"] == {
+        "billing_rule": "per_second",
+        "credits_reserved": 41.0065,
+        "user_group": "default",
+    }
     assert re.fullmatch(r"req-[0-9a-f]{24}", response.headers["x-request-id"])
 
 
@@ -153,16 +188,36 @@ async def test_a_prompt_with_a_trigger_word_fails_with_a_multiline_policy_messag
 @pytest.mark.parametrize(
     ("case", "status", "code", "type_", "message"),
     [
-        ("bad_id", 400, "invalid_task_id", "invalid_request_error",
-         "Invalid task ID format, must start with 'task-unified-'"),
+        (
+            "bad_id",
+            400,
+            "invalid_task_id",
+            "invalid_request_error",
+            "Invalid task ID format, must start with 'task-unified-'",
+        ),
         ("no_auth", 401, "unauthorized", "authentication_error", "Authentication required"),
-        ("other_key", 403, "permission_denied", "invalid_request_error",
-         "You don't have permission to access this task"),
-        ("unknown", 404, "task_not_found", "invalid_request_error",
-         "The requested task could not be found"),
+        (
+            "other_key",
+            403,
+            "permission_denied",
+            "invalid_request_error",
+            "You don't have permission to access this task",
+        ),
+        (
+            "unknown",
+            404,
+            "task_not_found",
+            "invalid_request_error",
+            "The requested task could not be found",
+        ),
         ("rate", 429, "rate_limit_exceeded", "evo_api_error", "Rate limit exceeded"),
-        ("fault402", 402, "quota_exceeded", "insufficient_quota",
-         "Insufficient quota. Please top up your account."),
+        (
+            "fault402",
+            402,
+            "quota_exceeded",
+            "insufficient_quota",
+            "Insufficient quota. Please top up your account.",
+        ),
         ("fault500", 500, "internal_error", "api_error", "Failed to retrieve task status"),
     ],
 )
@@ -172,8 +227,11 @@ async def test_task_query_errors_match_the_documented_table(
 ) -> None:
     faulty = case.startswith("fault")
     faults = [Fault("task", "respond", status=status, calls=(2,))] if faulty else []
-    app, _ = make_app(keys={DEFAULT_KEY: KeyConfig(), "sk-other-key": KeyConfig()},
-                      query_rate=1.0 if case == "rate" else None, faults=faults)
+    app, _ = make_app(
+        keys={DEFAULT_KEY: KeyConfig(), "sk-other-key": KeyConfig()},
+        query_rate=1.0 if case == "rate" else None,
+        faults=faults,
+    )
     async with asgi_client(app) as client:
         task = await create(client)
         url = f"/v1/tasks/{task['id']}"
@@ -201,12 +259,27 @@ async def test_task_query_errors_match_the_documented_table(
         ("invalid", 400, "invalid_request", "invalid_request_error", None),
         ("no_auth", 401, "unauthorized", "authentication_error", "Invalid or expired token"),
         ("bad_key", 401, "unauthorized", "authentication_error", "Invalid or expired token"),
-        ("poor", 402, "insufficient_quota", "insufficient_quota",
-         "Insufficient quota. Please top up your account."),
-        ("denied", 403, "model_access_denied", "invalid_request_error",
-         "Token does not have access to the specified model"),
-        ("rate", 429, "rate_limit_exceeded", "rate_limit_error",
-         "Too many requests, please try again later"),
+        (
+            "poor",
+            402,
+            "insufficient_quota",
+            "insufficient_quota",
+            "Insufficient quota. Please top up your account.",
+        ),
+        (
+            "denied",
+            403,
+            "model_access_denied",
+            "invalid_request_error",
+            "Token does not have access to the specified model",
+        ),
+        (
+            "rate",
+            429,
+            "rate_limit_exceeded",
+            "rate_limit_error",
+            "Too many requests, please try again later",
+        ),
         ("fault500", 500, "internal_error", "api_error", "Internal server error"),
     ],
 )
@@ -214,19 +287,25 @@ async def test_task_query_errors_match_the_documented_table(
 async def test_create_errors_match_the_documented_table(
     case: str, status: int, code: str, type_: str, message: str | None
 ) -> None:
-    keys = {DEFAULT_KEY: KeyConfig(
-        balance=10.0 if case == "poor" else 1000.0,
-        models=frozenset({"seedance-2.0-mini-text-to-video"}) if case == "denied" else None,
-    )}
-    app, _ = make_app(keys=keys, create_rate=1.0 if case == "rate" else None,
-                      faults=[Fault("create", status=500)] if case == "fault500" else [])
+    keys = {
+        DEFAULT_KEY: KeyConfig(
+            balance=10.0 if case == "poor" else 1000.0,
+            models=frozenset({"seedance-2.0-mini-text-to-video"}) if case == "denied" else None,
+        )
+    }
+    app, _ = make_app(
+        keys=keys,
+        create_rate=1.0 if case == "rate" else None,
+        faults=[Fault("create", status=500)] if case == "fault500" else [],
+    )
     headers = {"no_auth": {"Authorization": ""}, "bad_key": {"Authorization": "Bearer sk-nope"}}
     body = {**BODY, "duration": 16} if case == "invalid" else BODY
     async with asgi_client(app) as client:
         if case == "rate":
             await create(client)
-        response = await client.post("/v1/videos/generations", json=body,
-                                     headers=headers.get(case, {}))
+        response = await client.post(
+            "/v1/videos/generations", json=body, headers=headers.get(case, {})
+        )
     assert response.status_code == status
     error = response.json()["error"]
     assert (error["code"], error["type"]) == (code, type_)
@@ -261,8 +340,11 @@ async def test_credits_answer_the_documented_shape_and_follow_reservations() -> 
         task = await create(client)
         after = (await client.get("/v1/credits")).json()
     assert shape(before) == shape(DOC_CREDITS)
-    assert before["data"]["token"] == {"remaining_credits": 1000.0, "unlimited_credits": False,
-                                       "used_credits": 0.0}
+    assert before["data"]["token"] == {
+        "remaining_credits": 1000.0,
+        "unlimited_credits": False,
+        "used_credits": 0.0,
+    }
     reserved = task["usage"]["credits_reserved"]
     assert after["data"]["token"]["remaining_credits"] == pytest.approx(1000.0 - reserved)
     assert after["data"]["user"]["used_credits"] == pytest.approx(reserved)

@@ -44,8 +44,14 @@ def test_faults_round_trip_through_json() -> None:
         Fault("create", "reset", calls=(1, 3), processed=True),
         Fault("task", "patch", json_body={"status": "queued"}, probability=0.5, times=2),
         Fault("file", "throttle", bytes_per_second=1000.0, task_id="task-unified-1-abcdefgh"),
-        Fault("credits", "respond", status=503, headers={"Retry-After": "3"}, delay=1.5,
-              delay_clock="sim"),
+        Fault(
+            "credits",
+            "respond",
+            status=503,
+            headers={"Retry-After": "3"},
+            delay=1.5,
+            delay_clock="sim",
+        ),
     ]
     data = [f.to_json() for f in faults]
     assert data[0] == {"endpoint": "create", "kind": "reset", "calls": [1, 3], "processed": True}
@@ -80,8 +86,10 @@ def test_invalid_faults_are_refused_with_a_reason(bad: Any) -> None:
 async def test_sim_faults_installs_a_plan_over_http_and_reports_what_fired() -> None:
     app = make_app()
     async with asgi_client(app) as client:
-        installed = await client.post("/_sim/faults", json=[
-            {"endpoint": "create", "kind": "respond", "status": 503, "calls": [1]}])
+        installed = await client.post(
+            "/_sim/faults",
+            json=[{"endpoint": "create", "kind": "respond", "status": 503, "calls": [1]}],
+        )
         first = await client.post(CREATE, json=BODY)
         second = await client.post(CREATE, json=BODY)
         plan = (await client.get("/_sim/faults")).json()
@@ -92,8 +100,7 @@ async def test_sim_faults_installs_a_plan_over_http_and_reports_what_fired() -> 
     assert first.json()["error"]["code"] == "service_unavailable"
     assert plan["faults"][0]["fired"] == 1 and plan["faults"][0]["remaining"] is None
     assert refused.status_code == 400 and "endpoint" in refused.json()["error"]
-    assert state["faults_fired"] == [
-        {"endpoint": "create", "call": 1, "seq": 1, "kind": "respond"}]
+    assert state["faults_fired"] == [{"endpoint": "create", "call": 1, "seq": 1, "kind": "respond"}]
     assert state["requests"]["create"] == {"503": 1, "200": 1}
 
 
@@ -156,18 +163,40 @@ async def test_task_id_restricts_a_fault_to_one_task() -> None:
 @pytest.mark.anyio
 async def test_respond_before_create_sends_any_body_and_creates_nothing() -> None:
     app = make_app(
-        Fault("create", status=502, body="<html><h1>Bad gateway</h1></html>",
-              content_type="text/html", calls=(1,)),
-        Fault("create", status=200, body='{"id": "task-unified-', content_type="application/json",
-              calls=(2,)),
-        Fault("create", status=400, json_body={"error": {
-            "code": 400, "message": "Invalid prompt parameter", "type": "invalid_request_error",
-            "param": "prompt", "fallback_suggestion": "provide a valid prompt"}}, calls=(3,)),
+        Fault(
+            "create",
+            status=502,
+            body="<html><h1>Bad gateway</h1></html>",
+            content_type="text/html",
+            calls=(1,),
+        ),
+        Fault(
+            "create",
+            status=200,
+            body='{"id": "task-unified-',
+            content_type="application/json",
+            calls=(2,),
+        ),
+        Fault(
+            "create",
+            status=400,
+            json_body={
+                "error": {
+                    "code": 400,
+                    "message": "Invalid prompt parameter",
+                    "type": "invalid_request_error",
+                    "param": "prompt",
+                    "fallback_suggestion": "provide a valid prompt",
+                }
+            },
+            calls=(3,),
+        ),
         Fault("create", status=503, headers={"Retry-After": "30"}, calls=(4,)),
     )
     async with asgi_client(app) as client:
-        html, broken, int_code, unavailable = [await client.post(CREATE, json=BODY)
-                                               for _ in range(4)]
+        html, broken, int_code, unavailable = [
+            await client.post(CREATE, json=BODY) for _ in range(4)
+        ]
     assert html.status_code == 502 and html.headers["content-type"].startswith("text/html")
     assert "Bad gateway" in html.text
     assert broken.status_code == 200
@@ -181,24 +210,40 @@ async def test_respond_before_create_sends_any_body_and_creates_nothing() -> Non
 
 @pytest.mark.anyio
 async def test_default_error_bodies_use_integer_codes_when_asked() -> None:
-    app = make_app(Fault("create", status=500, int_code=True, calls=(1,)),
-                   Fault("task", status=429, calls=(1,)), int_error_codes=False)
+    app = make_app(
+        Fault("create", status=500, int_code=True, calls=(1,)),
+        Fault("task", status=429, calls=(1,)),
+        int_error_codes=False,
+    )
     async with asgi_client(app) as client:
         create = await client.post(CREATE, json=BODY)
         task = await client.get("/v1/tasks/task-unified-1-abcdefgh")
     assert create.json()["error"] == {
-        "code": 500, "message": "Internal server error", "type": "api_error", "param": None,
-        "fallback_suggestion": "retry later"}
-    assert task.json()["error"] == {"code": "rate_limit_exceeded", "type": "evo_api_error",
-                                    "message": "Rate limit exceeded"}
+        "code": 500,
+        "message": "Internal server error",
+        "type": "api_error",
+        "param": None,
+        "fallback_suggestion": "retry later",
+    }
+    assert task.json()["error"] == {
+        "code": "rate_limit_exceeded",
+        "type": "evo_api_error",
+        "message": "Rate limit exceeded",
+    }
 
 
 @pytest.mark.anyio
 async def test_create_then_fail_creates_and_charges_the_task_before_the_fault() -> None:
     app = make_app(
         Fault("create", status=500, processed=True, calls=(1,)),
-        Fault("create", status=200, body="<html>maintenance</html>", content_type="text/html",
-              processed=True, calls=(3,)),
+        Fault(
+            "create",
+            status=200,
+            body="<html>maintenance</html>",
+            content_type="text/html",
+            processed=True,
+            calls=(3,),
+        ),
     )
     headers = {"Idempotency-Key": "job-000000000001-fast-1-1"}
     async with asgi_client(app) as client:
@@ -216,8 +261,9 @@ async def test_create_then_fail_creates_and_charges_the_task_before_the_fault() 
 
 
 @pytest.mark.parametrize(("processed", "created"), [(False, 0), (True, 1)])
-@pytest.mark.parametrize(("kind", "error"), [("reset", httpx.ReadError),
-                                             ("drop", httpx.RemoteProtocolError)])
+@pytest.mark.parametrize(
+    ("kind", "error"), [("reset", httpx.ReadError), ("drop", httpx.RemoteProtocolError)]
+)
 @pytest.mark.anyio
 async def test_in_process_resets_raise_what_httpx_raises_for_a_dead_connection(
     kind: str, error: type[Exception], processed: bool, created: int
@@ -245,8 +291,11 @@ async def test_hang_never_answers_until_the_caller_gives_up() -> None:
 
 @pytest.mark.anyio
 async def test_delay_waits_wall_seconds_or_simulated_seconds_divided_by_speed() -> None:
-    app = make_app(Fault("credits", "pass", delay=0.2, calls=(1,)),
-                   Fault("credits", "pass", delay=30, delay_clock="sim", calls=(2,)), speed=100.0)
+    app = make_app(
+        Fault("credits", "pass", delay=0.2, calls=(1,)),
+        Fault("credits", "pass", delay=30, delay_clock="sim", calls=(2,)),
+        speed=100.0,
+    )
     async with asgi_client(app) as client:
         started = time.monotonic()
         wall = await client.get("/v1/credits")
@@ -274,9 +323,18 @@ async def test_a_client_leaving_during_a_delay_finds_the_task_created_only_if_pr
 
 @pytest.mark.anyio
 async def test_patch_changes_the_normal_answer() -> None:
-    app = make_app(Fault("task", "patch", json_body={
-        "status": "cancelled", "progress": None, "results": ["javascript:alert(1)"],
-        "surprise": {"nested": True}}))
+    app = make_app(
+        Fault(
+            "task",
+            "patch",
+            json_body={
+                "status": "cancelled",
+                "progress": None,
+                "results": ["javascript:alert(1)"],
+                "surprise": {"nested": True},
+            },
+        )
+    )
     async with asgi_client(app) as client:
         task = (await client.post(CREATE, json=BODY)).json()
         view = await client.get(f"/v1/tasks/{task['id']}")
@@ -289,10 +347,11 @@ async def test_patch_changes_the_normal_answer() -> None:
 
 @pytest.mark.anyio
 async def test_rate_limit_faults_send_retry_after_as_seconds_or_an_http_date() -> None:
-    app = make_app(Fault("create", "rate_limit", retry_after=7, calls=(1,)),
-                   Fault("create", "rate_limit", retry_after=90, retry_after_format="date",
-                         calls=(2,)),
-                   Fault("create", "rate_limit", calls=(3,)))
+    app = make_app(
+        Fault("create", "rate_limit", retry_after=7, calls=(1,)),
+        Fault("create", "rate_limit", retry_after=90, retry_after_format="date", calls=(2,)),
+        Fault("create", "rate_limit", calls=(3,)),
+    )
     app.state.sim.unix_time = lambda: 1_800_000_000.0
     async with asgi_client(app) as client:
         seconds, dated, bare = [await client.post(CREATE, json=BODY) for _ in range(3)]
@@ -332,7 +391,11 @@ async def test_file_faults_redirect_expire_truncate_throttle_and_stream_endlessl
     assert endless.content[4:8] == b"ftyp"
     assert normal.content == FAKE_MP4
     assert app.state.sim.snapshot()["requests"]["file"] == {
-        "302": 1, "403": 1, "200-truncated": 1, "200": 3}
+        "302": 1,
+        "403": 1,
+        "200-truncated": 1,
+        "200": 3,
+    }
 
 
 @pytest.mark.anyio

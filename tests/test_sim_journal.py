@@ -29,8 +29,11 @@ def body(i: int, **extra: Any) -> dict[str, Any]:
 
 
 def config(tmp_path: Path, **overrides: Any) -> SimConfig:
-    settings: dict[str, Any] = {"speed": 100.0, "video_source": lambda **_: FAKE_MP4,
-                                "journal": tmp_path / "simulator" / "journal.jsonl"}
+    settings: dict[str, Any] = {
+        "speed": 100.0,
+        "video_source": lambda **_: FAKE_MP4,
+        "journal": tmp_path / "simulator" / "journal.jsonl",
+    }
     return SimConfig(**(settings | overrides))
 
 
@@ -54,8 +57,9 @@ async def test_a_restarted_simulator_shows_the_same_tasks_progressing_the_same_w
     tmp_path: Path,
 ) -> None:
     clock = ManualClock(T0)  # one clock for both "processes": the wall and monotonic time
-    first = create_app(config(tmp_path, concurrency=2, fail_rates={"service_error": 0.3}),
-                       clock=clock, wall=clock)
+    first = create_app(
+        config(tmp_path, concurrency=2, fail_rates={"service_error": 0.3}), clock=clock, wall=clock
+    )
     async with asgi_client(first) as client:
         ids = [(await client.post(CREATE, json=body(i))).json()["id"] for i in range(6)]
         ids.append((await client.post(CREATE, json=body(9, prompt="a celebrity"))).json()["id"])
@@ -83,7 +87,8 @@ async def test_a_restarted_simulator_shows_the_same_tasks_progressing_the_same_w
     assert state_new["creates_by_body"] == state_old["creates_by_body"]
     strip = ("created_wall",)  # the monotonic clock of each process
     assert [{k: v for k, v in t.items() if k not in strip} for t in state_new["tasks"]] == [
-        {k: v for k, v in t.items() if k not in strip} for t in state_old["tasks"]]
+        {k: v for k, v in t.items() if k not in strip} for t in state_old["tasks"]
+    ]
 
 
 @pytest.mark.anyio
@@ -117,8 +122,13 @@ async def test_balances_and_keys_set_through_sim_keys_survive_and_no_key_is_writ
     other = "sk-other-0123456789abcdef"
     app = restart(tmp_path, clock)
     async with asgi_client(app) as client, asgi_client(app, key=other) as client2:
-        await client.post("/_sim/keys", json={other: {"balance": 100.0, "models": [
-            "seedance-2.0-fast-text-to-video"]}, DEFAULT_KEY: {"balance": 500.0}})
+        await client.post(
+            "/_sim/keys",
+            json={
+                other: {"balance": 100.0, "models": ["seedance-2.0-fast-text-to-video"]},
+                DEFAULT_KEY: {"balance": 500.0},
+            },
+        )
         await client.post(CREATE, json=BODY)
         theirs = (await client2.post(CREATE, json=body(1))).json()["id"]
         failing = (await client2.post(CREATE, json=body(2, prompt="a celebrity"))).json()["id"]
@@ -217,7 +227,9 @@ async def test_a_line_torn_by_a_crash_is_ignored_and_cut_off(tmp_path: Path) -> 
         added = (await client.post(CREATE, json=body(1))).json()["id"]
     assert [r.get("id") for r in lines(tmp_path)][1:] == [kept, added]
     assert {t["id"] for t in restart(tmp_path, clock).state.sim.snapshot()["tasks"]} == {
-        kept, added}
+        kept,
+        added,
+    }
 
 
 def test_a_damaged_or_foreign_journal_is_refused_with_the_fix(tmp_path: Path) -> None:

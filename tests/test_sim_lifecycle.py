@@ -13,8 +13,12 @@ from runner.simulator.app import DEFAULT_KEY, SimConfig, create_app
 from runner.simulator.tasks import generation_seconds
 from runner.simulator.testing import ManualClock, asgi_client
 
-BODY: dict[str, Any] = {"model": "seedance-2.0-fast-text-to-video", "prompt": "A red kite",
-                        "duration": 4, "quality": "480p"}
+BODY: dict[str, Any] = {
+    "model": "seedance-2.0-fast-text-to-video",
+    "prompt": "A red kite",
+    "duration": 4,
+    "quality": "480p",
+}
 
 
 def body(i: int, **extra: Any) -> dict[str, Any]:
@@ -52,8 +56,12 @@ async def test_sim_advance_jumps_the_clock_and_rejects_going_back() -> None:
 
 @pytest.mark.parametrize(
     ("model", "quality", "duration"),
-    [("seedance-2.0-mini-text-to-video", "480p", 4), ("seedance-2.0-fast-text-to-video", "720p", 8),
-     ("seedance-2.0-text-to-video", "1080p", 15), ("seedance-2.0-text-to-video", "480p", 4)],
+    [
+        ("seedance-2.0-mini-text-to-video", "480p", 4),
+        ("seedance-2.0-fast-text-to-video", "720p", 8),
+        ("seedance-2.0-text-to-video", "1080p", 15),
+        ("seedance-2.0-text-to-video", "480p", 4),
+    ],
 )
 @pytest.mark.anyio
 async def test_estimated_time_is_close_to_the_real_generation_time(
@@ -63,8 +71,12 @@ async def test_estimated_time_is_close_to_the_real_generation_time(
     app = create_app(SimConfig(seed=7), clock=clock)
     async with asgi_client(app) as client:
         for i in range(8):
-            task = (await client.post("/v1/videos/generations", json=body(
-                i, model=model, quality=quality, duration=duration))).json()
+            task = (
+                await client.post(
+                    "/v1/videos/generations",
+                    json=body(i, model=model, quality=quality, duration=duration),
+                )
+            ).json()
             real = app.state.sim.task(task["id"]).ends_at - task["created"]
             assert abs(task["task_info"]["estimated_time"] - real) <= 0.2 * real
 
@@ -100,8 +112,9 @@ async def test_at_most_n_tasks_generate_per_key_and_the_rest_wait_in_creation_or
     app = create_app(SimConfig(concurrency=2), clock=clock)
     sim = app.state.sim
     async with asgi_client(app) as client:
-        tasks = [(await client.post("/v1/videos/generations", json=body(i))).json()
-                 for i in range(6)]
+        tasks = [
+            (await client.post("/v1/videos/generations", json=body(i))).json() for i in range(6)
+        ]
         estimates = [t["task_info"]["estimated_time"] for t in tasks]
         clock.advance(20)
         statuses = [(await client.get(f"/v1/tasks/{t['id']}")).json()["status"] for t in tasks]
@@ -123,7 +136,8 @@ async def test_the_cancel_hook_fails_a_task_refunds_it_and_frees_its_slot() -> N
     sim = app.state.sim
     async with asgi_client(app) as client:
         first, second, third = [
-            (await client.post("/v1/videos/generations", json=body(i))).json() for i in range(3)]
+            (await client.post("/v1/videos/generations", json=body(i))).json() for i in range(3)
+        ]
         clock.advance(10)
         cancelled = await client.post(f"/_sim/cancel/{first['id']}")
         queued = await client.post(f"/_sim/cancel/{third['id']}")
@@ -210,21 +224,33 @@ async def test_reset_forgets_tasks_counts_and_charges() -> None:
 
 
 def test_sim_config_refuses_nonsense() -> None:
-    for bad in ({"speed": 0}, {"concurrency": 0}, {"fail_rates": {"oops": 0.1}},
-                {"fail_rates": {"service_error": 0.8, "generation_timeout": 0.3}},
-                {"trigger_words": {"x": "nope"}}, {"create_rate": -1.0}):
+    for bad in (
+        {"speed": 0},
+        {"concurrency": 0},
+        {"fail_rates": {"oops": 0.1}},
+        {"fail_rates": {"service_error": 0.8, "generation_timeout": 0.3}},
+        {"trigger_words": {"x": "nope"}},
+        {"create_rate": -1.0},
+    ):
         with pytest.raises(ValueError, match="invalid SimConfig"):
             SimConfig(**bad)
 
 
 def test_sim_config_reads_plain_json_values() -> None:
-    config = SimConfig.from_json({
-        "speed": 50, "seed": 3, "concurrency": 4, "fail_rates": {"service_error": 0.1},
-        "keys": {"sk-a-key": {"balance": 10, "models": ["seedance-2.0-fast-text-to-video"]},
-                 "sk-b-key": {}},
-        "faults": [{"endpoint": "create", "kind": "reset", "calls": [1]}],
-        "video_cache_dir": "/tmp/videos",
-    })
+    config = SimConfig.from_json(
+        {
+            "speed": 50,
+            "seed": 3,
+            "concurrency": 4,
+            "fail_rates": {"service_error": 0.1},
+            "keys": {
+                "sk-a-key": {"balance": 10, "models": ["seedance-2.0-fast-text-to-video"]},
+                "sk-b-key": {},
+            },
+            "faults": [{"endpoint": "create", "kind": "reset", "calls": [1]}],
+            "video_cache_dir": "/tmp/videos",
+        }
+    )
     assert config.speed == 50 and config.concurrency == 4
     assert config.keys["sk-a-key"].models == frozenset({"seedance-2.0-fast-text-to-video"})
     assert config.keys["sk-b-key"].balance == 1_000_000.0

@@ -34,8 +34,11 @@ async def _hammer(client: httpx.AsyncClient, n: int, width: int) -> list[dict[st
 
     async def post(i: int) -> None:
         async with limiter:
-            response = await client.post("/v1/videos/generations", json=body(i),
-                                         headers={"Idempotency-Key": f"load-job-{i:04d}-attempt-1"})
+            response = await client.post(
+                "/v1/videos/generations",
+                json=body(i),
+                headers={"Idempotency-Key": f"load-job-{i:04d}-attempt-1"},
+            )
         assert response.status_code == 200, response.text
         created.append(response.json())
 
@@ -52,8 +55,9 @@ def _check(state: dict[str, Any], created: list[dict[str, Any]], n: int) -> None
     assert state["requests"]["create"] == {"200": n}
     assert len(state["create_arrivals"]) == n
     reserved = sum(Decimal(str(t["usage"]["credits_reserved"])) for t in created)
-    refunded = sum(Decimal(str(t["credits_reserved"])) for t in state["tasks"]
-                   if t["status"] == "failed")
+    refunded = sum(
+        Decimal(str(t["credits_reserved"])) for t in state["tasks"] if t["status"] == "failed"
+    )
     account = state["accounts"][key_label(DEFAULT_KEY)]
     assert Decimal(str(account["charged"])) == reserved - refunded
     assert Decimal(str(account["refunded"])) == refunded
@@ -77,8 +81,12 @@ async def test_200_concurrent_creates_through_uvicorn_stay_exact() -> None:
     app = create_app(SimConfig(keys={DEFAULT_KEY: KeyConfig(balance=BALANCE)}, concurrency=5))
     limits = httpx.Limits(max_connections=10)
     with serve(app) as url:
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10,
-                                     headers={"Authorization": f"Bearer {DEFAULT_KEY}"}) as client:
+        async with httpx.AsyncClient(
+            base_url=url,
+            limits=limits,
+            timeout=10,
+            headers={"Authorization": f"Bearer {DEFAULT_KEY}"},
+        ) as client:
             created = await _hammer(client, 200, width=10)
             polls = [await client.get(f"/v1/tasks/{t['id']}") for t in created[:20]]
             state = (await client.get("/_sim/state")).json()

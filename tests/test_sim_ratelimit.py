@@ -23,8 +23,10 @@ async def test_creates_beyond_rate_and_burst_get_429_with_retry_after_seconds() 
     clock = ManualClock()
     app = create_app(SimConfig(create_rate=2.0, create_burst=3), clock=clock)
     async with asgi_client(app) as client:
-        codes = [(await client.post("/v1/videos/generations", json=body(i))).status_code
-                 for i in range(4)]
+        codes = [
+            (await client.post("/v1/videos/generations", json=body(i))).status_code
+            for i in range(4)
+        ]
         limited = await client.post("/v1/videos/generations", json=body(9))
         clock.advance(0.5)
         after_wait = await client.post("/v1/videos/generations", json=body(10))
@@ -32,8 +34,11 @@ async def test_creates_beyond_rate_and_burst_get_429_with_retry_after_seconds() 
     assert codes == [200, 200, 200, 429]
     assert limited.status_code == 429
     assert limited.headers["Retry-After"] == "1"
-    assert limited.json()["error"] == {"code": "rate_limit_exceeded", "type": "rate_limit_error",
-                                       "message": "Too many requests, please try again later"}
+    assert limited.json()["error"] == {
+        "code": "rate_limit_exceeded",
+        "type": "rate_limit_error",
+        "message": "Too many requests, please try again later",
+    }
     assert after_wait.status_code == 200 and again.status_code == 429
     state = app.state.sim.snapshot()
     assert len(state["tasks"]) == 4
@@ -74,8 +79,9 @@ async def test_retry_after_can_be_an_http_date_or_absent() -> None:
 @pytest.mark.anyio
 async def test_limits_are_per_key_and_queries_have_their_own_bucket() -> None:
     keys = {DEFAULT_KEY: KeyConfig(), "sk-second-key": KeyConfig()}
-    app = create_app(SimConfig(keys=keys, create_rate=1.0, query_rate=1.0, query_burst=2),
-                     clock=ManualClock())
+    app = create_app(
+        SimConfig(keys=keys, create_rate=1.0, query_rate=1.0, query_burst=2), clock=ManualClock()
+    )
     second = {"Authorization": "Bearer sk-second-key"}
     async with asgi_client(app) as client:
         task = (await client.post("/v1/videos/generations", json=body(1))).json()
@@ -95,6 +101,8 @@ async def test_limits_are_per_key_and_queries_have_their_own_bucket() -> None:
 async def test_rate_limits_are_off_by_default() -> None:
     app = create_app(clock=ManualClock())
     async with asgi_client(app) as client:
-        codes = {(await client.post("/v1/videos/generations", json=body(i))).status_code
-                 for i in range(50)}
+        codes = {
+            (await client.post("/v1/videos/generations", json=body(i))).status_code
+            for i in range(50)
+        }
     assert codes == {200}

@@ -12,8 +12,12 @@ import pytest
 from runner.simulator.app import DEFAULT_KEY, Fault, SimConfig, create_app
 from runner.simulator.testing import serve, serve_process
 
-BODY: dict[str, Any] = {"model": "seedance-2.0-fast-text-to-video", "prompt": "A red kite",
-                        "duration": 4, "quality": "480p"}
+BODY: dict[str, Any] = {
+    "model": "seedance-2.0-fast-text-to-video",
+    "prompt": "A red kite",
+    "duration": 4,
+    "quality": "480p",
+}
 FAKE_MP4 = b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 400  # ~100 KB
 CREATE = "/v1/videos/generations"
 AUTH = {"Authorization": f"Bearer {DEFAULT_KEY}"}
@@ -83,9 +87,17 @@ def test_a_create_answered_after_the_client_timeout_is_created_but_never_receive
 
 @pytest.mark.slow
 def test_garbled_and_truncated_create_answers_after_the_task_was_created() -> None:
-    app = make_app(Fault("create", "truncate", processed=True, calls=(1,)),
-                   Fault("create", status=200, body="<html>oops</html>",
-                         content_type="text/html", processed=True, calls=(2,)))
+    app = make_app(
+        Fault("create", "truncate", processed=True, calls=(1,)),
+        Fault(
+            "create",
+            status=200,
+            body="<html>oops</html>",
+            content_type="text/html",
+            processed=True,
+            calls=(2,),
+        ),
+    )
     with serve(app) as url, client(url) as http:
         with pytest.raises(httpx.RemoteProtocolError, match="complete message body"):
             http.post(CREATE, json=BODY)
@@ -145,11 +157,15 @@ def test_an_endless_download_stops_when_the_client_stops_reading() -> None:
 
 @pytest.mark.slow
 def test_the_simulator_also_runs_in_a_child_process() -> None:
-    config = {"speed": 1000.0, "faults": [{"endpoint": "credits", "kind": "reset", "calls": [1]}],
-              "keys": {"sk-child-key": {"balance": 50}}}
+    config = {
+        "speed": 1000.0,
+        "faults": [{"endpoint": "credits", "kind": "reset", "calls": [1]}],
+        "keys": {"sk-child-key": {"balance": 50}},
+    }
     with serve_process(config) as (url, process):
-        with httpx.Client(base_url=url, timeout=5,
-                          headers={"Authorization": "Bearer sk-child-key"}) as http:
+        with httpx.Client(
+            base_url=url, timeout=5, headers={"Authorization": "Bearer sk-child-key"}
+        ) as http:
             with pytest.raises(httpx.ReadError):
                 http.get("/v1/credits")
             credits = http.get("/v1/credits").json()

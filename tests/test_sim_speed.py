@@ -16,13 +16,14 @@ from .simhelp import BODY, CREATE, FAKE_MP4
 
 
 def make_app(*faults: Fault, speed: float = 100.0, **overrides: Any) -> Any:
-    config = SimConfig(speed=speed, faults=faults, video_source=lambda **_: FAKE_MP4,
-                       **overrides)
+    config = SimConfig(speed=speed, faults=faults, video_source=lambda **_: FAKE_MP4, **overrides)
     return create_app(config, clock=ManualClock())
 
 
-@pytest.mark.parametrize(("speed", "text"), [(1.0, "1"), (100.0, "100"), (2.5, "2.5"),
-                                             (0.001, "0.001"), (1e6, "1000000")])
+@pytest.mark.parametrize(
+    ("speed", "text"),
+    [(1.0, "1"), (100.0, "100"), (2.5, "2.5"), (0.001, "0.001"), (1e6, "1000000")],
+)
 def test_the_speed_is_written_so_that_float_reads_it_back(speed: float, text: str) -> None:
     assert speed_text(speed) == text
     assert float(text) == speed
@@ -68,12 +69,31 @@ async def test_every_endpoint_answers_with_the_speed_errors_included() -> None:
         answers["reset"] = await client.post("/_sim/reset")
     statuses = {name: r.status_code for name, r in answers.items()}
     assert statuses == {
-        "create": 200, "create 400": 400, "create 400 json": 400, "create 401": 401,
-        "task pending": 200, "task 400": 400, "task 404": 404, "credits": 200,
-        "credits 401": 401, "file 404": 404, "state": 200, "faults": 200, "faults 400": 400,
-        "advance": 200, "advance 400": 400, "keys 400": 400, "cancel 404": 404,
-        "no route": 404, "wrong method": 405, "task completed": 200, "file": 200,
-        "file 206": 206, "file 416": 416, "file 403 expired": 403, "reset": 200,
+        "create": 200,
+        "create 400": 400,
+        "create 400 json": 400,
+        "create 401": 401,
+        "task pending": 200,
+        "task 400": 400,
+        "task 404": 404,
+        "credits": 200,
+        "credits 401": 401,
+        "file 404": 404,
+        "state": 200,
+        "faults": 200,
+        "faults 400": 400,
+        "advance": 200,
+        "advance 400": 400,
+        "keys 400": 400,
+        "cancel 404": 404,
+        "no route": 404,
+        "wrong method": 405,
+        "task completed": 200,
+        "file": 200,
+        "file 206": 206,
+        "file 416": 416,
+        "file 403 expired": 403,
+        "reset": 200,
     }
     speeds = {name: r.headers.get_list("x-simulator-speed") for name, r in answers.items()}
     assert speeds == {name: ["100"] for name in answers}
@@ -106,8 +126,12 @@ async def test_the_default_simulator_runs_at_speed_1() -> None:
 @pytest.mark.anyio
 async def test_fault_answers_carry_the_speed_too(fault: Fault, status: int) -> None:
     app = make_app(fault, speed=2.5)
-    paths = {"create": CREATE, "task": "/v1/tasks/task-unified-1-abcdefgh",
-             "credits": "/v1/credits", "file": "/files/task-unified-1-abcdefgh.mp4"}
+    paths = {
+        "create": CREATE,
+        "task": "/v1/tasks/task-unified-1-abcdefgh",
+        "credits": "/v1/credits",
+        "file": "/files/task-unified-1-abcdefgh.mp4",
+    }
     async with asgi_client(app) as client:
         if fault.endpoint == "create":
             response = await client.post(CREATE, json=BODY)
@@ -129,9 +153,12 @@ async def test_a_fault_that_sets_the_header_itself_keeps_its_value() -> None:
 @pytest.mark.slow
 def test_a_truncated_answer_sends_the_speed_in_its_head_before_the_cut() -> None:
     app = make_app(Fault("task", "truncate", truncate_at=10), speed=100.0)
-    with serve(app) as url, httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {DEFAULT_KEY}"}, timeout=5
-    ) as http:
+    with (
+        serve(app) as url,
+        httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {DEFAULT_KEY}"}, timeout=5
+        ) as http,
+    ):
         task_id = http.post(CREATE, json=BODY).json()["id"]
         with http.stream("GET", f"/v1/tasks/{task_id}") as response:
             assert response.headers["x-simulator-speed"] == "100"

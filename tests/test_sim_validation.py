@@ -18,10 +18,16 @@ from runner.simulator.rules import problems
 from runner.simulator.testing import asgi_client
 
 TEXT = {"model": "seedance-2.0-fast-text-to-video", "prompt": "A red kite"}
-IMAGE = {"model": "seedance-2.0-image-to-video", "prompt": "Animate",
-         "image_urls": ["https://cdn.example.com/a.png"]}
-REF = {"model": "seedance-2.0-reference-to-video", "prompt": "Use @image1",
-       "image_urls": ["https://cdn.example.com/a.png"]}
+IMAGE = {
+    "model": "seedance-2.0-image-to-video",
+    "prompt": "Animate",
+    "image_urls": ["https://cdn.example.com/a.png"],
+}
+REF = {
+    "model": "seedance-2.0-reference-to-video",
+    "prompt": "Use @image1",
+    "image_urls": ["https://cdn.example.com/a.png"],
+}
 IMG = "https://cdn.example.com/i.png"
 
 CASES: list[tuple[str, dict[str, Any], str]] = [
@@ -39,52 +45,74 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("duration above 15", {**TEXT, "duration": 16}, "duration"),
     ("unknown quality", {**TEXT, "quality": "4k"}, "quality"),
     ("1080p on fast", {**TEXT, "quality": "1080p"}, "quality"),
-    ("1080p on mini", {**TEXT, "model": "seedance-2.0-mini-text-to-video", "quality": "1080p"},
-     "quality"),
+    (
+        "1080p on mini",
+        {**TEXT, "model": "seedance-2.0-mini-text-to-video", "quality": "1080p"},
+        "quality",
+    ),
     ("unknown aspect ratio", {**TEXT, "aspect_ratio": "2:1"}, "aspect_ratio"),
     ("generate_audio not bool", {**TEXT, "generate_audio": "yes"}, "generate_audio"),
     ("content_filter not bool", {**TEXT, "content_filter": 0}, "content_filter"),
     ("images in text mode", {**TEXT, "image_urls": [IMG]}, "image_urls"),
     ("videos in text mode", {**TEXT, "video_urls": ["https://x.test/v.mp4"]}, "video_urls"),
     ("audios in image mode", {**IMAGE, "audio_urls": ["https://x.test/a.mp3"]}, "audio_urls"),
-    ("image mode without images", {k: v for k, v in IMAGE.items() if k != "image_urls"},
-     "image_urls"),
+    (
+        "image mode without images",
+        {k: v for k, v in IMAGE.items() if k != "image_urls"},
+        "image_urls",
+    ),
     ("image mode with 0 images", {**IMAGE, "image_urls": []}, "image_urls"),
     ("image mode with 3 images", {**IMAGE, "image_urls": [IMG] * 3}, "image_urls"),
     ("media not a list", {**IMAGE, "image_urls": IMG}, "image_urls"),
     ("media list of non-strings", {**IMAGE, "image_urls": [1]}, "image_urls"),
     ("reference with 10 images", {**REF, "image_urls": [IMG] * 10}, "image_urls"),
-    ("reference with 4 videos", {**REF, "video_urls": ["https://x.test/v.mp4"] * 4},
-     "video_urls"),
-    ("reference with 4 audios", {**REF, "audio_urls": ["https://x.test/a.mp3"] * 4},
-     "audio_urls"),
-    ("reference audio alone", {**REF, "image_urls": [], "audio_urls": ["https://x.test/a.mp3"]},
-     "audio_urls"),
+    ("reference with 4 videos", {**REF, "video_urls": ["https://x.test/v.mp4"] * 4}, "video_urls"),
+    ("reference with 4 audios", {**REF, "audio_urls": ["https://x.test/a.mp3"] * 4}, "audio_urls"),
+    (
+        "reference audio alone",
+        {**REF, "image_urls": [], "audio_urls": ["https://x.test/a.mp3"]},
+        "audio_urls",
+    ),
     ("reference with no image and no video", {**REF, "image_urls": []}, "image_urls"),
-    ("reference with no media at all", {k: v for k, v in REF.items() if k != "image_urls"},
-     "image_urls"),
+    (
+        "reference with no media at all",
+        {k: v for k, v in REF.items() if k != "image_urls"},
+        "image_urls",
+    ),
     ("empty image list in text mode", {**TEXT, "image_urls": []}, "image_urls"),
     ("empty video list in image mode", {**IMAGE, "video_urls": []}, "video_urls"),
-    ("media item not a web URL", {**IMAGE, "image_urls": ["data:image/png;base64,AAAA"]},
-     "image_urls"),
+    (
+        "media item not a web URL",
+        {**IMAGE, "image_urls": ["data:image/png;base64,AAAA"]},
+        "image_urls",
+    ),
     ("model_params not an object", {**TEXT, "model_params": True}, "model_params"),
     ("unknown model parameter", {**TEXT, "model_params": {"seed": 1}}, "model_params.seed"),
-    ("web_search not bool", {**TEXT, "model_params": {"web_search": "on"}},
-     "model_params.web_search"),
-    ("web_search in image mode", {**IMAGE, "model_params": {"web_search": True}},
-     "model_params.web_search"),
-    ("web_search on mini", {**TEXT, "model": "seedance-2.0-mini-text-to-video",
-                            "model_params": {"web_search": True}}, "model_params.web_search"),
+    (
+        "web_search not bool",
+        {**TEXT, "model_params": {"web_search": "on"}},
+        "model_params.web_search",
+    ),
+    (
+        "web_search in image mode",
+        {**IMAGE, "model_params": {"web_search": True}},
+        "model_params.web_search",
+    ),
+    (
+        "web_search on mini",
+        {**TEXT, "model": "seedance-2.0-mini-text-to-video", "model_params": {"web_search": True}},
+        "model_params.web_search",
+    ),
     ("callback not a string", {**TEXT, "callback_url": 5}, "callback_url"),
-    ("callback over http", {**TEXT, "callback_url": "http://hooks.example.com/x"},
-     "callback_url"),
-    ("callback too long", {**TEXT, "callback_url": "https://h.example.com/" + "x" * 2048},
-     "callback_url"),
+    ("callback over http", {**TEXT, "callback_url": "http://hooks.example.com/x"}, "callback_url"),
+    (
+        "callback too long",
+        {**TEXT, "callback_url": "https://h.example.com/" + "x" * 2048},
+        "callback_url",
+    ),
     ("callback to loopback", {**TEXT, "callback_url": "https://127.0.0.1/hook"}, "callback_url"),
-    ("callback to private net", {**TEXT, "callback_url": "https://10.1.2.3/hook"},
-     "callback_url"),
-    ("callback to localhost", {**TEXT, "callback_url": "https://localhost/hook"},
-     "callback_url"),
+    ("callback to private net", {**TEXT, "callback_url": "https://10.1.2.3/hook"}, "callback_url"),
+    ("callback to localhost", {**TEXT, "callback_url": "https://localhost/hook"}, "callback_url"),
 ]
 
 
@@ -112,8 +140,9 @@ async def test_each_rule_is_rejected_with_400_naming_the_field(
 @pytest.mark.anyio
 async def test_a_body_that_is_not_a_json_object_is_rejected(raw: bytes, why: str) -> None:
     async with asgi_client(create_app()) as client:
-        response = await client.post("/v1/videos/generations", content=raw,
-                                     headers={"Content-Type": "application/json"})
+        response = await client.post(
+            "/v1/videos/generations", content=raw, headers={"Content-Type": "application/json"}
+        )
     assert response.status_code == 400
     assert why in response.json()["error"]["message"]
 
@@ -140,7 +169,9 @@ async def test_every_model_accepts_a_minimal_valid_body(model: str) -> None:
 
 
 _values = st.one_of(
-    st.none(), st.booleans(), st.integers(-2, 20),
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 20),
     st.floats(allow_nan=False, allow_infinity=False, width=16),
     st.sampled_from(["480p", "720p", "1080p", "16:9", "adaptive", "", "x", "https://a.test/"]),
     st.lists(st.sampled_from([IMG, "https://x.test/v.mp4", 3]), max_size=11),
@@ -149,9 +180,19 @@ _values = st.one_of(
 _bodies = st.fixed_dictionaries(
     {"model": st.sampled_from([*sorted(MODELS), "seedance-2.0", "x"])},
     optional={
-        name: _values for name in (
-            "prompt", "duration", "quality", "aspect_ratio", "generate_audio", "content_filter",
-            "image_urls", "video_urls", "audio_urls", "model_params", "callback_url",
+        name: _values
+        for name in (
+            "prompt",
+            "duration",
+            "quality",
+            "aspect_ratio",
+            "generate_audio",
+            "content_filter",
+            "image_urls",
+            "video_urls",
+            "audio_urls",
+            "model_params",
+            "callback_url",
         )
     },
 )

@@ -188,20 +188,31 @@ def test_same_inputs_give_the_same_video() -> None:
     # failed the full suite once on a busy machine; the cache keys on inputs, not bytes.
     def decoded(data: bytes) -> tuple[NDArray[np.float64], int]:
         with av.open(io.BytesIO(data)) as container:
-            frames = [f.to_ndarray(format="gray").astype(np.float64)
-                      for f in container.decode(video=0)]
+            frames = [
+                f.to_ndarray(format="gray").astype(np.float64) for f in container.decode(video=0)
+            ]
         return np.stack(frames), len(data)
 
-    once, _ = decoded(render_video(
-        prompt=PROMPT, duration=4, aspect_ratio="9:16", tier="fast", generate_audio=True, seed=3
-    ))
-    again, _ = decoded(render_video(
-        prompt=PROMPT, duration=4, aspect_ratio="9:16", tier="fast", generate_audio=True, seed=3
-    ))
-    other, _ = decoded(render_video(
-        prompt="A blue boat", duration=4, aspect_ratio="9:16", tier="fast", generate_audio=True,
-        seed=3,
-    ))
+    once, _ = decoded(
+        render_video(
+            prompt=PROMPT, duration=4, aspect_ratio="9:16", tier="fast", generate_audio=True, seed=3
+        )
+    )
+    again, _ = decoded(
+        render_video(
+            prompt=PROMPT, duration=4, aspect_ratio="9:16", tier="fast", generate_audio=True, seed=3
+        )
+    )
+    other, _ = decoded(
+        render_video(
+            prompt="A blue boat",
+            duration=4,
+            aspect_ratio="9:16",
+            tier="fast",
+            generate_audio=True,
+            seed=3,
+        )
+    )
     assert once.shape == again.shape
     assert float(np.abs(once - again).mean()) < 1.0  # 8-bit levels
     assert float(np.abs(once - other).mean()) > 5.0  # while another prompt looks different

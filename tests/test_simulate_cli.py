@@ -27,9 +27,23 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "runner", "simulate", "--port", str(port),
-                             "--speed", "200", "--fail-rate", "service_error=0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "simulate",
+            "--port",
+            str(port),
+            "--speed",
+            "200",
+            "--fail-rate",
+            "service_error=0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
@@ -46,13 +60,21 @@ def served() -> Iterator[str]:
 
 def test_the_readme_script_creates_polls_and_downloads_a_video(served: str) -> None:
     api = httpx.Client(base_url=served, headers={"Authorization": "Bearer sk-anything"})
-    task = api.post("/v1/videos/generations", json={
-        "model": "seedance-2.0-fast-text-to-video", "prompt": "A red kite over a beach",
-        "duration": 5, "quality": "480p", "aspect_ratio": "9:16",
-    }).json()
+    task = api.post(
+        "/v1/videos/generations",
+        json={
+            "model": "seedance-2.0-fast-text-to-video",
+            "prompt": "A red kite over a beach",
+            "duration": 5,
+            "quality": "480p",
+            "aspect_ratio": "9:16",
+        },
+    ).json()
     deadline = time.monotonic() + 30
     while (task := api.get(f"/v1/tasks/{task['id']}").json())["status"] not in (
-            "completed", "failed"):
+        "completed",
+        "failed",
+    ):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     video = httpx.get(task["results"][0])
@@ -63,10 +85,10 @@ def test_the_readme_script_creates_polls_and_downloads_a_video(served: str) -> N
     assert video.headers["x-simulator-speed"] == "200"
 
 
-def test_runner_run_against_runner_simulate(served: str, cli: Callable[..., Result],
-                                            tmp_path: Path) -> None:
-    result = cli("run", DEMO, "--base-url", served, "--workspace", tmp_path / "ws",
-                 "--rate", "50")
+def test_runner_run_against_runner_simulate(
+    served: str, cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    result = cli("run", DEMO, "--base-url", served, "--workspace", tmp_path / "ws", "--rate", "50")
 
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "ws").glob("2*/media/*.mp4"))) == 12

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.grid.plan import make_plan
 from runner.models import Request, content_hash, job_key
-from runner.plan import make_plan
 
 A = ("https://example.com/a.png",)
 B = ("https://example.com/a.png", "https://example.com/b.jpg")

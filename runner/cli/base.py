@@ -9,15 +9,17 @@ from typing import Any
 import anyio
 import click
 
-from .. import __version__, logs, report, runs
-from ..backend import Backend, api_key_from_env
-from ..backend import choose as choose_backend
-from ..dispatch import Settings
+from .. import __version__, logs
 from ..errors import InputError, RunnerError
-from ..ledger import DONE, EXPIRED, FAILED, LOST, RESULT_ERROR, UNKNOWN, Ledger, Store, reader
-from ..pricing import PriceTable, load_prices
-from ..progress import Display
-from ..records import RunRecord
+from ..grid.pricing import PriceTable, load_prices
+from ..review import report
+from ..run import runs
+from ..run.backend import Backend, api_key_from_env
+from ..run.backend import choose as choose_backend
+from ..run.dispatch import Settings
+from ..run.ledger import DONE, EXPIRED, FAILED, LOST, RESULT_ERROR, UNKNOWN, Ledger, Store, reader
+from ..run.progress import Display
+from ..run.records import RunRecord
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -32,8 +34,11 @@ class _Group(click.Group):
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:  # before a run's own Ctrl-C handling took over
-            click.echo("Stopped (Ctrl-C). Nothing paid for is lost; if a run had started, "
-                       "`runner resume latest` continues it.", err=True)
+            click.echo(
+                "Stopped (Ctrl-C). Nothing paid for is lost; if a run had started, "
+                "`runner resume latest` continues it.",
+                err=True,
+            )
             ctx.exit(3)
 
 
@@ -57,8 +62,11 @@ def main(verbose: int) -> None:
 
 def workspace_option(f: Any) -> Any:
     return click.option(
-        "--workspace", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
-        show_default=True, help="Folder holding the ledger and one folder per run.",
+        "--workspace",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("reports"),
+        show_default=True,
+        help="Folder holding the ledger and one folder per run.",
     )(f)
 
 
@@ -68,54 +76,76 @@ def prices_from(prices: Path | None, workspace: Path) -> PriceTable:
     return load_prices(prices)
 
 
-
-
 def confirm_spend(yes: bool, what: str = "run") -> None:
     """Real credits are spent only with --yes, or after a person said yes at a terminal."""
     if yes:
         return
     if not sys.stdin.isatty():
-        raise InputError(f"this {what} spends real credits: add --yes to confirm "
-                         "(or --budget CREDITS to cap it)")
+        raise InputError(
+            f"this {what} spends real credits: add --yes to confirm (or --budget CREDITS to cap it)"
+        )
     click.confirm("Spend these credits?", abort=True)
 
 
 def run_options(f: Any) -> Any:
     options = [
-        click.option("--backend", type=click.Choice(["sim", "evolink"]),
-                     help="API to use (default: evolink when EVOLINK_API_KEY is set, else the "
-                          "built-in simulator)."),
-        click.option("--base-url", help="API address, e.g. a `runner simulate` server at "
-                                        "http://127.0.0.1:8787."),
-        click.option("--rate", type=click.FloatRange(min=0.01), help="Creates per second "
-                     "[default: 2]."),
-        click.option("--poll-rate", type=click.FloatRange(min=0.01),
-                     help="Task queries per second [default: 5]."),
-        click.option("--concurrency", type=click.IntRange(min=1),
-                     help="Tasks in flight at most [default: 50]."),
-        click.option("--budget", type=click.FloatRange(min=0),
-                     help="Stop before spending more than this many credits."),
+        click.option(
+            "--backend",
+            type=click.Choice(["sim", "evolink"]),
+            help="API to use (default: evolink when EVOLINK_API_KEY is set, else the "
+            "built-in simulator).",
+        ),
+        click.option(
+            "--base-url",
+            help="API address, e.g. a `runner simulate` server at http://127.0.0.1:8787.",
+        ),
+        click.option(
+            "--rate", type=click.FloatRange(min=0.01), help="Creates per second [default: 2]."
+        ),
+        click.option(
+            "--poll-rate",
+            type=click.FloatRange(min=0.01),
+            help="Task queries per second [default: 5].",
+        ),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(min=1),
+            help="Tasks in flight at most [default: 50].",
+        ),
+        click.option(
+            "--budget",
+            type=click.FloatRange(min=0),
+            help="Stop before spending more than this many credits.",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
-def settings_from(rate: float | None, poll_rate: float | None, concurrency: int | None,
-              budget: float | None) -> Settings:
-    given: dict[str, Any] = {"rate": rate, "poll_rate": poll_rate, "concurrency": concurrency,
-                             "budget": budget}
+def settings_from(
+    rate: float | None, poll_rate: float | None, concurrency: int | None, budget: float | None
+) -> Settings:
+    given: dict[str, Any] = {
+        "rate": rate,
+        "poll_rate": poll_rate,
+        "concurrency": concurrency,
+        "budget": budget,
+    }
     return Settings(**{k: v for k, v in given.items() if v is not None})
 
 
-def backend_of(run: RunRecord, backend: str | None, base_url: str | None,
-               workspace: Path) -> Backend:
-    return choose_backend(backend or run.backend,
-                          base_url or (None if run.in_process else run.base_url), workspace)
+def backend_of(
+    run: RunRecord, backend: str | None, base_url: str | None, workspace: Path
+) -> Backend:
+    return choose_backend(
+        backend or run.backend, base_url or (None if run.in_process else run.base_url), workspace
+    )
 
 
-def continue_run(ledger: Ledger, run: RunRecord, backend: str | None, base_url: str | None,
-                 **overrides: Any) -> int:
+def continue_run(
+    ledger: Ledger, run: RunRecord, backend: str | None, base_url: str | None, **overrides: Any
+) -> int:
     """Dispatch an existing run again (resume, retry), with its saved settings."""
     chosen = backend_of(run, backend, base_url, ledger.workspace)
     click.echo(chosen.announce())
@@ -128,8 +158,9 @@ def execute_run(ledger: Ledger, run_id: str, chosen: Backend, settings: Settings
     outcome = None
     try:
         with display:
-            outcome = anyio.run(runs.execute, ledger, run_id, chosen, settings, display,
-                                display.notice)
+            outcome = anyio.run(
+                runs.execute, ledger, run_id, chosen, settings, display, display.notice
+            )
     finally:
         code = runs.finish_state(ledger, run_id, outcome) if outcome else 3
         with reader(ledger.workspace) as store:
@@ -146,12 +177,15 @@ def print_summary(store: Store, run_id: str, outcome: Any) -> None:
     if outcome is not None and outcome.stop_reason:
         click.echo(f"Stopped early: {outcome.stop_reason}")
     if counts.get(UNKNOWN):
-        click.echo(f"{counts[UNKNOWN]} job(s) have an unknown create outcome: "
-                   f"`runner resolve {run_id}`")
+        click.echo(
+            f"{counts[UNKNOWN]} job(s) have an unknown create outcome: `runner resolve {run_id}`"
+        )
     retryable = sum(counts.get(s, 0) for s in (FAILED, LOST, RESULT_ERROR))
     if retryable:
-        click.echo(f"{retryable} job(s) failed, were lost or gave no usable video: "
-                   f"`runner retry {run_id}` (a video the provider made is fetched again "
-                   "for free; only the rest is paid again)")
+        click.echo(
+            f"{retryable} job(s) failed, were lost or gave no usable video: "
+            f"`runner retry {run_id}` (a video the provider made is fetched again "
+            "for free; only the rest is paid again)"
+        )
     if counts.get(EXPIRED):
         click.echo(f"{counts[EXPIRED]} paid result(s) EXPIRED before they were downloaded.")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from .. import runs
 from ..errors import InputError
-from ..ledger import EXPIRED, FAILED, LOST, RESULT_ERROR, UNKNOWN, JobRecord, Ledger
+from ..run import runs
+from ..run.ledger import EXPIRED, FAILED, LOST, RESULT_ERROR, UNKNOWN, JobRecord, Ledger
 from .base import (
     CONTEXT,
     backend_of,
@@ -24,9 +24,16 @@ from .base import (
 @click.argument("run_ref", metavar="RUN")
 @run_options
 @workspace_option
-def resume(run_ref: str, backend: str | None, base_url: str | None, rate: float | None,
-           poll_rate: float | None, concurrency: int | None, budget: float | None,
-           workspace: Path) -> None:
+def resume(
+    run_ref: str,
+    backend: str | None,
+    base_url: str | None,
+    rate: float | None,
+    poll_rate: float | None,
+    concurrency: int | None,
+    budget: float | None,
+    workspace: Path,
+) -> None:
     """Continue an interrupted run: nothing paid for is redone, nothing is lost.
 
     Jobs caught mid-create are held as unknown (see `runner resolve`); tasks already created
@@ -41,23 +48,46 @@ def resume(run_ref: str, backend: str | None, base_url: str | None, rate: float 
         run = ledger.run(run_ref)
         rechecked = runs.recheck_unsaved(ledger, run.run_id, "operator: runner resume")
         if rechecked:
-            click.echo(f"{rechecked} paid video(s) that were not saved will be read again and "
-                       "downloaded (free).")
-        code = continue_run(ledger, run, backend, base_url, rate=rate, poll_rate=poll_rate,
-                            concurrency=concurrency, budget=budget)
+            click.echo(
+                f"{rechecked} paid video(s) that were not saved will be read again and "
+                "downloaded (free)."
+            )
+        code = continue_run(
+            ledger,
+            run,
+            backend,
+            base_url,
+            rate=rate,
+            poll_rate=poll_rate,
+            concurrency=concurrency,
+            budget=budget,
+        )
     raise SystemExit(code)
 
 
 @main.command(context_settings=CONTEXT)
 @click.argument("run_ref", metavar="RUN")
-@click.option("--failed", "only_failed", is_flag=True,
-              help="Only jobs whose task failed (not lost or expired ones).")
+@click.option(
+    "--failed",
+    "only_failed",
+    is_flag=True,
+    help="Only jobs whose task failed (not lost or expired ones).",
+)
 @click.option("--yes", "-y", is_flag=True, help="Spend without asking for confirmation.")
 @run_options
 @workspace_option
-def retry(run_ref: str, only_failed: bool, yes: bool, backend: str | None,
-          base_url: str | None, rate: float | None, poll_rate: float | None,
-          concurrency: int | None, budget: float | None, workspace: Path) -> None:
+def retry(
+    run_ref: str,
+    only_failed: bool,
+    yes: bool,
+    backend: str | None,
+    base_url: str | None,
+    rate: float | None,
+    poll_rate: float | None,
+    concurrency: int | None,
+    budget: float | None,
+    workspace: Path,
+) -> None:
     """Send the failed jobs of a run again (new attempts in the same run).
 
     Retries failed, lost, expired and unusable results. A video the provider made but that
@@ -77,29 +107,52 @@ def retry(run_ref: str, only_failed: bool, yes: bool, backend: str | None,
         run_id = run.run_id
         plan = runs.plan_retry(ledger, run_id, states)
         if plan.recheck:
-            click.echo(f"{len(plan.recheck)} paid video(s) of run {run_id} were not saved: "
-                       "they will be read again and downloaded (free).")
-        click.echo(f"{len(plan.resend)} job(s) of run {run_id} will be sent again as new "
-                   f"tasks (about {plan.credits:,.2f} credits).")
+            click.echo(
+                f"{len(plan.recheck)} paid video(s) of run {run_id} were not saved: "
+                "they will be read again and downloaded (free)."
+            )
+        click.echo(
+            f"{len(plan.resend)} job(s) of run {run_id} will be sent again as new "
+            f"tasks (about {plan.credits:,.2f} credits)."
+        )
         chosen = backend_of(run, backend, base_url, ledger.workspace)
         if plan.resend and not chosen.simulated:
             confirm_spend(yes, "retry")
         runs.apply_retry(ledger, run_id, plan, "operator: runner retry")
-        code = continue_run(ledger, run, backend, base_url, rate=rate, poll_rate=poll_rate,
-                            concurrency=concurrency, budget=budget)
+        code = continue_run(
+            ledger,
+            run,
+            backend,
+            base_url,
+            rate=rate,
+            poll_rate=poll_rate,
+            concurrency=concurrency,
+            budget=budget,
+        )
     raise SystemExit(code)
 
 
 @main.command(context_settings=CONTEXT)
 @click.argument("run_ref", metavar="RUN")
-@click.option("--resubmit", "resubmits", multiple=True, metavar="JOB",
-              help="Send this held job again (it may be paid twice if the first create "
-                   "did reach the provider).")
-@click.option("--mark-created", "marks", multiple=True, metavar="JOB=TASK_ID",
-              help="The held job's create did reach the provider, as this task.")
+@click.option(
+    "--resubmit",
+    "resubmits",
+    multiple=True,
+    metavar="JOB",
+    help="Send this held job again (it may be paid twice if the first create "
+    "did reach the provider).",
+)
+@click.option(
+    "--mark-created",
+    "marks",
+    multiple=True,
+    metavar="JOB=TASK_ID",
+    help="The held job's create did reach the provider, as this task.",
+)
 @workspace_option
-def resolve(run_ref: str, resubmits: tuple[str, ...], marks: tuple[str, ...],
-            workspace: Path) -> None:
+def resolve(
+    run_ref: str, resubmits: tuple[str, ...], marks: tuple[str, ...], workspace: Path
+) -> None:
     """List and settle jobs whose create outcome is unknown (held, never re-sent by itself).
 
     \b
@@ -119,28 +172,39 @@ def resolve(run_ref: str, resubmits: tuple[str, ...], marks: tuple[str, ...],
         for mark in marks:
             ref, sep, task_id = mark.partition("=")
             if not sep or not task_id.startswith("task-unified-"):
-                raise InputError(f"--mark-created {mark!r}: write JOB=TASK_ID with a task id "
-                                 "starting task-unified-")
+                raise InputError(
+                    f"--mark-created {mark!r}: write JOB=TASK_ID with a task id "
+                    "starting task-unified-"
+                )
             job = ledger.find_job(run_id, ref)
             _require_held(job)
             ledger.mark_created(run_id, job.job_id, task_id)
-            click.echo(f"{job.job_key}: recorded as {task_id}; `runner resume {run_id}` "
-                       "polls and downloads it")
+            click.echo(
+                f"{job.job_key}: recorded as {task_id}; `runner resume {run_id}` "
+                "polls and downloads it"
+            )
         held = ledger.jobs(run_id, [UNKNOWN])
         if not held:
             click.echo(f"No held jobs in run {run_id}.")
             return
         at_risk = sum(j.est_credits for j in held)
-        click.echo(f"{len(held)} job(s) of run {run_id} have an unknown create outcome "
-                   f"(up to {at_risk:,.2f} credits may have been charged):")
+        click.echo(
+            f"{len(held)} job(s) of run {run_id} have an unknown create outcome "
+            f"(up to {at_risk:,.2f} credits may have been charged):"
+        )
         for job in held:
-            click.echo(f"  {job.job_key}  row {job.row}  {job.name}  "
-                       f"~{job.est_credits:.2f} credits  {job.error_message or ''}")
-        click.echo("Check your EvoLink dashboard for these tasks, then use --mark-created "
-                   "JOB=TASK_ID (found) or --resubmit JOB (not found).")
+            click.echo(
+                f"  {job.job_key}  row {job.row}  {job.name}  "
+                f"~{job.est_credits:.2f} credits  {job.error_message or ''}"
+            )
+        click.echo(
+            "Check your EvoLink dashboard for these tasks, then use --mark-created "
+            "JOB=TASK_ID (found) or --resubmit JOB (not found)."
+        )
 
 
 def _require_held(job: JobRecord) -> None:
     if job.state != UNKNOWN:
-        raise InputError(f"job {job.job_key} is {job.state}, not held as unknown; "
-                         "only held jobs can be resolved")
+        raise InputError(
+            f"job {job.job_key} is {job.state}, not held as unknown; only held jobs can be resolved"
+        )

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import click
 
-from .. import params, runs
-from ..backend import choose as choose_backend
+from .. import params
 from ..errors import InputError
-from ..ledger import Ledger, reader
-from ..plan import Plan, make_plan, plan_json, plan_text
+from ..grid.plan import Plan, make_plan, plan_json, plan_text
+from ..review.tables import write_table
 from ..rules import TIERS, Tier
-from ..tables import write_table
+from ..run import runs
+from ..run.backend import choose as choose_backend
+from ..run.ledger import Ledger, reader
 from .base import (
     CONTEXT,
     backend_of,
@@ -29,19 +30,40 @@ from .base import (
 
 @main.command(context_settings=CONTEXT)
 @click.argument("experiment", type=click.Path(path_type=Path))
-@click.option("--tier", type=click.Choice(TIERS), default="fast", show_default=True,
-              help="Tier the jobs are planned for.")
-@click.option("--set", "overrides", multiple=True, metavar="COLUMN=VALUE",
-              help="Set a column in every row (repeatable; 'a | b' makes it an axis).")
+@click.option(
+    "--tier",
+    type=click.Choice(TIERS),
+    default="fast",
+    show_default=True,
+    help="Tier the jobs are planned for.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="COLUMN=VALUE",
+    help="Set a column in every row (repeatable; 'a | b' makes it an axis).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write every job to a table (.parquet, .csv or .json).")
-@click.option("--prices", type=click.Path(dir_okay=False, path_type=Path),
-              help="Price table TOML (default: WORKSPACE/prices.toml if present, else built-in).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write every job to a table (.parquet, .csv or .json).",
+)
+@click.option(
+    "--prices",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Price table TOML (default: WORKSPACE/prices.toml if present, else built-in).",
+)
 @workspace_option
 def plan(
-    experiment: Path, tier: Tier, overrides: tuple[str, ...], as_json: bool, out: Path | None,
-    prices: Path | None, workspace: Path,
+    experiment: Path,
+    tier: Tier,
+    overrides: tuple[str, ...],
+    as_json: bool,
+    out: Path | None,
+    prices: Path | None,
+    workspace: Path,
 ) -> None:
     """Validate and expand an experiment; print its jobs and cost per tier. Spends nothing.
 
@@ -69,14 +91,21 @@ def job_rows(plan: Plan) -> list[dict[str, object]]:
     for job in plan.jobs():
         v, r = job.variant, job.variant.request
         values = dict(v.values)
-        rows.append({
-            "job_key": job.job_key, "variant_key": v.variant_key, "tier": job.tier,
-            "sample": job.sample, "model": job.model, "row": v.row, "name": v.name,
-            **{f"dim_{d}": values.get(d, "") for d in dims},
-            **{p.name: _cell(p, r.value(p.name)) for p in sent},
-            "estimated_credits": plan.estimate(job),
-            "body": json.dumps(job.body(), ensure_ascii=False, sort_keys=True),
-        })
+        rows.append(
+            {
+                "job_key": job.job_key,
+                "variant_key": v.variant_key,
+                "tier": job.tier,
+                "sample": job.sample,
+                "model": job.model,
+                "row": v.row,
+                "name": v.name,
+                **{f"dim_{d}": values.get(d, "") for d in dims},
+                **{p.name: _cell(p, r.value(p.name)) for p in sent},
+                "estimated_credits": plan.estimate(job),
+                "body": json.dumps(job.body(), ensure_ascii=False, sort_keys=True),
+            }
+        )
     return rows
 
 
@@ -88,21 +117,38 @@ def _cell(param: params.Param, value: object) -> object:
 @main.command(context_settings=CONTEXT)
 @click.argument("experiment", type=click.Path(path_type=Path))
 @click.option("--tier", type=click.Choice(TIERS), default="fast", show_default=True)
-@click.option("--set", "overrides", multiple=True, metavar="COLUMN=VALUE",
-              help="Set a column in every row (repeatable).")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="COLUMN=VALUE",
+    help="Set a column in every row (repeatable).",
+)
 @click.option("--name", help="Label of the run (default: the experiment's file name).")
 @click.option("--yes", "-y", is_flag=True, help="Spend without asking for confirmation.")
-@click.option("--no-reuse", is_flag=True,
-              help="Render again even where the workspace already has the same job's video.")
-@click.option("--prices", type=click.Path(dir_okay=False, path_type=Path),
-              help="Price table TOML.")
+@click.option(
+    "--no-reuse",
+    is_flag=True,
+    help="Render again even where the workspace already has the same job's video.",
+)
+@click.option("--prices", type=click.Path(dir_okay=False, path_type=Path), help="Price table TOML.")
 @run_options
 @workspace_option
 def run(
-    experiment: Path, tier: Tier, overrides: tuple[str, ...], name: str | None, yes: bool,
-    no_reuse: bool, prices: Path | None, backend: str | None, base_url: str | None,
-    rate: float | None, poll_rate: float | None, concurrency: int | None,
-    budget: float | None, workspace: Path,
+    experiment: Path,
+    tier: Tier,
+    overrides: tuple[str, ...],
+    name: str | None,
+    yes: bool,
+    no_reuse: bool,
+    prices: Path | None,
+    backend: str | None,
+    base_url: str | None,
+    rate: float | None,
+    poll_rate: float | None,
+    concurrency: int | None,
+    budget: float | None,
+    workspace: Path,
 ) -> None:
     """Render an experiment: plan, confirm the cost, create, poll, download, write the report.
 
@@ -116,46 +162,79 @@ def run(
     click.echo(chosen.announce())
     result = make_plan(experiment, tier, overrides, prices_from(prices, workspace))
     q = result.quote
-    click.echo(f"{result.job_count:,} job(s) on the {tier} tier, about {q.credits:,.2f} credits "
-               f"(${q.usd:,.2f}){' (simulated)' if chosen.simulated else ''}.")
+    click.echo(
+        f"{result.job_count:,} job(s) on the {tier} tier, about {q.credits:,.2f} credits "
+        f"(${q.usd:,.2f}){' (simulated)' if chosen.simulated else ''}."
+    )
     for warning in result.warnings:
         click.echo(f"Warning: {warning}")
     if not chosen.simulated:
         confirm_spend(yes)
     settings = settings_from(rate, poll_rate, concurrency, budget)
     with Ledger.open(workspace) as ledger:
-        run_id, reused = runs.create(ledger, result, chosen, settings, name=name,
-                                     reuse=not no_reuse)
+        run_id, reused = runs.create(
+            ledger, result, chosen, settings, name=name, reuse=not no_reuse
+        )
         del result  # the ledger has every job now; a big plan need not stay in memory
-        click.echo(f"Run {run_id}" + (f" ({reused} job(s) reused from earlier runs)"
-                                       if reused else ""))
+        click.echo(
+            f"Run {run_id}" + (f" ({reused} job(s) reused from earlier runs)" if reused else "")
+        )
         code = execute_run(ledger, run_id, chosen, settings)
     raise SystemExit(code)
 
 
 @main.command(context_settings=CONTEXT)
 @click.argument("run_ref", metavar="RUN")
-@click.option("--winners", type=click.Path(dir_okay=False, path_type=Path),
-              help="winners.csv exported from the run's report.")
-@click.option("--pick", "picks", metavar="JOB,...",
-              help="Job keys to promote, comma-separated (a unique prefix is enough).")
+@click.option(
+    "--winners",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="winners.csv exported from the run's report.",
+)
+@click.option(
+    "--pick",
+    "picks",
+    metavar="JOB,...",
+    help="Job keys to promote, comma-separated (a unique prefix is enough).",
+)
 @click.option("--tier", type=click.Choice(TIERS), default="standard", show_default=True)
-@click.option("--set", "overrides", multiple=True, metavar="COLUMN=VALUE",
-              help="Change a setting on promotion, e.g. quality=1080p (repeatable).")
-@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Samples of each winner.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="COLUMN=VALUE",
+    help="Change a setting on promotion, e.g. quality=1080p (repeatable).",
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Samples of each winner.",
+)
 @click.option("--name", help="Label of the new run (default: <parent name>-<tier>).")
 @click.option("--yes", "-y", is_flag=True, help="Spend without asking for confirmation.")
 @click.option("--no-reuse", is_flag=True, help="Render again even if already promoted.")
-@click.option("--prices", type=click.Path(dir_okay=False, path_type=Path),
-              help="Price table TOML.")
+@click.option("--prices", type=click.Path(dir_okay=False, path_type=Path), help="Price table TOML.")
 @run_options
 @workspace_option
 def promote(
-    run_ref: str, winners: Path | None, picks: str | None, tier: Tier,
-    overrides: tuple[str, ...], repeats: int, name: str | None, yes: bool, no_reuse: bool,
-    prices: Path | None, backend: str | None, base_url: str | None, rate: float | None,
-    poll_rate: float | None, concurrency: int | None, budget: float | None, workspace: Path,
+    run_ref: str,
+    winners: Path | None,
+    picks: str | None,
+    tier: Tier,
+    overrides: tuple[str, ...],
+    repeats: int,
+    name: str | None,
+    yes: bool,
+    no_reuse: bool,
+    prices: Path | None,
+    backend: str | None,
+    base_url: str | None,
+    rate: float | None,
+    poll_rate: float | None,
+    concurrency: int | None,
+    budget: float | None,
+    workspace: Path,
 ) -> None:
     """Re-render the winners of a run on another tier: a new run, linked to its parent,
     with identical parameters except the model (and any --set).
@@ -166,46 +245,63 @@ def promote(
       runner promote 20261125-120301-demo --pick 3f2a9c0d,9b1e77aa --set quality=1080p
       runner promote latest --winners winners.csv --tier fast      # e.g. mini -> fast
     """
-    from ..promote import promote as build_promotion
-    from ..promote import read_winners
-    from ..sheet import parse_overrides
+    from ..grid.sheet import parse_overrides
+    from ..review.promote import promote as build_promotion
+    from ..review.promote import read_winners
 
     if (winners is None) == (picks is None):
-        raise InputError("say which jobs to promote: --winners winners.csv (exported from "
-                         "the report) or --pick JOB,JOB")
+        raise InputError(
+            "say which jobs to promote: --winners winners.csv (exported from "
+            "the report) or --pick JOB,JOB"
+        )
     with reader(workspace) as store:
         parent = store.run(run_ref)
         if winners is not None:
-            chosen_jobs: list[tuple[int | None, str]] = list(
-                read_winners(winners, parent.run_id))
+            chosen_jobs: list[tuple[int | None, str]] = list(read_winners(winners, parent.run_id))
             source = winners.name
         else:
             chosen_jobs = [(None, p.strip()) for p in (picks or "").split(",") if p.strip()]
             source = "--pick"
-        promotion = build_promotion(store, parent, chosen_jobs, source, tier,
-                                    parse_overrides(overrides), repeats,
-                                    prices_from(prices, workspace))
+        promotion = build_promotion(
+            store,
+            parent,
+            chosen_jobs,
+            source,
+            tier,
+            parse_overrides(overrides),
+            repeats,
+            prices_from(prices, workspace),
+        )
     chosen = backend_of(parent, backend, base_url, workspace)
     click.echo(chosen.announce())
     plan = promotion.plan
     q = plan.quote
-    click.echo(f"{len(plan.expansion.variants)} winner(s) of run {parent.run_id} -> "
-               f"{plan.job_count} job(s) on the {tier} tier, about {q.credits:,.2f} credits "
-               f"(${q.usd:,.2f}){' (simulated)' if chosen.simulated else ''}.")
+    click.echo(
+        f"{len(plan.expansion.variants)} winner(s) of run {parent.run_id} -> "
+        f"{plan.job_count} job(s) on the {tier} tier, about {q.credits:,.2f} credits "
+        f"(${q.usd:,.2f}){' (simulated)' if chosen.simulated else ''}."
+    )
     if promotion.collapsed:
-        click.echo(f"{promotion.collapsed} pick(s) were samples of the same variant and are "
-                   "rendered once.")
+        click.echo(
+            f"{promotion.collapsed} pick(s) were samples of the same variant and are rendered once."
+        )
     if not chosen.simulated:
         confirm_spend(yes)
     settings = settings_from(rate, poll_rate, concurrency, budget)
     with Ledger.open(workspace) as ledger:
         run_id, reused = runs.create(
-            ledger, plan, chosen, settings, name=name or f"{parent.name}-{tier}",
-            reuse=not no_reuse, parent_run=parent.run_id,
-            parent_of=promotion.parents.get)
-        click.echo(f"Run {run_id} (promoted from {parent.run_id})" + (
-            f" ({reused} job(s) reused from earlier runs)" if reused else ""))
+            ledger,
+            plan,
+            chosen,
+            settings,
+            name=name or f"{parent.name}-{tier}",
+            reuse=not no_reuse,
+            parent_run=parent.run_id,
+            parent_of=promotion.parents.get,
+        )
+        click.echo(
+            f"Run {run_id} (promoted from {parent.run_id})"
+            + (f" ({reused} job(s) reused from earlier runs)" if reused else "")
+        )
         code = execute_run(ledger, run_id, chosen, settings)
     raise SystemExit(code)
-
-

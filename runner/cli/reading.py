@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from .. import report
-from ..ledger import DONE, reader
-from ..results import result_rows
-from ..tables import write_table
+from ..review import report
+from ..review.results import result_rows
+from ..review.tables import write_table
+from ..run.ledger import DONE, reader
 from .base import (
     CONTEXT,
     main,
@@ -34,8 +34,10 @@ def status(run_ref: str | None, workspace: Path) -> None:
             for r in every:
                 tally = store.tally(r.run_id)
                 child = f"  <- promoted from {r.parent_run}" if r.parent_run else ""
-                click.echo(f"{r.run_id}  {r.tier:<8} {r.state:<9} {tally[DONE]}/{tally.total}"
-                           f" done  {tally.spent:,.2f} credits{child}")
+                click.echo(
+                    f"{r.run_id}  {r.tier:<8} {r.state:<9} {tally[DONE]}/{tally.total}"
+                    f" done  {tally.spent:,.2f} credits{child}"
+                )
             if not every:
                 click.echo("No runs yet.")
             return
@@ -43,8 +45,9 @@ def status(run_ref: str | None, workspace: Path) -> None:
         tally = store.tally(r.run_id)
         click.echo(f"Run {r.run_id} ({r.name}): {r.state}, tier {r.tier}, backend {r.backend}")
         click.echo(f"Jobs: {tally.text()}")
-        click.echo(f"Credits: {tally.spent:,.2f}"
-                   + (f" of a {r.budget:,.2f} budget" if r.budget else ""))
+        click.echo(
+            f"Credits: {tally.spent:,.2f}" + (f" of a {r.budget:,.2f} budget" if r.budget else "")
+        )
         if r.stop_reason:
             click.echo(f"Stopped: {r.stop_reason}")
         if r.parent_run:
@@ -56,8 +59,11 @@ def status(run_ref: str | None, workspace: Path) -> None:
 @main.command(name="report", context_settings=CONTEXT)
 @click.argument("run_ref", metavar="RUN")
 @click.option("--open", "open_it", is_flag=True, help="Open it in the web browser.")
-@click.option("--templates", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder of templates that override the shipped ones.")
+@click.option(
+    "--templates",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of templates that override the shipped ones.",
+)
 @workspace_option
 def report_cmd(run_ref: str, open_it: bool, templates: Path | None, workspace: Path) -> None:
     """(Re)build a run's HTML report and results tables.
@@ -75,10 +81,18 @@ def report_cmd(run_ref: str, open_it: bool, templates: Path | None, workspace: P
 
 @main.command(context_settings=CONTEXT)
 @click.argument("run_ref", metavar="RUN")
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "json"]), default="csv",
-              show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="File to write (default: WORKSPACE/RUN/results.FORMAT).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet", "json"]),
+    default="csv",
+    show_default=True,
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (default: WORKSPACE/RUN/results.FORMAT).",
+)
 @workspace_option
 def export(run_ref: str, fmt: str, out: Path | None, workspace: Path) -> None:
     """Write a run's results table (one row per job) for pandas or Excel.

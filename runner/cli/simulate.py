@@ -17,25 +17,56 @@ from .base import (
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to serve on (loopback only by default).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to serve on (loopback only by default).",
+)
 @click.option("--port", default=8787, show_default=True, type=int)
-@click.option("--speed", default=1.0, show_default=True, type=click.FloatRange(min=0.001),
-              help="Simulated seconds per real second (100: a 2-minute render takes 1.2 s).")
-@click.option("--rate-limit", type=click.FloatRange(min=0.01),
-              help="Creates per second per key before 429s.")
-@click.option("--concurrency", type=click.IntRange(min=1),
-              help="Videos generating at once per key (the rest wait as pending).")
-@click.option("--fail-rate", "fail_rates", multiple=True, metavar="CODE=P",
-              help="Fail this share of tasks with an error code, e.g. service_error=0.05.")
+@click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.001),
+    help="Simulated seconds per real second (100: a 2-minute render takes 1.2 s).",
+)
+@click.option(
+    "--rate-limit", type=click.FloatRange(min=0.01), help="Creates per second per key before 429s."
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="Videos generating at once per key (the rest wait as pending).",
+)
+@click.option(
+    "--fail-rate",
+    "fail_rates",
+    multiple=True,
+    metavar="CODE=P",
+    help="Fail this share of tasks with an error code, e.g. service_error=0.05.",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--key", "keys", multiple=True,
-              help="API key to accept (repeatable; default: any key).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="JSON file of simulator settings (see runner/simulator/config.py).")
-def simulate(host: str, port: int, speed: float, rate_limit: float | None,
-             concurrency: int | None, fail_rates: tuple[str, ...], seed: int,
-             keys: tuple[str, ...], config_file: Path | None) -> None:
+@click.option(
+    "--key", "keys", multiple=True, help="API key to accept (repeatable; default: any key)."
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON file of simulator settings (see runner/simulator/config.py).",
+)
+def simulate(
+    host: str,
+    port: int,
+    speed: float,
+    rate_limit: float | None,
+    concurrency: int | None,
+    fail_rates: tuple[str, ...],
+    seed: int,
+    keys: tuple[str, ...],
+    config_file: Path | None,
+) -> None:
     """Serve the local EvoLink simulator (no cost, no network beyond this machine).
 
     \b
@@ -55,8 +86,9 @@ def simulate(host: str, port: int, speed: float, rate_limit: float | None,
         try:
             rates[code.strip()] = float(p)
         except ValueError:
-            raise InputError(f"--fail-rate {item!r}: write CODE=P, "
-                             "e.g. service_error=0.05") from None
+            raise InputError(
+                f"--fail-rate {item!r}: write CODE=P, e.g. service_error=0.05"
+            ) from None
     changes: dict[str, Any] = {"speed": speed, "seed": seed}
     if rate_limit:
         changes["create_rate"] = rate_limit
@@ -73,5 +105,6 @@ def simulate(host: str, port: int, speed: float, rate_limit: float | None,
     except ValueError as exc:
         raise InputError(str(exc)) from None
     click.echo(f"Simulator on http://{host}:{port} (speed x{speed:g}); Ctrl-C to stop.")
-    uvicorn.run(create_app(config), host=host, port=port, log_level="warning",
-                http="h11", loop="asyncio")
+    uvicorn.run(
+        create_app(config), host=host, port=port, log_level="warning", http="h11", loop="asyncio"
+    )

@@ -3,7 +3,7 @@
 EvoLink (`runner.providers.evolink`) is one implementation; a test fake is another. Every
 value here is provider-neutral, so the dispatcher never sees HTTP.
 
-A create answers with one of five outcomes (SPEC §6, reliability §4.5)::
+A create answers with one of five outcomes (docs/design.md §6, docs/reliability.md §4.5)::
 
     Created    the task exists and is paid for: poll it
     NotSent    provably not processed (connect error, 408, 429): send again later

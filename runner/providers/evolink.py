@@ -2,7 +2,8 @@
 become the protocol's values and errors here, and nowhere else.
 
 A create is never retried here, and never by a generic retry wrapper: its outcome is
-classified by whether the request could have been processed (SPEC §6, reliability §4.5):
+classified by whether the request could have been processed (docs/design.md §6,
+docs/reliability.md §4.5):
 
 - `Created`: 2xx with a valid ``task-unified-`` id.
 - `NotSent`: connect error, connect/pool timeout, 408, 429: provably not processed; retry.
@@ -23,7 +24,7 @@ import json
 import time
 from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
-from typing import Any, NotRequired, TypedDict
+from typing import Any
 
 import httpx
 
@@ -55,45 +56,21 @@ QUERY_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=10.0, pool=30.0)
 LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=8)
 
 
-class ErrorBody(TypedDict, total=False):
-    code: str | int
-    message: str
-    type: str
-    param: str
-
-
-class TaskInfo(TypedDict, total=False):
-    can_cancel: bool
-    estimated_time: float
-    video_duration: int
-
-
-class Usage(TypedDict, total=False):
-    billing_rule: str
-    credits_reserved: float
-    user_group: str
-
-
-class TaskJSON(TypedDict):
-    """The create response and the task query share this shape (reference §4, §5.1)."""
-
-    id: str
-    status: str
-    model: NotRequired[str]
-    progress: NotRequired[int]
-    results: NotRequired[list[str]]
-    error: NotRequired[ErrorBody | None]
-    task_info: NotRequired[TaskInfo]
-    usage: NotRequired[Usage]
-
-
 _STOP_ADVICE = {
-    401: ("auth", "the API key was refused (HTTP 401): check EVOLINK_API_KEY "
-                  "(keys are at https://evolink.ai/dashboard/keys)"),
-    402: ("balance", "the account is out of credits (HTTP 402): top up at evolink.ai, "
-                     "then run `runner resume`"),
-    403: ("access", "this API key may not use the model (HTTP 403): enable the model for "
-                    "the key, or use another tier"),
+    401: (
+        "auth",
+        "the API key was refused (HTTP 401): check EVOLINK_API_KEY "
+        "(keys are at https://evolink.ai/dashboard/keys)",
+    ),
+    402: (
+        "balance",
+        "the account is out of credits (HTTP 402): top up at evolink.ai, then run `runner resume`",
+    ),
+    403: (
+        "access",
+        "this API key may not use the model (HTTP 403): enable the model for "
+        "the key, or use another tier",
+    ),
     404: ("endpoint", "the create endpoint was not found (HTTP 404): check --base-url"),
     405: ("endpoint", "the create endpoint refused the method (HTTP 405): check --base-url"),
 }
@@ -118,15 +95,17 @@ class EvoLink:
     async def create(self, body: dict[str, Any], idempotency_key: str) -> CreateOutcome:
         headers = {**self._auth, "Idempotency-Key": idempotency_key}
         try:
-            response = await self.http.post(CREATE_PATH, json=body, headers=headers,
-                                             timeout=CREATE_TIMEOUT)
+            response = await self.http.post(
+                CREATE_PATH, json=body, headers=headers, timeout=CREATE_TIMEOUT
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             return NotSent(f"could not connect ({type(exc).__name__})")
         except httpx.UnsupportedProtocol as exc:
             return Stop("endpoint", f"the API address is not usable: {exc}", 0)
         except httpx.HTTPError as exc:  # read/write timeout, reset, protocol error: maybe sent
-            return Unknown(f"the connection failed after the request was sent "
-                           f"({type(exc).__name__})")
+            return Unknown(
+                f"the connection failed after the request was sent ({type(exc).__name__})"
+            )
         return classify_create(response)
 
     async def read_tasks(self, task_ids: Sequence[str]) -> TaskReads:
@@ -196,8 +175,9 @@ def classify_create(response: httpx.Response) -> CreateOutcome:
         try:
             data = response.json()
         except ValueError:
-            return Unknown(f"HTTP {status} but the answer was not JSON: {excerpt(response)}",
-                           status)
+            return Unknown(
+                f"HTTP {status} but the answer was not JSON: {excerpt(response)}", status
+            )
         task_id = data.get("id") if isinstance(data, dict) else None
         if not isinstance(task_id, str) or not task_id.startswith(TASK_PREFIX):
             return Unknown(f"HTTP {status} without a valid task id: {excerpt(response)}", status)
@@ -205,14 +185,15 @@ def classify_create(response: httpx.Response) -> CreateOutcome:
         info = data.get("task_info") or {}
         return Created(
             task_id=task_id,
-            credits_reserved=_number(usage.get("credits_reserved")),
-            estimated_time=_number(info.get("estimated_time")),
+            credits_reserved=json_number(usage.get("credits_reserved")),
+            estimated_time=json_number(info.get("estimated_time")),
             replayed=response.headers.get("idempotency-replayed", "").lower() == "true",
             http_status=status,
         )
     if status in (408, 429):
-        return NotSent(f"HTTP {status}", status, parse_retry_after(response),
-                       rate_limited=status == 429)
+        return NotSent(
+            f"HTTP {status}", status, parse_retry_after(response), rate_limited=status == 429
+        )
     if status in _STOP_ADVICE:
         kind, advice = _STOP_ADVICE[status]
         return Stop(kind, f"{advice}. The provider said: {error_text(response)}", status)
@@ -236,7 +217,7 @@ def parse_task(data: Any, task_id: str) -> TaskView:
         result_url=results[0] if results and isinstance(results[0], str) else None,
         error_code=str(error["code"]) if isinstance(error, dict) and "code" in error else None,
         error_message=str(error.get("message")) if isinstance(error, dict) else None,
-        estimated_time=_number(info.get("estimated_time") if isinstance(info, dict) else None),
+        estimated_time=json_number(info.get("estimated_time") if isinstance(info, dict) else None),
     )
 
 
@@ -294,7 +275,8 @@ def excerpt(response: httpx.Response) -> str:
     return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
 
 
-def _number(value: object) -> float | None:
+def json_number(value: object) -> float | None:
+    """A JSON number as a float (never a string or a bool): what the wire may carry."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)

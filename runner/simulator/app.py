@@ -64,8 +64,7 @@ from .state import ApiError, Simulator
 from .tasks import key_label
 from .wire import EXPIRED_LINK_BODY, Endpoint, error_body, status_of
 
-__all__ = ["DEFAULT_KEY", "Fault", "KeyConfig", "SimApp", "SimConfig", "Simulator",
-           "create_app"]
+__all__ = ["DEFAULT_KEY", "Fault", "KeyConfig", "SimApp", "SimConfig", "Simulator", "create_app"]
 
 _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
 _NO_SUCH_KEY = (
@@ -75,7 +74,9 @@ _NO_SUCH_KEY = (
 
 
 def create_app(
-    config: SimConfig | None = None, *, clock: Callable[[], float] | None = None,
+    config: SimConfig | None = None,
+    *,
+    clock: Callable[[], float] | None = None,
     wall: Callable[[], float] | None = None,
 ) -> SimApp:
     """A simulator: fresh, or where its ``config.journal`` left off (see `Simulator`).
@@ -107,8 +108,10 @@ def _starlette(sim: Simulator) -> Starlette:
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     code = "not_found" if status == 404 else "invalid_request"
-    return JSONResponse(error_body(code, message=str(getattr(exc, "detail", "")) or None,
-                                   status=status), status_code=status)
+    return JSONResponse(
+        error_body(code, message=str(getattr(exc, "detail", "")) or None, status=status),
+        status_code=status,
+    )
 
 
 class _Api:
@@ -116,8 +119,13 @@ class _Api:
         self.sim = sim
 
     def _error(self, exc: ApiError, endpoint: Endpoint) -> JSONResponse:
-        body = error_body(exc.code, endpoint, message=exc.message, param=exc.param,
-                          int_code=self.sim.config.int_error_codes)
+        body = error_body(
+            exc.code,
+            endpoint,
+            message=exc.message,
+            param=exc.param,
+            int_code=self.sim.config.int_error_codes,
+        )
         return JSONResponse(body, status_code=status_of(exc.code), headers=exc.headers)
 
     # --- EvoLink ----------------------------------------------------------------------------
@@ -129,7 +137,8 @@ class _Api:
             idempotency_key = request.headers.get("idempotency-key")
             if self.sim.journaled:  # the answer waits for the journal's fsync: not on the loop
                 response, replayed = await anyio.to_thread.run_sync(
-                    self.sim.create, key, raw, idempotency_key)
+                    self.sim.create, key, raw, idempotency_key
+                )
             else:
                 response, replayed = self.sim.create(key, raw, idempotency_key)
         except ApiError as exc:
@@ -222,9 +231,13 @@ class _Api:
                 if models not in (None, "keep") and not isinstance(models, list):
                     raise ValueError(f"{key_label(key)}: models must be a list or null")
                 self.sim.set_key(
-                    key, balance=None if balance is None else float(balance),
-                    models="keep" if models == "keep" else
-                    None if models is None else frozenset(map(str, models)),
+                    key,
+                    balance=None if balance is None else float(balance),
+                    models="keep"
+                    if models == "keep"
+                    else None
+                    if models is None
+                    else frozenset(map(str, models)),
                 )
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
@@ -259,4 +272,4 @@ def _ranged(data: bytes, header: str | None) -> Response:
         headers["Content-Range"] = f"bytes */{size}"
         return Response(b"", status_code=416, headers=headers)
     headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return Response(data[start:end + 1], status_code=206, media_type="video/mp4", headers=headers)
+    return Response(data[start : end + 1], status_code=206, media_type="video/mp4", headers=headers)

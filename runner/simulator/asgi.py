@@ -123,8 +123,15 @@ class _Captured:
 class _Call:
     """One request on an EvoLink endpoint, answered normally or through a fault."""
 
-    def __init__(self, app: SimApp, endpoint: Endpoint, scope: Scope, receive: Receive,
-                 raw_send: Send, send: Send) -> None:
+    def __init__(
+        self,
+        app: SimApp,
+        endpoint: Endpoint,
+        scope: Scope,
+        receive: Receive,
+        raw_send: Send,
+        send: Send,
+    ) -> None:
         self.app = app
         self.sim = app.sim
         self.endpoint = endpoint
@@ -185,10 +192,18 @@ class _Call:
         if pause and fault.processed and not await self._pause(pause):
             return  # processed, but the client left before the answer
         handlers: dict[str, Callable[[Fault, _Captured | None], Awaitable[None]]] = {
-            "respond": self._respond, "patch": self._patch, "pass": self._pass,
-            "hang": self._hang, "reset": self._reset, "drop": self._drop,
-            "truncate": self._truncate, "throttle": self._throttle, "endless": self._endless,
-            "redirect": self._redirect, "rate_limit": self._rate_limit, "expire": self._expire,
+            "respond": self._respond,
+            "patch": self._patch,
+            "pass": self._pass,
+            "hang": self._hang,
+            "reset": self._reset,
+            "drop": self._drop,
+            "truncate": self._truncate,
+            "throttle": self._throttle,
+            "endless": self._endless,
+            "redirect": self._redirect,
+            "rate_limit": self._rate_limit,
+            "expire": self._expire,
         }
         await handlers[fault.kind](fault, captured)
 
@@ -219,13 +234,13 @@ class _Call:
         while (await self.raw_receive())["type"] != "http.disconnect":
             pass
 
-    async def _reply(self, status: int, headers: dict[str, str], body: bytes,
-                     media_type: str | None) -> None:
+    async def _reply(
+        self, status: int, headers: dict[str, str], body: bytes, media_type: str | None
+    ) -> None:
         response = Response(body, status_code=status, headers=headers, media_type=media_type)
         await response(self.scope, self._replay(), self._send)
 
-    async def _json(self, status: int, content: Any, headers: dict[str, str] | None = None
-                    ) -> None:
+    async def _json(self, status: int, content: Any, headers: dict[str, str] | None = None) -> None:
         response = JSONResponse(content, status_code=status, headers=headers)
         await response(self.scope, self._replay(), self._send)
 
@@ -236,11 +251,19 @@ class _Call:
         status = fault.status if fault.status is not None else 500
         headers = dict(fault.headers)
         if fault.body is not None:
-            await self._reply(status, headers, fault.body.encode(),
-                              fault.content_type or "text/plain; charset=utf-8")
+            await self._reply(
+                status,
+                headers,
+                fault.body.encode(),
+                fault.content_type or "text/plain; charset=utf-8",
+            )
         elif fault.json_body is not None:
-            await self._reply(status, headers, json.dumps(fault.json_body).encode(),
-                              fault.content_type or "application/json")
+            await self._reply(
+                status,
+                headers,
+                json.dumps(fault.json_body).encode(),
+                fault.content_type or "application/json",
+            )
         elif status >= 400 and self.endpoint != "file":
             code = code_for_status(self.endpoint, status)
             body = error_body(code, self.endpoint, status=status, int_code=self._int_code(fault))
@@ -255,7 +278,9 @@ class _Call:
             headers["Retry-After"] = (
                 formatdate(self.sim.unix_time() + seconds, usegmt=True)
                 if fault.retry_after_format == "date"
-                else str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+                else str(int(seconds))
+                if float(seconds).is_integer()
+                else str(seconds)
             )
         body = error_body("rate_limit_exceeded", self.endpoint, int_code=self._int_code(fault))
         await self._json(429, body, headers)
@@ -269,8 +294,9 @@ class _Call:
 
     async def _pass(self, fault: Fault, captured: _Captured | None) -> None:
         assert captured is not None
-        await self._send({"type": "http.response.start", "status": captured.status,
-                          "headers": captured.headers})
+        await self._send(
+            {"type": "http.response.start", "status": captured.status, "headers": captured.headers}
+        )
         await self._send({"type": "http.response.body", "body": captured.body})
 
     async def _patch(self, fault: Fault, captured: _Captured | None) -> None:
@@ -285,9 +311,14 @@ class _Call:
                     data.pop(key, None)
                 else:
                     data[key] = value
-            await self._json(captured.status, data,
-                             {k.decode(): v.decode() for k, v in captured.header_list(
-                                 b"content-length", b"content-type")})
+            await self._json(
+                captured.status,
+                data,
+                {
+                    k.decode(): v.decode()
+                    for k, v in captured.header_list(b"content-length", b"content-type")
+                },
+            )
         else:
             await self._pass(fault, captured)
 
@@ -332,12 +363,16 @@ class _Call:
         assert captured is not None
         body = captured.body
         declared = fault.content_length if fault.content_length is not None else len(body)
-        cut = min(fault.truncate_at if fault.truncate_at is not None else len(body) // 2,
-                  len(body), declared)
+        cut = min(
+            fault.truncate_at if fault.truncate_at is not None else len(body) // 2,
+            len(body),
+            declared,
+        )
         headers = captured.header_list(b"content-length")
         headers.append((b"content-length", str(declared).encode()))
-        await self._send({"type": "http.response.start", "status": captured.status,
-                          "headers": headers})
+        await self._send(
+            {"type": "http.response.start", "status": captured.status, "headers": headers}
+        )
         await self._send({"type": "http.response.body", "body": body[:cut], "more_body": True})
         self.outcome = f"{captured.status}-truncated"
         await self._close(reset=False, sent=cut, expected=declared)
@@ -364,11 +399,16 @@ class _Call:
         step = max(1, int(rate * 0.05))
 
         async def produce() -> None:
-            await self._send({"type": "http.response.start", "status": captured.status,
-                              "headers": captured.headers})
+            await self._send(
+                {
+                    "type": "http.response.start",
+                    "status": captured.status,
+                    "headers": captured.headers,
+                }
+            )
             start = anyio.current_time()
             for offset in range(0, len(body), step):
-                piece = body[offset:offset + step]
+                piece = body[offset : offset + step]
                 await self._send({"type": "http.response.body", "body": piece, "more_body": True})
                 lag = start + (offset + len(piece)) / rate - anyio.current_time()
                 if lag > 0:
@@ -379,12 +419,15 @@ class _Call:
 
     async def _endless(self, fault: Fault, _: _Captured | None) -> None:
         limit = fault.max_bytes if fault.max_bytes is not None else 64 * 1024 * 1024
-        headers = [(b"content-type", b"video/mp4"), *(
-            (k.encode(), v.encode()) for k, v in fault.headers.items())]
+        headers = [
+            (b"content-type", b"video/mp4"),
+            *((k.encode(), v.encode()) for k, v in fault.headers.items()),
+        ]
 
         async def produce() -> None:
-            await self._send({"type": "http.response.start", "status": fault.status or 200,
-                              "headers": headers})
+            await self._send(
+                {"type": "http.response.start", "status": fault.status or 200, "headers": headers}
+            )
             sent = 0
             chunk = _FAKE_MP4_HEAD + bytes(_CHUNK - len(_FAKE_MP4_HEAD))
             while sent < limit:

@@ -89,7 +89,8 @@ class SimConfig:
                 kwargs["keys"] = {
                     str(key): KeyConfig(
                         balance=float(spec.get("balance", KeyConfig.balance)),
-                        models=None if spec.get("models") is None
+                        models=None
+                        if spec.get("models") is None
                         else frozenset(map(str, spec["models"])),
                     )
                     for key, spec in kwargs["keys"].items()
@@ -117,9 +118,7 @@ class SimConfig:
             problems.append("bursts must be >= 1")
         if self.concurrency is not None and self.concurrency < 1:
             problems.append("concurrency must be >= 1 or None")
-        unknown = sorted(
-            {*self.fail_rates, *self.trigger_words.values()} - set(TASK_FAILURES)
-        )
+        unknown = sorted({*self.fail_rates, *self.trigger_words.values()} - set(TASK_FAILURES))
         if unknown:
             problems.append(f"unknown task error codes {unknown}; known: {sorted(TASK_FAILURES)}")
         if any(p < 0 for p in self.fail_rates.values()) or sum(self.fail_rates.values()) > 1:

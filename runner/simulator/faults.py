@@ -63,8 +63,18 @@ from typing import Any, Final, Literal, get_args
 from .wire import ENDPOINTS, Endpoint
 
 FaultKind = Literal[
-    "respond", "patch", "pass", "hang", "reset", "drop", "truncate", "throttle", "endless",
-    "redirect", "rate_limit", "expire",
+    "respond",
+    "patch",
+    "pass",
+    "hang",
+    "reset",
+    "drop",
+    "truncate",
+    "throttle",
+    "endless",
+    "redirect",
+    "rate_limit",
+    "expire",
 ]
 FAULT_KINDS: Final[tuple[str, ...]] = get_args(FaultKind)
 # kinds that need the normal answer to act on
@@ -123,12 +133,14 @@ class Fault:
             if f.name in out:
                 continue
             value = getattr(self, f.name)
-            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else (
-                f.default
+            default = (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else (f.default)
             )
             if value != default:
-                out[f.name] = list(value) if isinstance(value, tuple) else (
-                    dict(value) if isinstance(value, Mapping) else value
+                out[f.name] = (
+                    list(value)
+                    if isinstance(value, tuple)
+                    else (dict(value) if isinstance(value, Mapping) else value)
                 )
         return out
 

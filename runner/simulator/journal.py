@@ -75,8 +75,12 @@ class Journal:
                 data = file.read()
             records, good = _parse(data, path)
             if good < len(data):
-                log.warning("%s: ignored a torn last line (%d bytes) left by a process that "
-                            "died while writing it", path, len(data) - good)
+                log.warning(
+                    "%s: ignored a torn last line (%d bytes) left by a process that "
+                    "died while writing it",
+                    path,
+                    len(data) - good,
+                )
                 os.ftruncate(fd, good)
                 os.fsync(fd)
             if not data:
@@ -90,7 +94,7 @@ class Journal:
         """Write one line (not yet durable: `sync` makes it so). Raises OSError."""
         view = memoryview((json.dumps(record, separators=(",", ":")) + "\n").encode())
         while view:
-            view = view[os.write(self._fd, view):]
+            view = view[os.write(self._fd, view) :]
 
     def sync(self) -> None:
         """Make every line appended so far durable. Raises OSError."""
@@ -119,8 +123,10 @@ def _parse(data: bytes, path: Path) -> tuple[list[dict[str, Any]], int]:
         except ValueError as exc:
             if number == len(lines) - 1 and not lines[-1]:
                 break  # the last line, unreadable: torn by a crash
-            raise ValueError(f"{path}:{number}: not a journal record ({exc}); the journal is "
-                             "damaged: move it away to start the simulator afresh") from None
+            raise ValueError(
+                f"{path}:{number}: not a journal record ({exc}); the journal is "
+                "damaged: move it away to start the simulator afresh"
+            ) from None
         if record is not None:
             records.append(record)
         good += len(line) + 1
@@ -164,11 +170,20 @@ def alias(label: str, digest: str) -> str:
 def task_record(task: Task) -> dict[str, Any]:
     """The ``create`` line of a task: everything decided when it was made."""
     return {
-        "type": "create", "sim": task.created, "id": task.id, **key_ref(task.key),
-        "model": task.model, "tier": task.tier, "body": task.body, "body_hash": task.body_hash,
-        "n": task.n, "idempotency_key": task.idempotency_key,
-        "credits_reserved": task.credits / UNITS_PER_CREDIT, "base_seconds": task.base_seconds,
-        "generation_seconds": task.gen_seconds, "run_seconds": task.run_seconds,
+        "type": "create",
+        "sim": task.created,
+        "id": task.id,
+        **key_ref(task.key),
+        "model": task.model,
+        "tier": task.tier,
+        "body": task.body,
+        "body_hash": task.body_hash,
+        "n": task.n,
+        "idempotency_key": task.idempotency_key,
+        "credits_reserved": task.credits / UNITS_PER_CREDIT,
+        "base_seconds": task.base_seconds,
+        "generation_seconds": task.gen_seconds,
+        "run_seconds": task.run_seconds,
         "outcome": task.outcome,
     }
 
@@ -181,13 +196,20 @@ def task_from_record(record: Mapping[str, Any], key: str, created_wall: float) -
     if not isinstance(body, dict):
         raise TypeError(f"body must be a JSON object, got {body!r}")
     return Task(
-        id=str(record["id"]), key=key, model=str(record["model"]), tier=str(record["tier"]),
-        body=body, body_hash=str(record["body_hash"]), n=int(record["n"]),
+        id=str(record["id"]),
+        key=key,
+        model=str(record["model"]),
+        tier=str(record["tier"]),
+        body=body,
+        body_hash=str(record["body_hash"]),
+        n=int(record["n"]),
         idempotency_key=None if idempotency_key is None else str(idempotency_key),
-        created=float(record["sim"]), created_wall=created_wall,
+        created=float(record["sim"]),
+        created_wall=created_wall,
         credits=units(float(record["credits_reserved"])),
         base_seconds=float(record["base_seconds"]),
         gen_seconds=float(record["generation_seconds"]),
         run_seconds=float(record["run_seconds"]),
-        outcome=None if outcome is None else str(outcome), estimated_end=0.0,
+        outcome=None if outcome is None else str(outcome),
+        estimated_end=0.0,
     )

@@ -39,17 +39,20 @@ class TierRates:
 
 
 STANDARD: Final = TierRates(
-    per_second_720p=_d("13.5"), minimum=_d("25.002"),
+    per_second_720p=_d("13.5"),
+    minimum=_d("25.002"),
     factor={"480p": _d("0.465"), "720p": _d("1"), "1080p": _d("2.5")},
     factor_with_video={"480p": _d("0.284"), "720p": _d("0.609"), "1080p": _d("1.52")},
 )
 FAST: Final = TierRates(
-    per_second_720p=_d("8.2013"), minimum=_d("15.1893"),
+    per_second_720p=_d("8.2013"),
+    minimum=_d("15.1893"),
     factor={"480p": _d("0.465"), "720p": _d("1")},
     factor_with_video={"480p": _d("0.277"), "720p": _d("0.595")},
 )
 MINI: Final = TierRates(
-    per_second_720p=_d("2.7"), minimum=_d("5.0004"),
+    per_second_720p=_d("2.7"),
+    minimum=_d("5.0004"),
     factor={"480p": _d("0.465"), "720p": _d("1")},
     factor_with_video={"480p": _d("0.284"), "720p": _d("0.609")},
 )
@@ -68,8 +71,16 @@ class PriceBook:
     content_filter_off: Decimal = Decimal("1.1")
     credits_per_usd: Decimal = Decimal(68)
 
-    def charge(self, tier: str, quality: str, duration: int, *, content_filter: bool = True,
-               web_search: bool = False, video_input: bool = False) -> Decimal:
+    def charge(
+        self,
+        tier: str,
+        quality: str,
+        duration: int,
+        *,
+        content_filter: bool = True,
+        web_search: bool = False,
+        video_input: bool = False,
+    ) -> Decimal:
         """Credits for one task (1e-4 precision). KeyError for a quality the tier lacks."""
         rates = self.tiers[tier]
         seconds = Decimal(duration)
@@ -89,7 +100,9 @@ class PriceBook:
         """`charge` for a valid create body on ``tier``, with the API's defaults filled in."""
         params = body.get("model_params")
         return self.charge(
-            tier, str(body.get("quality", "720p")), _int(body.get("duration", 5)),
+            tier,
+            str(body.get("quality", "720p")),
+            _int(body.get("duration", 5)),
             content_filter=body.get("content_filter", True) is not False,
             web_search=isinstance(params, Mapping) and params.get("web_search") is True,
             video_input=bool(body.get("video_urls")),

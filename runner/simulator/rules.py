@@ -86,8 +86,11 @@ def problems(body: Mapping[str, object]) -> list[Problem]:
     tier, family = known if known else (None, None)
     found += [("prompt", text) for text in _prompt(body.get("prompt"))]
     checks = (
-        ("duration", _duration), ("quality", lambda v: _quality(v, tier)),
-        ("aspect_ratio", _aspect), ("generate_audio", _flag), ("content_filter", _flag),
+        ("duration", _duration),
+        ("quality", lambda v: _quality(v, tier)),
+        ("aspect_ratio", _aspect),
+        ("generate_audio", _flag),
+        ("content_filter", _flag),
     )
     for name, check in checks:
         if name in body:
@@ -165,8 +168,12 @@ def _media(body: Mapping[str, object], family: str) -> list[Problem]:
         counts[name] = len(value)
         low, high = allowed[name]
         if not low <= len(value) <= high:
-            out.append((name, f"{len(value)} {_KIND[name]}(s) given; "
-                              f"{family}-to-video takes {low} to {high}"))
+            out.append(
+                (
+                    name,
+                    f"{len(value)} {_KIND[name]}(s) given; {family}-to-video takes {low} to {high}",
+                )
+            )
     if family == "image" and "image_urls" not in body:
         out.append(("image_urls", "image-to-video needs 1 or 2 images"))
     if family == "reference" and not (counts["image_urls"] or counts["video_urls"]):
@@ -191,7 +198,8 @@ def _model_params(value: object, tier: str | None, family: str | None) -> list[P
         return [("model_params", 'must be an object such as {"web_search": true}')]
     out: list[Problem] = [
         (f"model_params.{key}", "is unknown (web_search is the only model parameter)")
-        for key in value if key != "web_search"
+        for key in value
+        if key != "web_search"
     ]
     if "web_search" not in value:
         return out
@@ -230,5 +238,11 @@ def _private(host: str) -> bool:
         address = ipaddress.ip_address(name)
     except ValueError:
         return False
-    return (address.is_private or address.is_loopback or address.is_link_local
-            or address.is_unspecified or address.is_reserved or address.is_multicast)
+    return (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_unspecified
+        or address.is_reserved
+        or address.is_multicast
+    )

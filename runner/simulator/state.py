@@ -125,7 +125,10 @@ class Simulator:
     """The state behind the app (``app.state.sim``); safe to call from any thread."""
 
     def __init__(
-        self, config: SimConfig | None = None, *, clock: Callable[[], float] | None = None,
+        self,
+        config: SimConfig | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
         wall: Callable[[], float] | None = None,
     ) -> None:
         """``clock`` is monotonic (default `time.monotonic`) and moves simulated time;
@@ -157,8 +160,10 @@ class Simulator:
                 self._journal.restart(self._start_record())
 
     def __repr__(self) -> str:
-        return (f"<Simulator speed={self.config.speed} tasks={len(self.tasks)} "
-                f"sim_time={self.now():.0f}>")
+        return (
+            f"<Simulator speed={self.config.speed} tasks={len(self.tasks)} "
+            f"sim_time={self.now():.0f}>"
+        )
 
     # --- time and administration -------------------------------------------------------------
 
@@ -225,21 +230,38 @@ class Simulator:
         with self._lock:
             self.plan.install(faults, append=append)
 
-    def set_key(self, key: str, *, balance: float | None = None,
-                models: frozenset[str] | Literal["keep"] | None = "keep") -> None:
+    def set_key(
+        self,
+        key: str,
+        *,
+        balance: float | None = None,
+        models: frozenset[str] | Literal["keep"] | None = "keep",
+    ) -> None:
         """Add a key or change its balance (available credits) and allowed models.
 
         Refunds due by now are settled first: the balance set is the balance from now on."""
         with self._lock:
             self._adopt(key)
             now = self.now()
-            self._log({"type": "balance", "sim": now, **key_ref(key), "balance": balance,
-                       "models": models if models in ("keep", None) else sorted(models or ())})
+            self._log(
+                {
+                    "type": "balance",
+                    "sim": now,
+                    **key_ref(key),
+                    "balance": balance,
+                    "models": models if models in ("keep", None) else sorted(models or ()),
+                }
+            )
             self._set_account(key, now, balance, models)
         self._sync()
 
-    def _set_account(self, key: str, now: float, balance: float | None,
-                     models: frozenset[str] | Literal["keep"] | None) -> None:
+    def _set_account(
+        self,
+        key: str,
+        now: float,
+        balance: float | None,
+        models: frozenset[str] | Literal["keep"] | None,
+    ) -> None:
         self.slots.settle_all(now)
         acct = self._account(key)
         if balance is not None:
@@ -257,8 +279,13 @@ class Simulator:
 
     def _start_record(self) -> dict[str, Any]:
         cfg = self.config
-        return {"type": "start", "v": 1, "wall": self._wall0, "sim": self._epoch,
-                **{name: getattr(cfg, name) for name in _REPLAYED_SETTINGS}}
+        return {
+            "type": "start",
+            "v": 1,
+            "wall": self._wall0,
+            "sim": self._epoch,
+            **{name: getattr(cfg, name) for name in _REPLAYED_SETTINGS},
+        }
 
     def _log(self, record: dict[str, Any]) -> None:
         """Append a change to the journal, before it is applied (call under the lock)."""
@@ -268,8 +295,10 @@ class Simulator:
         try:
             self._journal.append({"type": record["type"], "wall": wall, **record})
         except OSError as exc:
-            raise ApiError("internal_error", f"the simulator could not write its journal "
-                           f"{self._journal.path}: {exc}") from None
+            raise ApiError(
+                "internal_error",
+                f"the simulator could not write its journal {self._journal.path}: {exc}",
+            ) from None
 
     def _sync(self) -> None:
         """Make the journal durable (call outside the lock: concurrent changes share it)."""
@@ -278,8 +307,10 @@ class Simulator:
         try:
             self._journal.sync()
         except OSError as exc:
-            raise ApiError("internal_error", f"the simulator could not write its journal "
-                           f"{self._journal.path}: {exc}") from None
+            raise ApiError(
+                "internal_error",
+                f"the simulator could not write its journal {self._journal.path}: {exc}",
+            ) from None
 
     def _restore(self, records: list[dict[str, Any]]) -> None:
         """Replay what a previous process journaled, then continue its clock."""
@@ -287,22 +318,30 @@ class Simulator:
         path = cfg.journal
         start = records[0]
         if start.get("type") != "start" or start.get("v") != 1:
-            raise ValueError(f"{path}:1: not a simulator journal (no start line of version 1); "
-                             "give the simulator another journal path")
-        changed = [f"{name}={start.get(name)!r}" for name in _REPLAYED_SETTINGS
-                   if start.get(name) != getattr(cfg, name)]
+            raise ValueError(
+                f"{path}:1: not a simulator journal (no start line of version 1); "
+                "give the simulator another journal path"
+            )
+        changed = [
+            f"{name}={start.get(name)!r}"
+            for name in _REPLAYED_SETTINGS
+            if start.get(name) != getattr(cfg, name)
+        ]
         if changed:
-            raise ValueError(f"the journal {path} was written with {', '.join(changed)}: start "
-                             "the simulator with those settings, or with a new journal")
+            raise ValueError(
+                f"the journal {path} was written with {', '.join(changed)}: start "
+                "the simulator with those settings, or with a new journal"
+            )
         keys = {key_digest(k): k for k in self.accounts}
         latest = float(start["sim"])
         for number, record in enumerate(records[1:], 2):
             try:
                 latest = max(latest, self._replay(record, keys))
             except (KeyError, TypeError, ValueError, ApiError) as exc:
-                raise ValueError(f"{path}:{number}: cannot replay this {record.get('type')!r} "
-                                 f"line ({exc!r}); move the journal away to start afresh"
-                                 ) from None
+                raise ValueError(
+                    f"{path}:{number}: cannot replay this {record.get('type')!r} "
+                    f"line ({exc!r}); move the journal away to start afresh"
+                ) from None
         gap = (self._wall0 - float(start["wall"])) * cfg.speed
         self._epoch = max(float(start["sim"]) + gap, latest - self._advanced)
 
@@ -323,7 +362,9 @@ class Simulator:
         elif kind == "balance":
             balance, models = record["balance"], record["models"]
             self._set_account(
-                self._known(record, keys), now, None if balance is None else float(balance),
+                self._known(record, keys),
+                now,
+                None if balance is None else float(balance),
                 models if models in ("keep", None) else frozenset(map(str, models)),
             )
         else:
@@ -401,16 +442,22 @@ class Simulator:
         if wait > 0:
             seconds = max(1, math.ceil(wait))
             fmt = self.config.retry_after_format
-            headers = {} if fmt == "none" else {
-                "Retry-After": str(seconds) if fmt == "seconds"
-                else formatdate(self.unix_time() + seconds, usegmt=True)
-            }
+            headers = (
+                {}
+                if fmt == "none"
+                else {
+                    "Retry-After": str(seconds)
+                    if fmt == "seconds"
+                    else formatdate(self.unix_time() + seconds, usegmt=True)
+                }
+            )
             raise ApiError("rate_limit_exceeded", headers=headers)
 
     # --- create ------------------------------------------------------------------------------
 
-    def create(self, key: str, raw: bytes, idempotency_key: str | None
-               ) -> tuple[CreateResponse, bool]:
+    def create(
+        self, key: str, raw: bytes, idempotency_key: str | None
+    ) -> tuple[CreateResponse, bool]:
         """Handle ``POST /v1/videos/generations``; returns (response, replayed).
 
         With a journal this waits for its fsync: call it from a worker thread."""
@@ -418,14 +465,18 @@ class Simulator:
         self._sync()  # the task (a replayed one too) is on disk before its id leaves
         return answer
 
-    def _create(self, key: str, raw: bytes, idempotency_key: str | None
-                ) -> tuple[CreateResponse, bool]:
+    def _create(
+        self, key: str, raw: bytes, idempotency_key: str | None
+    ) -> tuple[CreateResponse, bool]:
         cfg = self.config
         with self._lock:
             self._limit(self._create_limits, cfg.create_rate, cfg.create_burst, key)
             if idempotency_key is not None and not IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key):
-                raise ApiError("invalid_request", "Idempotency-Key must be 16-96 characters of "
-                               "A-Z, a-z, 0-9, '.', '_' or '-'", param="Idempotency-Key")
+                raise ApiError(
+                    "invalid_request",
+                    "Idempotency-Key must be 16-96 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
+                    param="Idempotency-Key",
+                )
             body = _parse_body(raw)
             body_hash = hash_body(body)
             if idempotency_key is not None:
@@ -438,8 +489,9 @@ class Simulator:
             violations = rules.problems(body)
             if violations:
                 text = "; ".join(f"{field}: {message}" for field, message in violations)
-                raise ApiError("invalid_request", f"Invalid request parameters: {text}",
-                               param=violations[0][0])
+                raise ApiError(
+                    "invalid_request", f"Invalid request parameters: {text}", param=violations[0][0]
+                )
             acct = self.accounts[key]
             model = str(body["model"])
             if acct.models is not None and model not in acct.models:
@@ -464,21 +516,37 @@ class Simulator:
         self.tasks[task.id] = task
         estimate = self.slots.admit(task, task.created)
         response: CreateResponse = {
-            "created": int(task.created), "id": task.id, "model": task.model,
-            "object": "video.generation.task", "progress": 0, "status": "pending",
-            "task_info": {"can_cancel": True, "estimated_time": estimate,
-                          "video_duration": int(task.body.get("duration", 5))},
+            "created": int(task.created),
+            "id": task.id,
+            "model": task.model,
+            "object": "video.generation.task",
+            "progress": 0,
+            "status": "pending",
+            "task_info": {
+                "can_cancel": True,
+                "estimated_time": estimate,
+                "video_duration": int(task.body.get("duration", 5)),
+            },
             "type": "video",
-            "usage": {"billing_rule": "per_second",
-                      "credits_reserved": task.credits / UNITS_PER_CREDIT,
-                      "user_group": "default"},
+            "usage": {
+                "billing_rule": "per_second",
+                "credits_reserved": task.credits / UNITS_PER_CREDIT,
+                "user_group": "default",
+            },
         }
         if task.idempotency_key is not None:
             self._idem[(task.key, task.idempotency_key)] = (task.body_hash, task.id, response)
         return response
 
-    def _new_task(self, key: str, model: str, body: dict[str, Any], body_hash: str,
-                  idempotency_key: str | None, now: float) -> Task:
+    def _new_task(
+        self,
+        key: str,
+        model: str,
+        body: dict[str, Any],
+        body_hash: str,
+        idempotency_key: str | None,
+        now: float,
+    ) -> Task:
         cfg = self.config
         n = self.creates_by_body[body_hash] + 1
         rng = fate_rng(cfg.seed, body_hash, n)
@@ -490,8 +558,9 @@ class Simulator:
         params = body.get("model_params")
         web_search = isinstance(params, dict) and params.get("web_search") is True
         video_input = bool(body.get("video_urls"))
-        base = generation_seconds(tier, quality, duration, web_search=web_search,
-                                  video_input=video_input)
+        base = generation_seconds(
+            tier, quality, duration, web_search=web_search, video_input=video_input
+        )
         gen = base * (1 + cfg.jitter * (2 * u_jitter - 1))
         outcome = self._fate(str(body.get("prompt", "")), u_fail)
         run = gen
@@ -500,11 +569,22 @@ class Simulator:
             run = gen * (lo + (hi - lo) * u_when)
         credits = int(self.prices.charge_for(tier, body) * UNITS_PER_CREDIT)  # exact: 1e-4
         return Task(
-            id=self._task_id(int(now), suffix), key=key, model=model, tier=tier, body=body,
-            body_hash=body_hash, n=n, idempotency_key=idempotency_key, created=now,
+            id=self._task_id(int(now), suffix),
+            key=key,
+            model=model,
+            tier=tier,
+            body=body,
+            body_hash=body_hash,
+            n=n,
+            idempotency_key=idempotency_key,
+            created=now,
             created_wall=self.clock(),
-            credits=credits, base_seconds=base, gen_seconds=gen, run_seconds=run,
-            outcome=outcome, estimated_end=0.0,
+            credits=credits,
+            base_seconds=base,
+            gen_seconds=gen,
+            run_seconds=run,
+            outcome=outcome,
+            estimated_end=0.0,
         )
 
     def _fate(self, prompt: str, u: float) -> str | None:
@@ -584,9 +664,14 @@ class Simulator:
     def _render(self, task: Task, now: float, base_url: str) -> TaskResponse:
         cfg = self.config
         out: TaskResponse = {
-            "created": int(task.created), "id": task.id, "model": task.model,
-            "object": "video.generation.task", "progress": 0, "status": "pending",
-            "task_info": {"can_cancel": True}, "type": "video",
+            "created": int(task.created),
+            "id": task.id,
+            "model": task.model,
+            "object": "video.generation.task",
+            "progress": 0,
+            "status": "pending",
+            "task_info": {"can_cancel": True},
+            "type": "video",
         }
         info: TaskInfo
         if task.finished_at is not None:
@@ -597,16 +682,21 @@ class Simulator:
                 base = (cfg.public_base_url or base_url).rstrip("/")
                 out["results"] = [f"{base}/files/{task.id}.mp4"]
             else:
-                out["error"] = {"code": task.outcome, "message": TASK_FAILURES[task.outcome],
-                                "type": "task_error"}
+                out["error"] = {
+                    "code": task.outcome,
+                    "message": TASK_FAILURES[task.outcome],
+                    "type": "task_error",
+                }
         elif task.started_at is not None and now >= task.started_at + cfg.pending_seconds:
             done = (now - task.started_at - cfg.pending_seconds) / task.gen_seconds
             out["status"] = "processing"
             out["progress"] = min(99, max(1, int(100 * done)))
         else:
-            info = {"can_cancel": True,
-                    "estimated_time": max(1, round(task.estimated_end - now)),
-                    "video_duration": int(task.body.get("duration", 5))}
+            info = {
+                "can_cancel": True,
+                "estimated_time": max(1, round(task.estimated_end - now)),
+                "video_duration": int(task.body.get("duration", 5)),
+            }
             out["task_info"] = info
         return out
 
@@ -619,8 +709,11 @@ class Simulator:
             used = (acct.charged + acct.reserved) / UNITS_PER_CREDIT
             return {
                 "data": {
-                    "token": {"remaining_credits": remaining, "unlimited_credits": False,
-                              "used_credits": used},
+                    "token": {
+                        "remaining_credits": remaining,
+                        "unlimited_credits": False,
+                        "used_credits": used,
+                    },
                     "user": {"remaining_credits": remaining, "used_credits": used},
                 },
                 "message": "",
@@ -644,9 +737,12 @@ class Simulator:
         """The MP4 of a task (blocking: call it from a worker thread)."""
         body = task.body
         kwargs: dict[str, Any] = {
-            "prompt": str(body.get("prompt", "")), "duration": int(body.get("duration", 5)),
-            "aspect_ratio": str(body.get("aspect_ratio", "16:9")), "tier": task.tier,
-            "generate_audio": body.get("generate_audio", True) is not False, "seed": task.n - 1,
+            "prompt": str(body.get("prompt", "")),
+            "duration": int(body.get("duration", 5)),
+            "aspect_ratio": str(body.get("aspect_ratio", "16:9")),
+            "tier": task.tier,
+            "generate_audio": body.get("generate_audio", True) is not False,
+            "seed": task.n - 1,
         }
         if self.config.video_source is not None:
             return self.config.video_source(**kwargs)
@@ -670,8 +766,9 @@ class Simulator:
         with self._lock:
             self.slots.settle_all(self.now())
             acct = self.accounts[key]
-            return Account(acct.key, acct.available, acct.models, acct.reserved, acct.charged,
-                           acct.refunded)
+            return Account(
+                acct.key, acct.available, acct.models, acct.reserved, acct.charged, acct.refunded
+            )
 
     def task(self, task_id: str) -> Task:
         with self._lock:
@@ -694,28 +791,37 @@ class Simulator:
             by_key: dict[str, list[Task]] = {}
             for task in tasks:
                 by_key.setdefault(task.key, []).append(task)
-            snapshot: dict[str, Any] = json.loads(json.dumps({
-                "sim_time": now,
-                "wall": self.clock(),
-                "speed": self.config.speed,
-                "advanced": self._advanced,
-                "journal": None if self._journal is None else str(self._journal.path),
-                "tasks": [t.to_json() | {"status": self._render(t, now, "")["status"]}
-                          for t in tasks],
-                "creates_by_body": dict(self.creates_by_body),
-                "creates_by_idempotency_key": dict(self.creates_by_idempotency_key),
-                "replays_by_idempotency_key": dict(self.replays_by_idempotency_key),
-                "accounts": {key_label(k): {**a.to_json(), "tasks": len(by_key.get(k, []))}
-                             for k, a in self.accounts.items()},
-                "requests": {e: dict(c) for e, c in self.requests.items()},
-                "peak_generating": peak(tasks, now),
-                "peak_generating_by_key": {key_label(k): peak(ts, now)
-                                           for k, ts in by_key.items()},
-                "generating_now": self.slots.generating(),
-                "create_arrivals": self.create_arrivals,
-                "faults": self.plan.describe(),
-                "faults_fired": self.faults_fired,
-            }))
+            snapshot: dict[str, Any] = json.loads(
+                json.dumps(
+                    {
+                        "sim_time": now,
+                        "wall": self.clock(),
+                        "speed": self.config.speed,
+                        "advanced": self._advanced,
+                        "journal": None if self._journal is None else str(self._journal.path),
+                        "tasks": [
+                            t.to_json() | {"status": self._render(t, now, "")["status"]}
+                            for t in tasks
+                        ],
+                        "creates_by_body": dict(self.creates_by_body),
+                        "creates_by_idempotency_key": dict(self.creates_by_idempotency_key),
+                        "replays_by_idempotency_key": dict(self.replays_by_idempotency_key),
+                        "accounts": {
+                            key_label(k): {**a.to_json(), "tasks": len(by_key.get(k, []))}
+                            for k, a in self.accounts.items()
+                        },
+                        "requests": {e: dict(c) for e, c in self.requests.items()},
+                        "peak_generating": peak(tasks, now),
+                        "peak_generating_by_key": {
+                            key_label(k): peak(ts, now) for k, ts in by_key.items()
+                        },
+                        "generating_now": self.slots.generating(),
+                        "create_arrivals": self.create_arrivals,
+                        "faults": self.plan.describe(),
+                        "faults_fired": self.faults_fired,
+                    }
+                )
+            )
             return snapshot
 
 

@@ -81,13 +81,23 @@ class Task:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "key": key_label(self.key), "model": self.model, "status": self.status,
-            "outcome": self.outcome or "completed", "body": self.body,
-            "body_hash": self.body_hash, "n": self.n, "idempotency_key": self.idempotency_key,
-            "created": self.created, "created_wall": self.created_wall,
+            "id": self.id,
+            "key": key_label(self.key),
+            "model": self.model,
+            "status": self.status,
+            "outcome": self.outcome or "completed",
+            "body": self.body,
+            "body_hash": self.body_hash,
+            "n": self.n,
+            "idempotency_key": self.idempotency_key,
+            "created": self.created,
+            "created_wall": self.created_wall,
             "credits_reserved": self.credits / UNITS_PER_CREDIT,
-            "generation_seconds": self.gen_seconds, "started_at": self.started_at,
-            "ends_at": self.ends_at, "finished_at": self.finished_at, "settled": self.settled,
+            "generation_seconds": self.gen_seconds,
+            "started_at": self.started_at,
+            "ends_at": self.ends_at,
+            "finished_at": self.finished_at,
+            "settled": self.settled,
         }
 
 
@@ -103,8 +113,9 @@ def key_label(key: str) -> str:
     return f"{key[:7]}…{hashlib.sha256(key.encode()).hexdigest()[:6]}"
 
 
-def generation_seconds(tier: str, quality: str, duration: int, *, web_search: bool = False,
-                       video_input: bool = False) -> float:
+def generation_seconds(
+    tier: str, quality: str, duration: int, *, web_search: bool = False, video_input: bool = False
+) -> float:
     """Typical generation time in seconds [INF, anchored on the observed 4 s/480p times]."""
     seconds = BASE_SECONDS[tier] * QUALITY_SLOWDOWN[quality] * (1 + 0.08 * (duration - 4))
     return seconds + (20.0 if web_search else 0.0) + (15.0 if video_input else 0.0)
@@ -139,8 +150,9 @@ class Slots:
     time is over (the simulator settles its money there).
     """
 
-    def __init__(self, limit: int | None, pending_seconds: float,
-                 on_finish: Callable[[Task, float], None]) -> None:
+    def __init__(
+        self, limit: int | None, pending_seconds: float, on_finish: Callable[[Task, float], None]
+    ) -> None:
         self.limit = limit
         self.pending_seconds = pending_seconds
         self.on_finish = on_finish

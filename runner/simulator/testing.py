@@ -69,15 +69,27 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _config(app: ASGIApp | str, host: str, graceful_timeout: int, **extra: Any) -> uvicorn.Config:
     return uvicorn.Config(
-        app, host=host, loop="asyncio", http="h11", ws="none", lifespan="off",
-        log_config=None, log_level="warning", access_log=False,
-        timeout_graceful_shutdown=graceful_timeout, **extra,
+        app,
+        host=host,
+        loop="asyncio",
+        http="h11",
+        ws="none",
+        lifespan="off",
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=graceful_timeout,
+        **extra,
     )
 
 
 @contextmanager
 def serve(
-    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, graceful_timeout: int = 2,
+    app: ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    graceful_timeout: int = 2,
     startup_timeout: float = 10.0,
 ) -> Iterator[str]:
     """Run ``app`` under uvicorn in a thread; yields ``http://host:port``."""
@@ -111,8 +123,12 @@ def serve(
 
 @contextmanager
 def serve_process(
-    config: Mapping[str, Any] | None = None, host: str = "127.0.0.1", port: int = 0, *,
-    speed: float | None = None, startup_timeout: float = 20.0,
+    config: Mapping[str, Any] | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    speed: float | None = None,
+    startup_timeout: float = 20.0,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Run the simulator in a child process; yields ``(base_url, process)``.
 
@@ -125,8 +141,11 @@ def serve_process(
     sock = _bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     code = "from runner.simulator.testing import _child; _child()"
-    env = {**os.environ, "RUNNER_SIM_CONFIG": json.dumps(settings),
-           "RUNNER_SIM_FD": str(sock.fileno())}
+    env = {
+        **os.environ,
+        "RUNNER_SIM_CONFIG": json.dumps(settings),
+        "RUNNER_SIM_FD": str(sock.fileno()),
+    }
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, pass_fds=[sock.fileno()])
     url = f"http://{bound_host}:{bound_port}"
     try:

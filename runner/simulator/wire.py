@@ -110,78 +110,100 @@ class ErrorSpec(TypedDict):
 # code -> documented HTTP status, type and message; `suggestion` fills `fallback_suggestion`.
 ERRORS: Final[dict[str, ErrorSpec]] = {
     "invalid_request": {
-        "status": 400, "type": "invalid_request_error", "message": "Invalid request parameters",
+        "status": 400,
+        "type": "invalid_request_error",
+        "message": "Invalid request parameters",
         "suggestion": "fix the named parameter and send the request again",
     },
     "invalid_task_id": {
-        "status": 400, "type": "invalid_request_error",
+        "status": 400,
+        "type": "invalid_request_error",
         "message": "Invalid task ID format, must start with 'task-unified-'",
         "suggestion": "use the task id returned by the create call",
     },
     "unauthorized": {
-        "status": 401, "type": "authentication_error", "message": "Invalid or expired token",
+        "status": 401,
+        "type": "authentication_error",
+        "message": "Invalid or expired token",
         "suggestion": "check the API key in the Authorization header",
     },
     "insufficient_quota": {
-        "status": 402, "type": "insufficient_quota",
+        "status": 402,
+        "type": "insufficient_quota",
         "message": "Insufficient quota. Please top up your account.",
         "suggestion": "top up your account",
     },
     "quota_exceeded": {
-        "status": 402, "type": "insufficient_quota",
+        "status": 402,
+        "type": "insufficient_quota",
         "message": "Insufficient quota. Please top up your account.",
         "suggestion": "top up your account",
     },
     "model_access_denied": {
-        "status": 403, "type": "invalid_request_error",
+        "status": 403,
+        "type": "invalid_request_error",
         "message": "Token does not have access to the specified model",
         "suggestion": "allow this model for the API key, or use another model",
     },
     "permission_denied": {
-        "status": 403, "type": "invalid_request_error",
+        "status": 403,
+        "type": "invalid_request_error",
         "message": "You don't have permission to access this task",
         "suggestion": "query the task with the API key that created it",
     },
     "task_not_found": {
-        "status": 404, "type": "invalid_request_error",
+        "status": 404,
+        "type": "invalid_request_error",
         "message": "The requested task could not be found",
         "suggestion": "check the task id",
     },
     "not_found": {
-        "status": 404, "type": "not_found_error", "message": "Not found",
+        "status": 404,
+        "type": "not_found_error",
+        "message": "Not found",
         "suggestion": "check the URL",
     },
     "idempotency_conflict": {
-        "status": 409, "type": "invalid_request_error",
+        "status": 409,
+        "type": "invalid_request_error",
         "message": "This Idempotency-Key was already used with a different request body; "
         "use a new key for a new request",
         "suggestion": "use a new Idempotency-Key",
     },
     "request_too_large": {
-        "status": 413, "type": "request_too_large_error",
+        "status": 413,
+        "type": "request_too_large_error",
         "message": "Request body too large (limit 64 MB)",
         "suggestion": "send media as URLs, not inline data",
     },
     "rate_limit_exceeded": {
-        "status": 429, "type": "rate_limit_error",
+        "status": 429,
+        "type": "rate_limit_error",
         "message": "Too many requests, please try again later",
         "suggestion": "retry after the time given in Retry-After",
     },
     "internal_error": {
-        "status": 500, "type": "api_error", "message": "Internal server error",
+        "status": 500,
+        "type": "api_error",
+        "message": "Internal server error",
         "suggestion": "retry later",
     },
     "upstream_error": {
-        "status": 502, "type": "upstream_error", "message": "Upstream AI service unavailable",
+        "status": 502,
+        "type": "upstream_error",
+        "message": "Upstream AI service unavailable",
         "suggestion": "retry later",
     },
     "service_unavailable": {
-        "status": 503, "type": "service_unavailable_error",
+        "status": 503,
+        "type": "service_unavailable_error",
         "message": "Service temporarily unavailable, please retry after 30 seconds",
         "suggestion": "retry after 30 seconds",
     },
     "gateway_timeout": {
-        "status": 504, "type": "api_error", "message": "Gateway timeout",
+        "status": 504,
+        "type": "api_error",
+        "message": "Gateway timeout",
         "suggestion": "retry later",
     },
 }
@@ -195,19 +217,30 @@ TASK_ERROR_OVERRIDES: Final[dict[str, tuple[str, str]]] = {
 
 _CODE_FOR_STATUS: Final[dict[Endpoint, dict[int, str]]] = {
     "create": {
-        400: "invalid_request", 401: "unauthorized", 402: "insufficient_quota",
-        403: "model_access_denied", 404: "not_found", 409: "idempotency_conflict",
-        413: "request_too_large", 429: "rate_limit_exceeded",
+        400: "invalid_request",
+        401: "unauthorized",
+        402: "insufficient_quota",
+        403: "model_access_denied",
+        404: "not_found",
+        409: "idempotency_conflict",
+        413: "request_too_large",
+        429: "rate_limit_exceeded",
     },
     "task": {
-        400: "invalid_task_id", 401: "unauthorized", 402: "quota_exceeded",
-        403: "permission_denied", 404: "task_not_found", 429: "rate_limit_exceeded",
+        400: "invalid_task_id",
+        401: "unauthorized",
+        402: "quota_exceeded",
+        403: "permission_denied",
+        404: "task_not_found",
+        429: "rate_limit_exceeded",
     },
     "credits": {401: "unauthorized", 429: "rate_limit_exceeded"},
     "file": {},
 }
 _SERVER_CODES: Final[dict[int, str]] = {
-    500: "internal_error", 502: "upstream_error", 503: "service_unavailable",
+    500: "internal_error",
+    502: "upstream_error",
+    503: "service_unavailable",
     504: "gateway_timeout",
 }
 

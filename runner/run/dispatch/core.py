@@ -1,6 +1,6 @@
 """The coordinator: one anyio task group for a run's creates, polls and downloads.
 
-Invariants (``shared/reference/reliability.md`` §4.1):
+Invariants (``docs/reliability.md`` §4.1):
 
 - Intent before effect: the attempt is committed (with its budget reservation) before the
   create is sent, and the create's answer is committed before anything else happens to it.
@@ -10,7 +10,7 @@ Invariants (``shared/reference/reliability.md`` §4.1):
 - 401/402/403/404 at create stop all creates; polling and downloading of what is already
   paid for go on.
 - Failed jobs are data: recorded, never raised.
-- Crash points (`runner.failpoints`): ``after_intent_commit``, ``after_response_before_commit``,
+- Crash points (`runner.run.failpoints`): ``after_intent_commit``, ``after_response_before_commit``,
   ``after_task_id_commit`` (creates), ``before_download``, ``after_rename_before_done_commit``
   (fetches).
 
@@ -19,7 +19,7 @@ HTTP client and slots, so a slow file host never holds up the API; creates and p
 separate rate limits; after a Retry-After pause, the polls it held go before any create.
 
 The dispatcher talks to a `runner.providers.base.Provider` only, and reads time from a
-`runner.clock.Clock` only (never ``time.time`` or ``anyio.sleep``).
+`runner.run.clock.Clock` only (never ``time.time`` or ``anyio.sleep``).
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ import anyio
 import anyio.abc
 import httpx
 
+from ...providers.base import Provider
 from .. import ledger as L
 from ..clock import Clock
 from ..events import Event
 from ..limits import Pause
-from ..providers.base import Provider
 from .creates import Creates
 from .fetches import Fetches
 from .polls import PollPolicy, Polls

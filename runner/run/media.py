@@ -3,7 +3,7 @@
     download()      stream a result link to ``<media>/<job_key>.mp4`` (``.part``, fsync, rename)
     check_url()     why a link must not be fetched (scheme, private hosts), or None
 
-(`runner.probe` then looks at the file with a real decoder.)
+(`runner.run.probe` then looks at the file with a real decoder.)
 
 Every failure is a `DownloadError` with a ``code`` (what went wrong), ``retryable`` (whether
 trying the same link again can help) and a ``message`` for the person reading the report.
@@ -11,7 +11,7 @@ httpx and OS errors are translated here, at this one boundary.
 
 `download` never retries by itself (the caller wraps it in its retry policy, see
 `is_retryable`) and never follows a redirect without checking the new address first.
-Rules: ``shared/reference/reliability.md`` §5.3.
+Rules: ``docs/reliability.md`` §5.3.
 """
 
 from __future__ import annotations
@@ -35,8 +35,13 @@ from runner.errors import RunnerError
 from runner.urls import is_private_host
 
 __all__ = [
-    "MAX_VIDEO_BYTES", "DownloadCode", "DownloadError", "Downloaded", "check_url",
-    "download", "is_retryable",
+    "MAX_VIDEO_BYTES",
+    "DownloadCode",
+    "DownloadError",
+    "Downloaded",
+    "check_url",
+    "download",
+    "is_retryable",
 ]
 
 MAX_VIDEO_BYTES: Final = 512 * 1024 * 1024
@@ -73,7 +78,11 @@ class DownloadError(RunnerError):
     """
 
     def __init__(
-        self, code: DownloadCode, message: str, *, retryable: bool = False,
+        self,
+        code: DownloadCode,
+        message: str,
+        *,
+        retryable: bool = False,
         status: int | None = None,
     ) -> None:
         super().__init__(message)
@@ -84,8 +93,7 @@ class DownloadError(RunnerError):
 
     def __repr__(self) -> str:
         status = f" status={self.status}" if self.status is not None else ""
-        return (f"<DownloadError {self.code}{status} retryable={self.retryable}: "
-                f"{self.message!r}>")
+        return f"<DownloadError {self.code}{status} retryable={self.retryable}: {self.message!r}>"
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -109,8 +117,11 @@ def check_url(url: str, trusted_origin: str | None) -> str | None:
     if origin is None:
         return "it is not a valid web address"
     scheme, host, _ = origin
-    if trusted_origin is not None and origin == _origin(trusted_origin) and host and (
-        scheme in _DEFAULT_PORTS
+    if (
+        trusted_origin is not None
+        and origin == _origin(trusted_origin)
+        and host
+        and (scheme in _DEFAULT_PORTS)
     ):
         return None
     if scheme != "https":
@@ -147,8 +158,13 @@ class Downloaded:
 
 
 async def download(
-    http: httpx.AsyncClient, url: str, dest: Path, *, trusted_origin: str | None,
-    max_bytes: int = MAX_VIDEO_BYTES, max_redirects: int = 5,
+    http: httpx.AsyncClient,
+    url: str,
+    dest: Path,
+    *,
+    trusted_origin: str | None,
+    max_bytes: int = MAX_VIDEO_BYTES,
+    max_redirects: int = 5,
 ) -> Downloaded:
     """Stream ``url`` to ``dest`` through ``dest.part``; raises `DownloadError`.
 
@@ -171,7 +187,8 @@ async def download(
         if reason is not None:
             raise DownloadError(
                 "blocked_url",
-                f"the result link redirected to an address that was refused: {reason}" if hop
+                f"the result link redirected to an address that was refused: {reason}"
+                if hop
                 else f"the result link was refused: {reason}",
             )
         try:
@@ -193,7 +210,8 @@ async def download(
         except httpx.RequestError as exc:
             raise _network_error(exc) from exc
     raise DownloadError(
-        "http_error", f"the result link redirected more than {max_redirects} times; "
+        "http_error",
+        f"the result link redirected more than {max_redirects} times; "
         "the file host is misbehaving, try again later",
     )
 
@@ -202,27 +220,35 @@ def _check_destination(dest: Path) -> None:
     """Refuse a destination that is not ``<folder>/<plain name>`` (a bug of the caller)."""
     name = dest.name
     if not _PLAIN_NAME.fullmatch(name) or name.endswith(".part"):
-        raise ValueError(f"refusing to write {str(dest)!r}: result files get plain names "
-                         "chosen by the runner (<media folder>/<job_key>.mp4)")
+        raise ValueError(
+            f"refusing to write {str(dest)!r}: result files get plain names "
+            "chosen by the runner (<media folder>/<job_key>.mp4)"
+        )
     seen_folder = False
     for part in dest.parts:
         if part == ".." and seen_folder:
-            raise ValueError(f"refusing to write {str(dest)!r}: the path steps back out of a "
-                             "folder ('..'); result files are written only as "
-                             "<media folder>/<job_key>.mp4")
+            raise ValueError(
+                f"refusing to write {str(dest)!r}: the path steps back out of a "
+                "folder ('..'); result files are written only as "
+                "<media folder>/<job_key>.mp4"
+            )
         seen_folder = seen_folder or part not in ("..", ".", dest.anchor)
     folder = dest.parent.resolve()
     if dest.resolve().parent != folder:
-        raise ValueError(f"refusing to write {str(dest)!r}: it resolves outside {str(folder)!r} "
-                         "(a symbolic link?)")
+        raise ValueError(
+            f"refusing to write {str(dest)!r}: it resolves outside {str(folder)!r} "
+            "(a symbolic link?)"
+        )
 
 
 def _next_hop(response: httpx.Response) -> str:
     location = response.headers.get("location")
     if not location:
         raise DownloadError(
-            "http_error", f"the file host answered a redirect (HTTP {response.status_code}) "
-            "without saying where to", status=response.status_code,
+            "http_error",
+            f"the file host answered a redirect (HTTP {response.status_code}) "
+            "without saying where to",
+            status=response.status_code,
         )
     try:
         return str(response.url.join(location))
@@ -236,28 +262,34 @@ def _check_response(response: httpx.Response, max_bytes: int) -> None:
     status = response.status_code
     if status in _EXPIRED:
         raise DownloadError(
-            "expired", f"the result link has expired (HTTP {status}); the video can no longer "
-            "be downloaded", status=status,
+            "expired",
+            f"the result link has expired (HTTP {status}); the video can no longer be downloaded",
+            status=status,
         )
     if status != 200:
         retryable = status >= 500 or status in _RETRY_STATUSES
         advice = "; it may work again later" if retryable else ""
         raise DownloadError(
-            "http_error", f"the file host answered HTTP {status} instead of the video{advice}",
-            retryable=retryable, status=status,
+            "http_error",
+            f"the file host answered HTTP {status} instead of the video{advice}",
+            retryable=retryable,
+            status=status,
         )
     kind = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if kind and kind not in VIDEO_TYPES:
         page = " (probably an error or expiry page)" if kind == "text/html" else ""
         raise DownloadError(
-            "not_video", f"the result link returned {kind}{page} instead of a video",
+            "not_video",
+            f"the result link returned {kind}{page} instead of a video",
             status=status,
         )
     declared = _content_length(response)
     if declared is not None and declared > max_bytes:
         raise DownloadError(
-            "too_large", f"the result file is {_mb(declared)}, above the "
-            f"{_mb(max_bytes)} limit; it was not downloaded", status=status,
+            "too_large",
+            f"the result file is {_mb(declared)}, above the "
+            f"{_mb(max_bytes)} limit; it was not downloaded",
+            status=status,
         )
 
 
@@ -280,7 +312,8 @@ async def _save(response: httpx.Response, dest: Path, max_bytes: int) -> Downloa
             size += len(chunk)
             if size > max_bytes:
                 raise DownloadError(
-                    "too_large", f"the result file is larger than the {_mb(max_bytes)} "
+                    "too_large",
+                    f"the result file is larger than the {_mb(max_bytes)} "
                     "limit; the download was stopped",
                 )
             if len(head) < 8:
@@ -294,8 +327,10 @@ async def _save(response: httpx.Response, dest: Path, max_bytes: int) -> Downloa
                 block.clear()
         if declared is not None and response.num_bytes_downloaded < declared:
             raise DownloadError(
-                "network", f"the download was cut short ({response.num_bytes_downloaded} of "
-                f"{declared} bytes); it may work again", retryable=True,
+                "network",
+                f"the download was cut short ({response.num_bytes_downloaded} of "
+                f"{declared} bytes); it may work again",
+                retryable=True,
             )
         if len(head) < 8:
             _check_signature(head)
@@ -341,8 +376,10 @@ def disk_errors(path: Path) -> Iterator[None]:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            message = (f"the disk is full: could not write {path.name} in {path.parent} "
-                       f"({reason}); free some space, then run `runner resume`")
+            message = (
+                f"the disk is full: could not write {path.name} in {path.parent} "
+                f"({reason}); free some space, then run `runner resume`"
+            )
         else:
             message = f"could not write {path} ({reason})"
         raise DownloadError("disk", message) from exc
@@ -368,7 +405,7 @@ class _PartFile:
         with disk_errors(self.path):
             view = memoryview(data)
             while view:
-                view = view[os.write(self.fd, view):]
+                view = view[os.write(self.fd, view) :]
 
     def commit(self, dest: Path) -> None:
         """fsync, close, rename to ``dest``, fsync the folder."""

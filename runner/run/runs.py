@@ -22,13 +22,13 @@ from typing import Any
 
 import anyio
 
+from ..errors import RunStopped
+from ..grid.plan import Plan
+from ..providers.base import AccessLost, TaskGone, Transient
 from . import ledger as L
 from .backend import SIM_SPEED, Backend, connect
 from .dispatch import Dispatcher, Outcome, Settings
-from .errors import RunStopped
 from .events import Event
-from .plan import Plan
-from .providers.base import AccessLost, TaskGone, Transient
 
 
 def new_run_id(label: str, workspace: Path) -> str:
@@ -42,8 +42,14 @@ def new_run_id(label: str, workspace: Path) -> str:
 
 
 def create(
-    ledger: L.Ledger, plan: Plan, backend: Backend, settings: Settings, *, name: str | None,
-    reuse: bool, parent_run: str | None = None,
+    ledger: L.Ledger,
+    plan: Plan,
+    backend: Backend,
+    settings: Settings,
+    *,
+    name: str | None,
+    reuse: bool,
+    parent_run: str | None = None,
     parent_of: Callable[[str], str | None] | None = None,
 ) -> tuple[str, int]:
     """Record a run and its jobs; link reused results. Returns (run_id, jobs reused)."""
@@ -52,22 +58,33 @@ def create(
     (ledger.workspace / run_id / "media").mkdir(parents=True)
     jobs = (
         L.NewJob(
-            job_key=job.job_key, variant_key=job.variant.variant_key, tier=job.tier,
-            sample=job.sample, model=job.model, mode=job.variant.request.mode, body=job.body(),
-            values=job.variant.values, source=job.variant.source, row=job.variant.row,
-            name=job.variant.name, est_credits=plan.estimate(job),
+            job_key=job.job_key,
+            variant_key=job.variant.variant_key,
+            tier=job.tier,
+            sample=job.sample,
+            model=job.model,
+            mode=job.variant.request.mode,
+            body=job.body(),
+            values=job.variant.values,
+            source=job.variant.source,
+            row=job.variant.row,
+            name=job.variant.name,
+            est_credits=plan.estimate(job),
             parent_job_key=parent_of(job.job_key) if parent_of else None,
         )
         for job in plan.jobs()
     )
     run = {
-        "run_id": run_id, "name": label, "experiment": str(plan.path), "tier": plan.tier,
-        "backend": backend.name, "base_url": None if backend.in_process else backend.base_url,
-        "parent_run": parent_run, "budget": settings.budget,
-        "config_json": json.dumps({"settings": asdict(settings), "in_process":
-                                   backend.in_process}),
-        "dimensions_json": json.dumps({k: list(v) for k, v in
-                                       plan.expansion.dimensions.items()}),
+        "run_id": run_id,
+        "name": label,
+        "experiment": str(plan.path),
+        "tier": plan.tier,
+        "backend": backend.name,
+        "base_url": None if backend.in_process else backend.base_url,
+        "parent_run": parent_run,
+        "budget": settings.budget,
+        "config_json": json.dumps({"settings": asdict(settings), "in_process": backend.in_process}),
+        "dimensions_json": json.dumps({k: list(v) for k, v in plan.expansion.dimensions.items()}),
     }
     reused = ledger.create_run(run, jobs, reuse=reuse)
     if reused:
@@ -86,8 +103,14 @@ def _link_reused(ledger: L.Ledger, run_id: str) -> None:
         for name in (src.name, job.media.get("poster"), job.media.get("strip")):
             if name:
                 _link(src.parent / name, media / name)
-        ledger.finish(run_id, job.job_id, L.DONE, None, None,
-                      file_path=(media / src.name).relative_to(ledger.workspace).as_posix())
+        ledger.finish(
+            run_id,
+            job.job_id,
+            L.DONE,
+            None,
+            None,
+            file_path=(media / src.name).relative_to(ledger.workspace).as_posix(),
+        )
 
 
 def _link(src: Path, dest: Path) -> None:
@@ -106,8 +129,12 @@ def settings_of(run: L.RunRecord, **overrides: Any) -> Settings:
 
 
 async def execute(
-    ledger: L.Ledger, run_id: str, backend: Backend, settings: Settings,
-    emit: Callable[[Event], None], notice: Callable[[str], None],
+    ledger: L.Ledger,
+    run_id: str,
+    backend: Backend,
+    settings: Settings,
+    emit: Callable[[Event], None],
+    notice: Callable[[str], None],
 ) -> Outcome:
     """Preflight (free credits call), then dispatch until every job is settled or creates
     stop. Ctrl-C once stops creates and lets paid work finish; twice exits at once."""
@@ -116,22 +143,28 @@ async def execute(
         try:
             balance = remaining_credits(await provider.balance())
         except AccessLost as exc:
-            raise RunStopped(f"the API key was refused ({exc}): check EVOLINK_API_KEY "
-                             "(keys are at https://evolink.ai/dashboard/keys). Nothing was "
-                             f"spent; `runner resume {run_id}` continues.") from None
+            raise RunStopped(
+                f"the API key was refused ({exc}): check EVOLINK_API_KEY "
+                "(keys are at https://evolink.ai/dashboard/keys). Nothing was "
+                f"spent; `runner resume {run_id}` continues."
+            ) from None
         except (Transient, TaskGone) as exc:
             balance = None
             notice(f"Warning: the credit check failed ({exc}); going on.")
         needed = ledger.credits_to_send(run_id)
         if balance is not None and balance < needed:
-            notice(f"Warning: the account has {balance:,.2f} credits and the jobs still to "
-                   f"send need about {needed:,.2f}; creates will stop when the provider "
-                   "refuses (top up, then `runner resume`).")
+            notice(
+                f"Warning: the account has {balance:,.2f} credits and the jobs still to "
+                f"send need about {needed:,.2f}; creates will stop when the provider "
+                "refuses (top up, then `runner resume`)."
+            )
         speed = provider.time_scale() or (SIM_SPEED if backend.in_process else 1.0)
-        settings = dataclasses.replace(settings, time_scale=speed,
-                                       trusted_origin=backend.trusted_origin)
-        dispatcher = Dispatcher(ledger, run_id, provider, http, ledger.workspace / run_id / "media",
-                                settings, emit)
+        settings = dataclasses.replace(
+            settings, time_scale=speed, trusted_origin=backend.trusted_origin
+        )
+        dispatcher = Dispatcher(
+            ledger, run_id, provider, http, ledger.workspace / run_id / "media", settings, emit
+        )
         async with anyio.create_task_group() as tg:
             tg.start_soon(_signals, dispatcher, notice)
             outcome = await dispatcher.run()
@@ -140,18 +173,24 @@ async def execute(
 
 
 async def _signals(dispatcher: Dispatcher, notice: Callable[[str], None]) -> None:
-    with contextlib.suppress(NotImplementedError, ValueError), anyio.open_signal_receiver(
-        signal.SIGINT, signal.SIGTERM
-    ) as signals:
+    with (
+        contextlib.suppress(NotImplementedError, ValueError),
+        anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals,
+    ):
         count = 0
         async for _ in signals:
             count += 1
             if count == 1:
-                dispatcher.stop_creates("interrupted", "interrupted (Ctrl-C): no new videos "
-                                        "are started; waiting for the ones already paid for. "
-                                        "Press Ctrl-C again to stop at once.")
-                notice("Stopping: no new creates; finishing what is paid for "
-                       "(Ctrl-C again to quit at once).")
+                dispatcher.stop_creates(
+                    "interrupted",
+                    "interrupted (Ctrl-C): no new videos "
+                    "are started; waiting for the ones already paid for. "
+                    "Press Ctrl-C again to stop at once.",
+                )
+                notice(
+                    "Stopping: no new creates; finishing what is paid for "
+                    "(Ctrl-C again to quit at once)."
+                )
             else:
                 notice(f"Stopped at once. `runner resume {dispatcher.run_id}` continues.")
                 os._exit(3)
@@ -177,8 +216,12 @@ def finish_state(ledger: L.Ledger, run_id: str, outcome: Outcome) -> int:
         code = 1
     else:
         code = 0
-    ledger.set_run_state(run_id, "stopped" if code == 3 else "finished", exit_code=code,
-                         stop_reason=outcome.stop_reason)
+    ledger.set_run_state(
+        run_id,
+        "stopped" if code == 3 else "finished",
+        exit_code=code,
+        stop_reason=outcome.stop_reason,
+    )
     return code
 
 
@@ -216,8 +259,9 @@ def plan_retry(ledger: L.Ledger, run_id: str, states: Iterable[str]) -> RetryPla
     """Split the jobs of ``states`` into those a free re-read may save (a paid task whose
     result was not saved, not yet re-read) and those that need a new task."""
     jobs = ledger.jobs(run_id, states)
-    return RetryPlan(tuple(j for j in jobs if needs_recheck(j)),
-                     tuple(j for j in jobs if not needs_recheck(j)))
+    return RetryPlan(
+        tuple(j for j in jobs if needs_recheck(j)), tuple(j for j in jobs if not needs_recheck(j))
+    )
 
 
 def apply_retry(ledger: L.Ledger, run_id: str, plan: RetryPlan, reason: str) -> None:

@@ -38,8 +38,7 @@ _POSTER_SCAN_SECONDS: Final = 3.0  # look for a good frame this far into the vid
 _JPEG_QUALITY: Final = 85
 
 
-def media_info(path: str, duration: int, aspect_ratio: str, generate_audio: bool
-               ) -> dict[str, Any]:
+def media_info(path: str, duration: int, aspect_ratio: str, generate_audio: bool) -> dict[str, Any]:
     """Probe ``path``, write its poster (``<stem>.jpg``) and frame strip
     (``<stem>.strip.jpg``) beside it, and compare it with the request."""
     video = Path(path)
@@ -49,11 +48,17 @@ def media_info(path: str, duration: int, aspect_ratio: str, generate_audio: bool
     make_poster(video, poster)
     make_strip(video, strip)
     return {
-        "duration": info.duration, "width": info.width, "height": info.height,
-        "fps": info.fps, "has_audio": info.has_audio, "codec": info.video_codec,
-        "poster": poster.name, "strip": strip.name,
-        "mismatches": mismatches(info, duration=duration, aspect_ratio=aspect_ratio,
-                                 generate_audio=generate_audio),
+        "duration": info.duration,
+        "width": info.width,
+        "height": info.height,
+        "fps": info.fps,
+        "has_audio": info.has_audio,
+        "codec": info.video_codec,
+        "poster": poster.name,
+        "strip": strip.name,
+        "mismatches": mismatches(
+            info, duration=duration, aspect_ratio=aspect_ratio, generate_audio=generate_audio
+        ),
     }
 
 
@@ -153,8 +158,7 @@ def _not_decodable(path: Path, exc: Exception) -> DownloadError:
     return DownloadError("not_video", f"{path.name} cannot be read as a video ({exc})")
 
 
-def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream
-              ) -> float:
+def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
@@ -162,8 +166,9 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
     return 0.0
 
 
-def _frame_at(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-              seconds: float) -> av.video.frame.VideoFrame:
+def _frame_at(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, seconds: float
+) -> av.video.frame.VideoFrame:
     """The frame showing at ``seconds`` (the nearest one, within half a frame)."""
     time_base = stream.time_base
     if time_base is None:
@@ -182,24 +187,27 @@ def _frame_at(container: av.container.InputContainer, stream: av.video.stream.Vi
     return last
 
 
-def _first_good_frame(container: av.container.InputContainer,
-                      stream: av.video.stream.VideoStream) -> av.video.frame.VideoFrame | None:
+def _first_good_frame(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> av.video.frame.VideoFrame | None:
     start = stream.start_time or 0
     container.seek(start, stream=stream, backward=True)
     until = float(start * (stream.time_base or 0)) + _POSTER_SCAN_SECONDS
     for frame in _decode(container, stream):
         if frame.time is not None and frame.time > until:
             break
-        small = frame.reformat(width=64, height=max(2, round(64 * frame.height / frame.width)),
-                               format="gray")
+        small = frame.reformat(
+            width=64, height=max(2, round(64 * frame.height / frame.width)), format="gray"
+        )
         luma = small.to_ndarray().astype(np.float32)
         if float(luma.mean()) >= _GOOD_MEAN and float(luma.std()) >= _GOOD_STD:
             return frame
     return None
 
 
-def _decode(container: av.container.InputContainer, stream: av.video.stream.VideoStream
-            ) -> Iterator[av.video.frame.VideoFrame]:
+def _decode(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> Iterator[av.video.frame.VideoFrame]:
     try:
         yield from container.decode(stream)
     except av.error.EOFError:

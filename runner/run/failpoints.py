@@ -1,4 +1,4 @@
-"""Named crash points for the durability tests (reliability.md §7.2, P2).
+"""Named crash points for the durability tests (docs/reliability.md §7.2, P2).
 
 ``RUNNER_FAILPOINT=after_intent_commit`` (or ``name:N`` for its N-th hit) makes the runner
 kill itself with SIGKILL at that point, exactly as a power cut or ``kill -9`` would. Unset,

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import stamina
 
+from ...providers.base import AccessLost, TaskGone, TaskView, Transient
 from .. import ledger as L
 from ..limits import MAX_PAUSE, Rate
-from ..providers.base import AccessLost, TaskGone, TaskView, Transient
 
 if TYPE_CHECKING:
     from .core import Dispatcher
@@ -30,7 +30,7 @@ RETRYABLE_TASK_ERRORS = frozenset(
         "quota_exceeded",
     }
 )
-RESULT_TTL = 24 * 3600.0  # result links stay valid 24 h (reference §5.2)
+RESULT_TTL = 24 * 3600.0  # result links stay valid 24 h (docs/evolink.md §5.2)
 EXPIRY_MARGIN = 0.02  # treat links as expired 2 % early
 MAX_TASK_AGE = 6 * 3600.0  # a task still unfinished after this long is reported lost
 GONE_GRACE = 300.0  # a task read answering 404 is re-read until this long after its expected end

@@ -2,7 +2,7 @@
 
 It holds runs, jobs (with their state machine), attempts (every create and its outcome),
 money entries (reserve / confirm / release) and events. Durability rules
-(``shared/reference/reliability.md`` §4):
+(``docs/reliability.md`` §4):
 
 - WAL journal, ``synchronous=FULL``: a committed transaction survives ``kill -9`` and power loss.
 - Intent before effect: an attempt row is committed (``in_flight``) before its create is sent,
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, RunStopped
+from ..errors import InputError, RunStopped
 from .records import (
     ACTIVE,
     BAD,
@@ -58,14 +58,36 @@ from .records import (
 )
 
 __all__ = [
-    "ACTIVE", "BAD", "COMPLETED", "DONE", "EXPIRED", "FAILED", "LOST", "PENDING", "REJECTED",
-    "RESULT_ERROR", "RUNNING", "SUBMITTED", "SUBMITTING", "UNKNOWN", "Attempt",
-    "BudgetExceeded", "JobRecord", "Ledger", "LedgerBusy", "NewJob", "RunRecord", "Store",
-    "Tally", "reader",
+    "ACTIVE",
+    "BAD",
+    "COMPLETED",
+    "DONE",
+    "EXPIRED",
+    "FAILED",
+    "LOST",
+    "PENDING",
+    "REJECTED",
+    "RESULT_ERROR",
+    "RUNNING",
+    "SUBMITTED",
+    "SUBMITTING",
+    "UNKNOWN",
+    "Attempt",
+    "BudgetExceeded",
+    "JobRecord",
+    "Ledger",
+    "LedgerBusy",
+    "NewJob",
+    "RunRecord",
+    "Store",
+    "Tally",
+    "reader",
 ]
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
-    ("001_initial", """
+    (
+        "001_initial",
+        """
     CREATE TABLE runs (
         run_id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
@@ -155,17 +177,35 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         kind TEXT NOT NULL,
         detail TEXT
     );
-    """),
-    ("002_rechecks", """
+    """,
+    ),
+    (
+        "002_rechecks",
+        """
     ALTER TABLE jobs ADD COLUMN rechecks INTEGER NOT NULL DEFAULT 0;
-    """),
+    """,
+    ),
+    (
+        "003_drop_next_action_at",  # never used
+        """
+    ALTER TABLE jobs DROP COLUMN next_action_at;
+    """,
+    ),
 )
 
 _DETAIL_LIMIT = 2048
-_FINISH_COLUMNS = frozenset({
-    "file_path", "file_bytes", "file_sha256", "media_json", "result_url", "result_expires_at",
-    "completed_at", "progress",
-})
+_FINISH_COLUMNS = frozenset(
+    {
+        "file_path",
+        "file_bytes",
+        "file_sha256",
+        "media_json",
+        "result_url",
+        "result_expires_at",
+        "completed_at",
+        "progress",
+    }
+)
 
 
 class LedgerBusy(InputError):
@@ -229,34 +269,46 @@ class Store:
         """A run by id, folder path, or ``latest``; an error naming recent runs otherwise."""
         if ref == "latest":
             row = self.conn.execute(
-                "SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
+                "SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1"
+            ).fetchone()
         else:
-            row = self.conn.execute("SELECT * FROM runs WHERE run_id = ?",
-                                    (Path(ref).name,)).fetchone()
+            row = self.conn.execute(
+                "SELECT * FROM runs WHERE run_id = ?", (Path(ref).name,)
+            ).fetchone()
         if row is None:
-            known = [r[0] for r in self.conn.execute(
-                "SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 5")]
+            known = [
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 5"
+                )
+            ]
             hint = f" (recent runs: {', '.join(known)})" if known else ""
-            raise InputError(f"no run {ref!r} in this workspace{hint}; `runner status` lists "
-                             "them")
+            raise InputError(f"no run {ref!r} in this workspace{hint}; `runner status` lists them")
         return RunRecord.from_row(row)
 
     def runs(self) -> list[RunRecord]:
-        return [RunRecord.from_row(r) for r in self.conn.execute(
-            "SELECT * FROM runs ORDER BY created_at, rowid")]
+        return [
+            RunRecord.from_row(r)
+            for r in self.conn.execute("SELECT * FROM runs ORDER BY created_at, rowid")
+        ]
 
     def children(self, run_id: str) -> list[RunRecord]:
         """Runs promoted from this one."""
-        return [RunRecord.from_row(r) for r in self.conn.execute(
-            "SELECT * FROM runs WHERE parent_run = ? ORDER BY created_at", (run_id,))]
+        return [
+            RunRecord.from_row(r)
+            for r in self.conn.execute(
+                "SELECT * FROM runs WHERE parent_run = ? ORDER BY created_at", (run_id,)
+            )
+        ]
 
     # ------------------------------------------------------------------ jobs
 
     def jobs(self, run_id: str, states: Iterable[str] | None = None) -> list[JobRecord]:
         """The run's jobs (in ``states``, if given) in creation order."""
         if states is None:
-            rows = self.conn.execute("SELECT * FROM jobs WHERE run_id = ? ORDER BY job_id",
-                                     (run_id,))
+            rows = self.conn.execute(
+                "SELECT * FROM jobs WHERE run_id = ? ORDER BY job_id", (run_id,)
+            )
         else:
             wanted = list(states)
             marks = ", ".join("?" for _ in wanted)
@@ -269,31 +321,46 @@ class Store:
         return JobRecord.from_row(row)
 
     def job_ids(self, run_id: str, state: str) -> list[int]:
-        return [r[0] for r in self.conn.execute(
-            "SELECT job_id FROM jobs WHERE run_id = ? AND state = ? ORDER BY job_id",
-            (run_id, state))]
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT job_id FROM jobs WHERE run_id = ? AND state = ? ORDER BY job_id",
+                (run_id, state),
+            )
+        ]
 
     def find_job(self, run_id: str, ref: str) -> JobRecord:
         """A job of the run by its key or a unique prefix of it."""
-        rows = self.conn.execute("SELECT * FROM jobs WHERE run_id = ? AND job_key = ?",
-                                 (run_id, ref)).fetchall() or self.conn.execute(
-            "SELECT * FROM jobs WHERE run_id = ? AND substr(job_key, 1, ?) = ?",
-            (run_id, len(ref), ref)).fetchall()
+        rows = (
+            self.conn.execute(
+                "SELECT * FROM jobs WHERE run_id = ? AND job_key = ?", (run_id, ref)
+            ).fetchall()
+            or self.conn.execute(
+                "SELECT * FROM jobs WHERE run_id = ? AND substr(job_key, 1, ?) = ?",
+                (run_id, len(ref), ref),
+            ).fetchall()
+        )
         if len(rows) != 1:
             what = "no job" if not rows else f"{len(rows)} jobs"
-            raise InputError(f"{what} in run {run_id} match {ref!r}; use a job key from "
-                             f"`runner resolve {run_id}`")
+            raise InputError(
+                f"{what} in run {run_id} match {ref!r}; use a job key from "
+                f"`runner resolve {run_id}`"
+            )
         return JobRecord.from_row(rows[0])
 
     # ------------------------------------------------------------------ counting
 
     def tally(self, run_id: str) -> Tally:
         """Jobs by state and the money figure: the one count every surface shows."""
-        states = dict(self.conn.execute(
-            "SELECT state, COUNT(*) FROM jobs WHERE run_id = ? GROUP BY state", (run_id,)))
+        states = dict(
+            self.conn.execute(
+                "SELECT state, COUNT(*) FROM jobs WHERE run_id = ? GROUP BY state", (run_id,)
+            )
+        )
         held = self.conn.execute(
             "SELECT COALESCE(SUM(est_credits), 0) FROM jobs WHERE run_id = ? AND state = ?",
-            (run_id, UNKNOWN)).fetchone()[0]
+            (run_id, UNKNOWN),
+        ).fetchone()[0]
         return Tally(states, self.spent(run_id), float(held))
 
     def spent(self, run_id: str) -> float:
@@ -301,9 +368,12 @@ class Store:
 
     def credits_to_send(self, run_id: str) -> float:
         """Estimated credits of the jobs still to create."""
-        return float(self.conn.execute(
-            "SELECT COALESCE(SUM(est_credits), 0) FROM jobs WHERE run_id = ? AND state = ?",
-            (run_id, PENDING)).fetchone()[0])
+        return float(
+            self.conn.execute(
+                "SELECT COALESCE(SUM(est_credits), 0) FROM jobs WHERE run_id = ? AND state = ?",
+                (run_id, PENDING),
+            ).fetchone()[0]
+        )
 
 
 class Ledger(Store):
@@ -346,9 +416,7 @@ class Ledger(Store):
 
     # ------------------------------------------------------------------ runs
 
-    def create_run(
-        self, run: Mapping[str, Any], jobs: Iterable[NewJob], reuse: bool = True
-    ) -> int:
+    def create_run(self, run: Mapping[str, Any], jobs: Iterable[NewJob], reuse: bool = True) -> int:
         """Record a run and its jobs in one transaction; returns how many jobs were reused
         from finished jobs of the workspace (same ``job_key``, file still on disk)."""
         now = _now()
@@ -365,10 +433,24 @@ class Ledger(Store):
                 " body_json, values_json, source, row, name, parent_job_key, est_credits,"
                 " state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    (run["run_id"], j.job_key, j.variant_key, j.tier, j.sample, j.model, j.mode,
-                     json.dumps(j.body, sort_keys=True, ensure_ascii=False),
-                     json.dumps(list(j.values), ensure_ascii=False), j.source, j.row, j.name,
-                     j.parent_job_key, j.est_credits, PENDING, now)
+                    (
+                        run["run_id"],
+                        j.job_key,
+                        j.variant_key,
+                        j.tier,
+                        j.sample,
+                        j.model,
+                        j.mode,
+                        json.dumps(j.body, sort_keys=True, ensure_ascii=False),
+                        json.dumps(list(j.values), ensure_ascii=False),
+                        j.source,
+                        j.row,
+                        j.name,
+                        j.parent_job_key,
+                        j.est_credits,
+                        PENDING,
+                        now,
+                    )
                     for j in jobs
                 ),
             )
@@ -399,7 +481,11 @@ class Ledger(Store):
         return count
 
     def set_run_state(
-        self, run_id: str, state: str, *, exit_code: int | None = None,
+        self,
+        run_id: str,
+        state: str,
+        *,
+        exit_code: int | None = None,
         stop_reason: str | None = None,
     ) -> None:
         now = _now()
@@ -424,18 +510,30 @@ class Ledger(Store):
         may not have reached the provider). Returns those job ids."""
         now = _now()
         with self.write() as db:
-            ids = [r[0] for r in db.execute(
-                "SELECT job_id FROM jobs WHERE run_id = ? AND state = ?", (run_id, SUBMITTING))]
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT job_id FROM jobs WHERE run_id = ? AND state = ?", (run_id, SUBMITTING)
+                )
+            ]
             for job_id in ids:
                 db.execute(
                     "UPDATE attempts SET outcome = 'unknown', finished_at = ?,"
                     " detail = 'the runner stopped while this create was being sent'"
-                    " WHERE job_id = ? AND outcome = 'in_flight'", (now, job_id))
+                    " WHERE job_id = ? AND outcome = 'in_flight'",
+                    (now, job_id),
+                )
                 db.execute(
                     "UPDATE jobs SET state = ?, error_code = 'create_outcome_unknown',"
                     " error_message = ?, updated_at = ? WHERE job_id = ?",
-                    (UNKNOWN, "the runner stopped while this create was being sent; "
-                     "settle it with `runner resolve`", now, job_id))
+                    (
+                        UNKNOWN,
+                        "the runner stopped while this create was being sent; "
+                        "settle it with `runner resolve`",
+                        now,
+                        job_id,
+                    ),
+                )
                 _event(db, run_id, job_id, "held_unknown", "found submitting after a restart")
         return ids
 
@@ -458,23 +556,38 @@ class Ledger(Store):
                     )
             # numbered across the workspace, so a --no-reuse run or a resubmit never sends
             # an Idempotency-Key the provider has seen (it would answer with the old task)
-            n = db.execute("SELECT COUNT(*) + 1 FROM attempts JOIN jobs USING (job_id)"
-                           " WHERE jobs.job_key = ?", (job_key,)).fetchone()[0]
+            n = db.execute(
+                "SELECT COUNT(*) + 1 FROM attempts JOIN jobs USING (job_id) WHERE jobs.job_key = ?",
+                (job_key,),
+            ).fetchone()[0]
             key = f"{job_key}-{n}"
             cur = db.execute(
                 "INSERT INTO attempts (job_id, n, idempotency_key, outcome, started_at)"
-                " VALUES (?, ?, ?, 'in_flight', ?)", (job_id, n, key, now))
+                " VALUES (?, ?, ?, 'in_flight', ?)",
+                (job_id, n, key, now),
+            )
             attempt_id = int(cur.lastrowid or 0)
-            db.execute("INSERT INTO money (run_id, job_id, attempt_id, kind, credits, at)"
-                       " VALUES (?, ?, ?, 'reserve', ?, ?)",
-                       (run_id, job_id, attempt_id, reserve, now))
-            db.execute("UPDATE jobs SET state = ?, attempts = attempts + 1, updated_at = ?"
-                       " WHERE job_id = ?", (SUBMITTING, now, job_id))
+            db.execute(
+                "INSERT INTO money (run_id, job_id, attempt_id, kind, credits, at)"
+                " VALUES (?, ?, ?, 'reserve', ?, ?)",
+                (run_id, job_id, attempt_id, reserve, now),
+            )
+            db.execute(
+                "UPDATE jobs SET state = ?, attempts = attempts + 1, updated_at = ?"
+                " WHERE job_id = ?",
+                (SUBMITTING, now, job_id),
+            )
         return Attempt(attempt_id, job_id, n, key, reserve)
 
     def created(
-        self, run_id: str, a: Attempt, task_id: str, credits: float | None,
-        estimated_time: float | None, replayed: bool, http_status: int,
+        self,
+        run_id: str,
+        a: Attempt,
+        task_id: str,
+        credits: float | None,
+        estimated_time: float | None,
+        replayed: bool,
+        http_status: int,
     ) -> None:
         now = _now()
         charged = a.reserved if credits is None else credits
@@ -482,16 +595,30 @@ class Ledger(Store):
             db.execute(
                 "UPDATE attempts SET outcome = 'created', finished_at = ?, http_status = ?,"
                 " task_id = ?, replayed = ? WHERE attempt_id = ?",
-                (now, http_status, task_id, int(replayed), a.attempt_id))
-            db.execute("INSERT INTO money (run_id, job_id, attempt_id, kind, credits, at)"
-                       " VALUES (?, ?, ?, 'release', ?, ?), (?, ?, ?, 'confirm', ?, ?)",
-                       (run_id, a.job_id, a.attempt_id, a.reserved, now,
-                        run_id, a.job_id, a.attempt_id, charged, now))
+                (now, http_status, task_id, int(replayed), a.attempt_id),
+            )
+            db.execute(
+                "INSERT INTO money (run_id, job_id, attempt_id, kind, credits, at)"
+                " VALUES (?, ?, ?, 'release', ?, ?), (?, ?, ?, 'confirm', ?, ?)",
+                (
+                    run_id,
+                    a.job_id,
+                    a.attempt_id,
+                    a.reserved,
+                    now,
+                    run_id,
+                    a.job_id,
+                    a.attempt_id,
+                    charged,
+                    now,
+                ),
+            )
             db.execute(
                 "UPDATE jobs SET state = ?, task_id = ?, credits = COALESCE(credits, 0) + ?,"
                 " estimated_time = ?, submitted_at = ?, progress = 0, error_code = NULL,"
                 " error_message = NULL, updated_at = ? WHERE job_id = ?",
-                (SUBMITTED, task_id, charged, estimated_time, now, now, a.job_id))
+                (SUBMITTED, task_id, charged, estimated_time, now, now, a.job_id),
+            )
 
     def not_sent(self, run_id: str, a: Attempt, detail: str, http_status: int | None) -> None:
         """The create provably did not reach the provider: release, back to pending."""
@@ -500,39 +627,63 @@ class Ledger(Store):
     def rejected(
         self, run_id: str, a: Attempt, code: str, message: str, http_status: int | None
     ) -> None:
-        self._close_attempt(run_id, a, "rejected", REJECTED, http_status, message, code,
-                            release=True)
+        self._close_attempt(
+            run_id, a, "rejected", REJECTED, http_status, message, code, release=True
+        )
 
     def unknown(self, run_id: str, a: Attempt, detail: str, http_status: int | None) -> None:
         """The create may have been processed: keep the reservation as spent, hold the job."""
-        self._close_attempt(run_id, a, "unknown", UNKNOWN, http_status, detail,
-                            "create_outcome_unknown", release=False)
+        self._close_attempt(
+            run_id,
+            a,
+            "unknown",
+            UNKNOWN,
+            http_status,
+            detail,
+            "create_outcome_unknown",
+            release=False,
+        )
 
     def _close_attempt(
-        self, run_id: str, a: Attempt, outcome: str, state: str, http_status: int | None,
-        detail: str, code: str | None, *, release: bool,
+        self,
+        run_id: str,
+        a: Attempt,
+        outcome: str,
+        state: str,
+        http_status: int | None,
+        detail: str,
+        code: str | None,
+        *,
+        release: bool,
     ) -> None:
         now = _now()
         with self.write() as db:
             db.execute(
                 "UPDATE attempts SET outcome = ?, finished_at = ?, http_status = ?, detail = ?"
-                " WHERE attempt_id = ?", (outcome, now, http_status, clip(detail), a.attempt_id))
+                " WHERE attempt_id = ?",
+                (outcome, now, http_status, clip(detail), a.attempt_id),
+            )
             if release:
-                db.execute("INSERT INTO money (run_id, job_id, attempt_id, kind, credits, at)"
-                           " VALUES (?, ?, ?, 'release', ?, ?)",
-                           (run_id, a.job_id, a.attempt_id, a.reserved, now))
+                db.execute(
+                    "INSERT INTO money (run_id, job_id, attempt_id, kind, credits, at)"
+                    " VALUES (?, ?, ?, 'release', ?, ?)",
+                    (run_id, a.job_id, a.attempt_id, a.reserved, now),
+                )
             db.execute(
                 "UPDATE jobs SET state = ?, error_code = ?, error_message = ?, updated_at = ?"
                 " WHERE job_id = ?",
-                (state, code, clip(detail) if state != PENDING else None, now, a.job_id))
+                (state, code, clip(detail) if state != PENDING else None, now, a.job_id),
+            )
             _event(db, run_id, a.job_id, f"create_{outcome}", clip(detail, 300))
 
     # ------------------------------------------------------------------ tasks
 
     def progress(self, job_id: int, progress: int | None) -> None:
         with self.write() as db:
-            db.execute("UPDATE jobs SET state = ?, progress = ?, updated_at = ? WHERE job_id = ?",
-                       (RUNNING, progress, _now(), job_id))
+            db.execute(
+                "UPDATE jobs SET state = ?, progress = ?, updated_at = ? WHERE job_id = ?",
+                (RUNNING, progress, _now(), job_id),
+            )
 
     def completed(self, job_id: int, url: str, expires_at: float) -> None:
         now = _now()
@@ -540,10 +691,16 @@ class Ledger(Store):
             db.execute(
                 "UPDATE jobs SET state = ?, progress = 100, result_url = ?, result_expires_at = ?,"
                 " completed_at = ?, updated_at = ? WHERE job_id = ?",
-                (COMPLETED, url, expires_at, now, now, job_id))
+                (COMPLETED, url, expires_at, now, now, job_id),
+            )
 
     def finish(
-        self, run_id: str, job_id: int, state: str, code: str | None, message: str | None,
+        self,
+        run_id: str,
+        job_id: int,
+        state: str,
+        code: str | None,
+        message: str | None,
         **extra: Any,
     ) -> None:
         """Move a job to ``state`` (failed, lost, expired, result_error, done...)."""
@@ -564,7 +721,8 @@ class Ledger(Store):
                 "UPDATE jobs SET state = ?, resubmits = resubmits + 1, task_id = NULL,"
                 " result_url = NULL, progress = NULL, rechecks = 0, updated_at = ?"
                 " WHERE job_id = ?",
-                (PENDING, _now(), job_id))
+                (PENDING, _now(), job_id),
+            )
             _event(db, run_id, job_id, "resubmit", reason)
 
     def recheck(self, run_id: str, job_id: int, reason: str) -> None:
@@ -577,7 +735,8 @@ class Ledger(Store):
                 "UPDATE jobs SET state = ?, rechecks = rechecks + 1, result_url = NULL,"
                 " result_expires_at = NULL, error_code = NULL, error_message = NULL,"
                 " updated_at = ? WHERE job_id = ? AND task_id IS NOT NULL",
-                (SUBMITTED, _now(), job_id))
+                (SUBMITTED, _now(), job_id),
+            )
             _event(db, run_id, job_id, "recheck", reason)
 
     def mark_created(self, run_id: str, job_id: int, task_id: str) -> None:
@@ -587,7 +746,8 @@ class Ledger(Store):
             db.execute(
                 "UPDATE jobs SET state = ?, task_id = ?, submitted_at = COALESCE(submitted_at, ?),"
                 " error_code = NULL, error_message = NULL, updated_at = ? WHERE job_id = ?",
-                (SUBMITTED, task_id, now, now, job_id))
+                (SUBMITTED, task_id, now, now, job_id),
+            )
             _event(db, run_id, job_id, "operator_mark_created", task_id)
 
 
@@ -595,14 +755,15 @@ def spent(conn: sqlite3.Connection, run_id: str) -> float:
     """Credits confirmed, reserved for creates in flight, and held for unknown outcomes."""
     row = conn.execute(
         "SELECT COALESCE(SUM(CASE kind WHEN 'release' THEN -credits ELSE credits END), 0)"
-        " FROM money WHERE run_id = ?", (run_id,)).fetchone()
+        " FROM money WHERE run_id = ?",
+        (run_id,),
+    ).fetchone()
     return float(row[0])
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                               timeout=10)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=10)
     else:
         conn = sqlite3.connect(path, isolation_level=None, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -636,8 +797,10 @@ def reader(workspace: Path) -> Iterator[Store]:
     """A read-only store for reports and status: never blocks the running writer."""
     path = workspace / "ledger.sqlite"
     if not path.is_file():
-        raise InputError(f"no runs yet in {workspace} (no ledger.sqlite there); "
-                         "start one with `runner run EXPERIMENT`")
+        raise InputError(
+            f"no runs yet in {workspace} (no ledger.sqlite there); "
+            "start one with `runner run EXPERIMENT`"
+        )
     conn = connect(path, readonly=True)
     try:
         yield Store(workspace, conn)
@@ -648,8 +811,10 @@ def reader(workspace: Path) -> Iterator[Store]:
 def _event(
     db: sqlite3.Connection, run_id: str | None, job_id: int | None, kind: str, detail: str | None
 ) -> None:
-    db.execute("INSERT INTO events (run_id, job_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)",
-               (run_id, job_id, _now(), kind, detail))
+    db.execute(
+        "INSERT INTO events (run_id, job_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)",
+        (run_id, job_id, _now(), kind, detail),
+    )
 
 
 def _take_lock(path: Path) -> Any:
@@ -666,7 +831,8 @@ def _take_lock(path: Path) -> Any:
         ) from None
     handle.seek(0)
     handle.truncate()
-    handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since "
-                 f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
+    handle.write(
+        f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+    )
     handle.flush()
     return handle

@@ -7,7 +7,7 @@
 - A 429's Retry-After pauses every worker (creates and queries) until it has passed.
 - Backoff elsewhere is capped exponential with full jitter.
 
-With a `runner.clock.VirtualClock`, pauses and backoff run in tests without a real sleep (the
+With a `runner.run.clock.VirtualClock`, pauses and backoff run in tests without a real sleep (the
 rates are real: tests set them high); the jitter source is injectable for deterministic tests.
 """
 

@@ -19,10 +19,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import ledger as L
-from .ledger import Store
-from .pricing import PriceTable
-from .records import RunRecord
+from ..grid.pricing import PriceTable
+from ..run import ledger as L
+from ..run.ledger import Store
+from ..run.records import RunRecord
 
 # A media file name as our pipeline writes them (job keys, ``.mp4``/``.jpg``/``.strip.jpg``).
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
@@ -47,8 +47,22 @@ FAILED_STATES = frozenset({L.FAILED, L.REJECTED, L.LOST, L.RESULT_ERROR, L.EXPIR
 
 # The columns of one job in the embedded JSON (an array per job keeps 10,000 jobs small).
 JOB_FIELDS = (
-    "key", "variant", "sample", "name", "dims", "prompt", "state", "code", "message",
-    "credits", "estimate", "latency", "media", "mismatches", "reused", "parent",
+    "key",
+    "variant",
+    "sample",
+    "name",
+    "dims",
+    "prompt",
+    "state",
+    "code",
+    "message",
+    "credits",
+    "estimate",
+    "latency",
+    "media",
+    "mismatches",
+    "reused",
+    "parent",
 )
 # The columns of one job's media: the video URL, then the poster and strip URLs (1 when they
 # sit beside the video as <stem>.jpg and <stem>.strip.jpg), then what the probe measured.
@@ -135,19 +149,25 @@ class Parents:
 
 
 def summarize(
-    store: Store, run: RunRecord, rows: Sequence[Mapping[str, Any]],
-    prices: PriceTable, parents: Parents | None = None,
+    store: Store,
+    run: RunRecord,
+    rows: Sequence[Mapping[str, Any]],
+    prices: PriceTable,
+    parents: Parents | None = None,
 ) -> Summary:
     tally = store.tally(run.run_id)
     counts = dict(tally.states)
     order = list(STATES)
     states = tuple(
         StateCount(s, *STATES.get(s, (s, "wait")), n)
-        for s, n in sorted(counts.items(), key=lambda kv: (
-            order.index(kv[0]) if kv[0] in order else len(order), kv[0]))
+        for s, n in sorted(
+            counts.items(),
+            key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0]),
+        )
     )
-    latencies = sorted(r["latency_s"] for r in rows
-                       if r["latency_s"] is not None and r["state"] == L.DONE)
+    latencies = sorted(
+        r["latency_s"] for r in rows if r["latency_s"] is not None and r["state"] == L.DONE
+    )
     credits = tally.spent
     expired = [r for r in rows if r["state"] == L.EXPIRED]
     started, ended = run.started_at, run.finished_at
@@ -158,15 +178,24 @@ def summarize(
     else:
         wall = "not started"
     return Summary(
-        run_id=run.run_id, name=run.name, experiment=run.experiment,
-        tier=run.tier, backend=run.backend, simulated=run.backend == "sim",
+        run_id=run.run_id,
+        name=run.name,
+        experiment=run.experiment,
+        tier=run.tier,
+        backend=run.backend,
+        simulated=run.backend == "sim",
         state=run.state,
         created=time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)),
-        total=tally.total, states=states, failures=tuple(failure_reasons(rows)),
-        credits=credits, usd=prices.usd(credits),
-        wall=wall, p50=duration_text(quantile(latencies, 0.5)),
+        total=tally.total,
+        states=states,
+        failures=tuple(failure_reasons(rows)),
+        credits=credits,
+        usd=prices.usd(credits),
+        wall=wall,
+        p50=duration_text(quantile(latencies, 0.5)),
         p95=duration_text(quantile(latencies, 0.95)),
-        stop_reason=run.stop_reason, held=tally[L.UNKNOWN],
+        stop_reason=run.stop_reason,
+        held=tally[L.UNKNOWN],
         held_credits=tally.held_credits,
         expired=len(expired),
         expired_credits=sum(float(r["credits"] or 0) for r in expired),
@@ -194,8 +223,11 @@ def failure_reasons(rows: Iterable[Mapping[str, Any]]) -> list[FailureReason]:
 
 
 def promotion(
-    store: Store, run: RunRecord, rows: Sequence[Mapping[str, Any]],
-    prices: PriceTable, parents: Parents,
+    store: Store,
+    run: RunRecord,
+    rows: Sequence[Mapping[str, Any]],
+    prices: PriceTable,
+    parents: Parents,
 ) -> PromotionCost:
     """Saved = the whole parent sweep re-priced on this run's tier, minus what the parent
     sweep and this run cost. Parent jobs whose parameters this tier does not price (e.g.
@@ -212,11 +244,16 @@ def promotion(
     child_spent = store.spent(run.run_id)
     saved = all_on_tier - parent_spent - child_spent
     return PromotionCost(
-        parent_run=parent_id, parent_tier=parents.run.tier,
+        parent_run=parent_id,
+        parent_tier=parents.run.tier,
         parent_jobs=len(parent_jobs),
         promoted=sum(1 for r in rows if r.get("parent_job_key")),
-        all_on_tier=all_on_tier, parent_spent=parent_spent, child_spent=child_spent,
-        saved=saved, saved_usd=prices.usd(saved), unpriced=unpriced,
+        all_on_tier=all_on_tier,
+        parent_spent=parent_spent,
+        child_spent=child_spent,
+        saved=saved,
+        saved_usd=prices.usd(saved),
+        unpriced=unpriced,
     )
 
 
@@ -226,8 +263,11 @@ def varied(run: RunRecord) -> list[str]:
 
 
 def payload(
-    run: RunRecord, rows: Sequence[Mapping[str, Any]], fps: Mapping[str, float],
-    prices: PriceTable, parents: Parents | None = None,
+    run: RunRecord,
+    rows: Sequence[Mapping[str, Any]],
+    fps: Mapping[str, float],
+    prices: PriceTable,
+    parents: Parents | None = None,
 ) -> dict[str, Any]:
     """The data of every card, for the page's script (see `JOB_FIELDS`)."""
     declared: dict[str, list[str]] = {
@@ -254,19 +294,34 @@ def payload(
         parent = None
         if parents is not None and row.get("parent_job_key"):
             parent = _parent_entry(parents, str(row["parent_job_key"]))
-        jobs.append([
-            row["job_key"], row["variant_key"], row["sample"], row["name"], codes, p,
-            row["state"], row["error_code"], row["error_message"],
-            _number(row["credits"]), _number(row["estimated_credits"]),
-            _number(row["latency_s"]),
-            media_entry(row, "media/", fps.get(row["job_key"])),
-            row.get("mismatches") or "", row.get("reused_from"), parent,
-        ])
+        jobs.append(
+            [
+                row["job_key"],
+                row["variant_key"],
+                row["sample"],
+                row["name"],
+                codes,
+                p,
+                row["state"],
+                row["error_code"],
+                row["error_message"],
+                _shown_number(row["credits"]),
+                _shown_number(row["estimated_credits"]),
+                _shown_number(row["latency_s"]),
+                media_entry(row, "media/", fps.get(row["job_key"])),
+                row.get("mismatches") or "",
+                row.get("reused_from"),
+                parent,
+            ]
+        )
     return {
         "version": 1,
         "run": {
-            "id": run.run_id, "name": run.name, "tier": run.tier,
-            "backend": run.backend, "parentRun": run.parent_run,
+            "id": run.run_id,
+            "name": run.name,
+            "tier": run.tier,
+            "backend": run.backend,
+            "parentRun": run.parent_run,
             "parentTier": parents.run.tier if parents else None,
             "creditsPerUsd": float(prices.credits_per_usd),
         },
@@ -307,20 +362,34 @@ def _parent_entry(parents: Parents, key: str) -> dict[str, Any] | None:
     linked = parents.linked.get(key, {})
     media = None
     if linked.get("video"):
-        media = media_entry({"file": linked["video"], "poster": linked.get("poster"),
-                             "strip": linked.get("strip"), **_probe_of(row)},
-                            "media/parent/", None)
+        media = media_entry(
+            {
+                "file": linked["video"],
+                "poster": linked.get("poster"),
+                "strip": linked.get("strip"),
+                **_probe_of(row),
+            },
+            "media/parent/",
+            None,
+        )
     return {
-        "key": key, "tier": row["tier"], "state": row["state"], "code": row["error_code"],
-        "message": row["error_message"], "credits": _number(row["credits"]),
-        "estimate": _number(row["estimated_credits"]), "latency": _number(row["latency_s"]),
+        "key": key,
+        "tier": row["tier"],
+        "state": row["state"],
+        "code": row["error_code"],
+        "message": row["error_message"],
+        "credits": _shown_number(row["credits"]),
+        "estimate": _shown_number(row["estimated_credits"]),
+        "latency": _shown_number(row["latency_s"]),
         "media": media,
     }
 
 
 def _probe_of(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: row.get(k) for k in
-            ("video_duration_s", "video_width", "video_height", "video_has_audio")}
+    return {
+        k: row.get(k)
+        for k in ("video_duration_s", "video_width", "video_height", "video_has_audio")
+    }
 
 
 def media_entry(row: Mapping[str, Any], prefix: str, fps: float | None) -> list[Any] | None:
@@ -335,8 +404,11 @@ def media_entry(row: Mapping[str, Any], prefix: str, fps: float | None) -> list[
         prefix + video,
         1 if poster == f"{stem}.jpg" else (prefix + poster if poster else None),
         1 if strip == f"{stem}.strip.jpg" else (prefix + strip if strip else None),
-        _number(row.get("video_duration_s")), row.get("video_width"), row.get("video_height"),
-        row.get("video_has_audio"), fps,
+        _shown_number(row.get("video_duration_s")),
+        row.get("video_width"),
+        row.get("video_height"),
+        row.get("video_has_audio"),
+        fps,
     ]
 
 
@@ -358,7 +430,8 @@ def fps_of(store: Store, run_id: str) -> dict[str, float]:
     return out
 
 
-def _number(value: object) -> float | None:
+def _shown_number(value: object) -> float | None:
+    """A number for the page: None, NaN and non-numbers become None; 4 decimals."""
     if value is None or isinstance(value, bool):
         return None
     try:

@@ -126,7 +126,7 @@ class Fetches:
 def _media_info(
     path: str, duration: int, aspect_ratio: str, generate_audio: bool
 ) -> dict[str, Any]:
-    """`runner.probe.media_info`, imported in the worker process only (PyAV, Pillow and
+    """`runner.run.probe.media_info`, imported in the worker process only (PyAV, Pillow and
     numpy need not weigh on the runner's own memory)."""
     from ..probe import media_info
 

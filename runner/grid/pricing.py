@@ -1,6 +1,6 @@
 """Credits and USD estimates: one price table, one formula, one place.
 
-The table ships as ``runner/prices.toml`` (its comments give the formula and the source);
+The table ships as ``runner/grid/prices.toml`` (its comments give the formula and the source);
 users override it with ``<workspace>/prices.toml`` or ``--prices FILE`` when prices change.
 Estimates are for quoting and budget reservations only: the ledger records what the provider
 reports (``usage.credits_reserved``) for every task it creates.
@@ -17,9 +17,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import ExperimentError, Problem
-from .models import Shape
-from .rules import TIERS
+from ..errors import ExperimentError, Problem
+from ..models import Shape
+from ..rules import TIERS
 
 _FOUR_PLACES = Decimal("0.0001")
 _TENTH = Decimal("0.1")
@@ -50,8 +50,12 @@ class PriceTable:
         It reads the parameter table's priced rows: quality, duration, content_filter,
         web_search and whether there are input videos."""
         return self.estimate(
-            tier, shape.quality, shape.duration, content_filter=shape.content_filter,
-            web_search=shape.web_search, video_input=shape.videos > 0,
+            tier,
+            shape.quality,
+            shape.duration,
+            content_filter=shape.content_filter,
+            web_search=shape.web_search,
+            video_input=shape.videos > 0,
         )
 
     def estimate(
@@ -77,7 +81,12 @@ class PriceTable:
         return hit
 
     def _estimate(
-        self, tier: str, quality: str, duration: int, content_filter: bool, web_search: bool,
+        self,
+        tier: str,
+        quality: str,
+        duration: int,
+        content_filter: bool,
+        web_search: bool,
         video_input: bool,
     ) -> Decimal:
         price = self.tiers[tier]
@@ -101,7 +110,7 @@ class PriceTable:
 
 def load_prices(path: Path | None = None) -> PriceTable:
     """The built-in table, with the TOML file at ``path`` (if given) merged over it."""
-    default_text = resources.files("runner").joinpath("prices.toml").read_text("utf-8")
+    default_text = resources.files("runner.grid").joinpath("prices.toml").read_text("utf-8")
     data: dict[str, Any] = tomllib.loads(default_text)
     source = "built-in table"
     if path is not None:
@@ -134,16 +143,19 @@ def _parse(data: dict[str, Any], name: str, source: str) -> PriceTable:
     problems: list[Problem] = []
 
     def number(where: str, value: object) -> Decimal:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
-            value
-        ) or value < 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
             problems.append(Problem(name, None, where, f"{value!r} must be a number ≥ 0"))
             return Decimal(0)
         return Decimal(str(value))
 
     def table(where: str, value: object) -> dict[str, Decimal]:
         if not isinstance(value, dict):
-            problems.append(Problem(name, None, where, "must be a table like { \"720p\" = 1.0 }"))
+            problems.append(Problem(name, None, where, 'must be a table like { "720p" = 1.0 }'))
             return {}
         return {str(k): number(f"{where}.{k}", v) for k, v in value.items()}
 
@@ -156,8 +168,9 @@ def _parse(data: dict[str, Any], name: str, source: str) -> PriceTable:
             continue
         w = f"tiers.{tier}"
         tiers[tier] = TierPrice(
-            credits_per_second_720p=number(f"{w}.credits_per_second_720p",
-                                           raw.get("credits_per_second_720p")),
+            credits_per_second_720p=number(
+                f"{w}.credits_per_second_720p", raw.get("credits_per_second_720p")
+            ),
             minimum_credits=number(f"{w}.minimum_credits", raw.get("minimum_credits", 0)),
             quality_factor=table(f"{w}.quality_factor", raw.get("quality_factor")),
             video_input_factor=table(f"{w}.video_input_factor", raw.get("video_input_factor")),

@@ -29,8 +29,9 @@ _NOTICES = {"stopped", "breaker", "throttled", "retrying"}
 class Display:
     """Counts events; shows them as a rich progress bar (terminal) or log lines."""
 
-    def __init__(self, total: int, already_done: int, stream: IO[str], *,
-                 interval: float = 10.0) -> None:
+    def __init__(
+        self, total: int, already_done: int, stream: IO[str], *, interval: float = 10.0
+    ) -> None:
         self.total = total
         self.counts: Counter[str] = Counter()
         self.credits = 0.0
@@ -46,17 +47,25 @@ class Display:
     def __enter__(self) -> Display:
         if self.live:
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                TimeRemainingColumn(), console=self.console, transient=False,
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
             )
             self._progress.__enter__()
-            self._task = self._progress.add_task("videos", total=self.total,
-                                                 completed=self.finished, status=self._status())
+            self._task = self._progress.add_task(
+                "videos", total=self.total, completed=self.finished, status=self._status()
+            )
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._progress is not None:
             self._progress.__exit__(kind, exc, tb)
         else:
@@ -85,13 +94,16 @@ class Display:
         c = self.counts
         running = c["submitted"] - sum(c[k] for k in _DONE_KINDS - {"rejected", "held"})
         failed = sum(c[k] for k in _FAIL_KINDS)
-        return (f"submitted {c['submitted']} | running {max(running, 0)} | done {c['done']} | "
-                f"failed {failed} | {self.credits:,.1f} credits")
+        return (
+            f"submitted {c['submitted']} | running {max(running, 0)} | done {c['done']} | "
+            f"failed {failed} | {self.credits:,.1f} credits"
+        )
 
     def _line(self, force: bool = False) -> None:
         now = time.monotonic()
         if force or now - self._last_line >= self.interval:
             self._last_line = now
             stamp = time.strftime("%H:%M:%S")
-            self.console.print(f"{stamp} {self.finished}/{self.total} finished: "
-                               f"{self._status()}", markup=False)
+            self.console.print(
+                f"{stamp} {self.finished}/{self.total} finished: {self._status()}", markup=False
+            )

@@ -44,9 +44,7 @@ class Templates:
             self._compiled[source] = hit
         return hit
 
-    def render(
-        self, source: str, values: tuple[str, ...]
-    ) -> tuple[str | None, str | None]:
+    def render(self, source: str, values: tuple[str, ...]) -> tuple[str | None, str | None]:
         """(prompt, None) or (None, error). ``values`` are those of `compile`'s names."""
         key = (source, values)
         hit = self._renders.get(key)
@@ -85,8 +83,10 @@ def missing_message(missing: list[str], own_columns: list[str]) -> str:
     uses = ", ".join("{{ " + n + " }}" for n in missing)
     noun = "column" if len(missing) == 1 else "columns"
     known = ", ".join(sorted(own_columns)) or "none"
-    return (f"the prompt uses {uses} but there is no such {noun} "
-            f"(your columns: {known}; names are lower case)")
+    return (
+        f"the prompt uses {uses} but there is no such {noun} "
+        f"(your columns: {known}; names are lower case)"
+    )
 
 
 def _render(template: jinja2.Template, context: Mapping[str, str]) -> tuple[str | None, str | None]:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import params
-from .errors import ExperimentError, Problem
+from .. import params
+from ..errors import ExperimentError, Problem
 
 Cell = str | int | float | bool | list[str] | None
 
@@ -54,11 +54,17 @@ def read_sheet(path: Path) -> Sheet:
     if data.startswith(b"PAR1") or suffix in {".parquet", ".pq"}:
         return _read_parquet(path, name)
     if data.startswith(b"PK\x03\x04") or suffix in {".xlsx", ".xls", ".ods", ".numbers"}:
-        raise ExperimentError([Problem(
-            name, None, None,
-            "spreadsheet workbooks are not read directly; save the sheet as CSV "
-            "(in Excel: File > Save As > CSV UTF-8) or as Parquet",
-        )])
+        raise ExperimentError(
+            [
+                Problem(
+                    name,
+                    None,
+                    None,
+                    "spreadsheet workbooks are not read directly; save the sheet as CSV "
+                    "(in Excel: File > Save As > CSV UTF-8) or as Parquet",
+                )
+            ]
+        )
     return _read_csv(data, name)
 
 
@@ -78,20 +84,32 @@ def csv_table(
         raise ExperimentError([Problem(name, None, None, f"the file is empty; it needs {needs}")])
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
-        raise ExperimentError([Problem(
-            name, None, None,
-            f"this is not a CSV text file (binary NUL byte on line {line}); "
-            "save it as CSV UTF-8 or Parquet",
-        )])
+        raise ExperimentError(
+            [
+                Problem(
+                    name,
+                    None,
+                    None,
+                    f"this is not a CSV text file (binary NUL byte on line {line}); "
+                    "save it as CSV UTF-8 or Parquet",
+                )
+            ]
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ExperimentError([Problem(
-            name, None, None,
-            f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); "
-            "save it as 'CSV UTF-8' (Excel: File > Save As > CSV UTF-8)",
-        )]) from None
+        raise ExperimentError(
+            [
+                Problem(
+                    name,
+                    None,
+                    None,
+                    f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); "
+                    "save it as 'CSV UTF-8' (Excel: File > Save As > CSV UTF-8)",
+                )
+            ]
+        ) from None
     header_line = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=lambda d: (header_line.count(d), d == ","))
     # the csv module refuses cells over 128 KiB by default; a cell of many axis values or a
@@ -102,21 +120,29 @@ def csv_table(
     try:
         records = list(reader)
     except csv.Error as exc:
-        raise ExperimentError([Problem(
-            name, reader.line_num, None, f"the CSV is malformed ({exc}); check the quotes"
-        )]) from None
+        raise ExperimentError(
+            [
+                Problem(
+                    name, reader.line_num, None, f"the CSV is malformed ({exc}); check the quotes"
+                )
+            ]
+        ) from None
     header = records[0]
     columns = _check_header(name, header, problems)
     rows: list[tuple[int, dict[str, Cell]]] = []
     for index, record in enumerate(records[1:], start=2):
         if not any(cell.strip() for cell in record):
             continue
-        if len(record) > len(header) and any(c.strip() for c in record[len(header):]):
-            problems.append(Problem(
-                name, index, None,
-                f"has {len(record)} cells but the header has {len(header)}; a value containing "
-                f"'{delimiter}' must be put in double quotes",
-            ))
+        if len(record) > len(header) and any(c.strip() for c in record[len(header) :]):
+            problems.append(
+                Problem(
+                    name,
+                    index,
+                    None,
+                    f"has {len(record)} cells but the header has {len(header)}; a value containing "
+                    f"'{delimiter}' must be put in double quotes",
+                )
+            )
             continue
         cells: dict[str, Cell] = {}
         for col, value in zip(columns, record, strict=False):
@@ -134,9 +160,9 @@ def _read_parquet(path: Path, name: str) -> Sheet:
     try:
         frame = pd.read_parquet(path)
     except (pyarrow.ArrowException, OSError, ValueError) as exc:
-        raise ExperimentError([Problem(
-            name, None, None, f"this is not a readable Parquet file ({exc})"
-        )]) from None
+        raise ExperimentError(
+            [Problem(name, None, None, f"this is not a readable Parquet file ({exc})")]
+        ) from None
     problems: list[Problem] = []
     columns = _check_header(name, [str(c) for c in frame.columns], problems)
     rows: list[tuple[int, dict[str, Cell]]] = []
@@ -177,23 +203,29 @@ def _check_header(name: str, header: Sequence[str], problems: list[Problem]) -> 
         if not col:
             continue
         if col in seen:
-            problems.append(Problem(
-                name, 1, col,
-                f"the column appears twice ('{seen[col]}' and '{raw.strip()}'); keep one",
-            ))
+            problems.append(
+                Problem(
+                    name,
+                    1,
+                    col,
+                    f"the column appears twice ('{seen[col]}' and '{raw.strip()}'); keep one",
+                )
+            )
         seen.setdefault(col, raw.strip())
     return columns
 
 
 def _finish(
-    name: str, columns: list[str], rows: list[tuple[int, dict[str, Cell]]],
+    name: str,
+    columns: list[str],
+    rows: list[tuple[int, dict[str, Cell]]],
     problems: list[Problem],
 ) -> None:
     if "prompt" not in columns:
         found = ", ".join(c for c in columns if c) or "none"
-        problems.append(Problem(
-            name, 1, None, f"there is no 'prompt' column (columns found: {found})"
-        ))
+        problems.append(
+            Problem(name, 1, None, f"there is no 'prompt' column (columns found: {found})")
+        )
     elif not rows:
         problems.append(Problem(name, None, None, "there are no rows under the header"))
     for _, cells in rows:
@@ -225,26 +257,30 @@ def read_sidecar(experiment: Path) -> Sidecar | None:
     problems: list[Problem] = []
     for key in data:
         if key not in ("defaults", "axes"):
-            problems.append(Problem(
-                name, None, f"[{key}]", "unknown section; use [defaults] and [axes]"
-            ))
+            problems.append(
+                Problem(name, None, f"[{key}]", "unknown section; use [defaults] and [axes]")
+            )
     defaults: dict[str, Cell] = {}
     for key, value in _table(data, "defaults", name, problems).items():
         col = normalize_column(key)
         if isinstance(value, list) and col not in params.TABLE.media:
-            problems.append(Problem(
-                name, None, f"[defaults]:{col}",
-                "holds several values; put lists under [axes] to try each of them",
-            ))
+            problems.append(
+                Problem(
+                    name,
+                    None,
+                    f"[defaults]:{col}",
+                    "holds several values; put lists under [axes] to try each of them",
+                )
+            )
             continue
         defaults[col] = _toml_cell(value, name, f"[defaults]:{col}", problems)
     axes: dict[str, list[Cell]] = {}
     for key, value in _table(data, "axes", name, problems).items():
         col = normalize_column(key)
         if not isinstance(value, list) or not value:
-            problems.append(Problem(
-                name, None, f"[axes]:{col}", "must be a non-empty list, like [5, 10]"
-            ))
+            problems.append(
+                Problem(name, None, f"[axes]:{col}", "must be a non-empty list, like [5, 10]")
+            )
             continue
         axes[col] = [_toml_cell(v, name, f"[axes]:{col}", problems) for v in value]
     if problems:
@@ -276,9 +312,11 @@ def parse_overrides(items: Iterable[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            problems.append(Problem(
-                "--set", None, None, f"{item!r} must look like column=value (e.g. duration=8)"
-            ))
+            problems.append(
+                Problem(
+                    "--set", None, None, f"{item!r} must look like column=value (e.g. duration=8)"
+                )
+            )
             continue
         out[normalize_column(key)] = value.strip()
     if problems:

@@ -1,6 +1,6 @@
 """Typed records of what the ledger holds: a run, a job, and the run's tally.
 
-The ledger (`runner.ledger`) is the only module that writes SQL; everything downstream reads
+The ledger (`runner.run.ledger`) is the only module that writes SQL; everything downstream reads
 these frozen values. A job keeps its typed request (`JobRecord.request`) instead of a JSON
 string to parse again, and a run its settings and dimensions as plain values.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from .models import Request
+from ..models import Request
 
-# Job states (the state machine is drawn in `runner.ledger`'s docstring).
+# Job states (the state machine is drawn in `runner.run.ledger`'s docstring).
 PENDING, SUBMITTING, UNKNOWN, REJECTED = "pending", "submitting", "unknown", "rejected"
 SUBMITTED, RUNNING, COMPLETED, DONE = "submitted", "running", "completed", "done"
 FAILED, LOST, EXPIRED, RESULT_ERROR = "failed", "lost", "expired", "result_error"
@@ -51,13 +51,22 @@ class RunRecord:
         config = json.loads(row["config_json"])
         dims = json.loads(row["dimensions_json"] or "{}")
         return cls(
-            run_id=row["run_id"], name=row["name"], experiment=row["experiment"],
-            tier=row["tier"], backend=row["backend"], base_url=row["base_url"],
-            parent_run=row["parent_run"], settings=config.get("settings", {}),
+            run_id=row["run_id"],
+            name=row["name"],
+            experiment=row["experiment"],
+            tier=row["tier"],
+            backend=row["backend"],
+            base_url=row["base_url"],
+            parent_run=row["parent_run"],
+            settings=config.get("settings", {}),
             in_process=bool(config.get("in_process")),
-            dimensions={k: tuple(v) for k, v in dims.items()}, budget=row["budget"],
-            state=row["state"], created_at=row["created_at"], started_at=row["started_at"],
-            finished_at=row["finished_at"], exit_code=row["exit_code"],
+            dimensions={k: tuple(v) for k, v in dims.items()},
+            budget=row["budget"],
+            state=row["state"],
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            exit_code=row["exit_code"],
             stop_reason=row["stop_reason"],
         )
 
@@ -104,20 +113,39 @@ class JobRecord:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
         return cls(
-            job_id=row["job_id"], run_id=row["run_id"], job_key=row["job_key"],
-            variant_key=row["variant_key"], tier=row["tier"], sample=row["sample"],
-            model=row["model"], mode=row["mode"], body=json.loads(row["body_json"]),
+            job_id=row["job_id"],
+            run_id=row["run_id"],
+            job_key=row["job_key"],
+            variant_key=row["variant_key"],
+            tier=row["tier"],
+            sample=row["sample"],
+            model=row["model"],
+            mode=row["mode"],
+            body=json.loads(row["body_json"]),
             values=tuple((str(k), str(v)) for k, v in json.loads(row["values_json"])),
-            source=row["source"], row=row["row"], name=row["name"],
-            parent_job_key=row["parent_job_key"], est_credits=row["est_credits"],
-            state=row["state"], task_id=row["task_id"], credits=row["credits"],
-            attempts=row["attempts"], resubmits=row["resubmits"], rechecks=row["rechecks"],
-            progress=row["progress"], estimated_time=row["estimated_time"],
-            submitted_at=row["submitted_at"], completed_at=row["completed_at"],
-            result_url=row["result_url"], result_expires_at=row["result_expires_at"],
-            file_path=row["file_path"], file_bytes=row["file_bytes"],
-            file_sha256=row["file_sha256"], media=json.loads(row["media_json"] or "{}"),
-            reused_from=row["reused_from"], error_code=row["error_code"],
+            source=row["source"],
+            row=row["row"],
+            name=row["name"],
+            parent_job_key=row["parent_job_key"],
+            est_credits=row["est_credits"],
+            state=row["state"],
+            task_id=row["task_id"],
+            credits=row["credits"],
+            attempts=row["attempts"],
+            resubmits=row["resubmits"],
+            rechecks=row["rechecks"],
+            progress=row["progress"],
+            estimated_time=row["estimated_time"],
+            submitted_at=row["submitted_at"],
+            completed_at=row["completed_at"],
+            result_url=row["result_url"],
+            result_expires_at=row["result_expires_at"],
+            file_path=row["file_path"],
+            file_bytes=row["file_bytes"],
+            file_sha256=row["file_sha256"],
+            media=json.loads(row["media_json"] or "{}"),
+            reused_from=row["reused_from"],
+            error_code=row["error_code"],
             error_message=row["error_message"],
         )
 

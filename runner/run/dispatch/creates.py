@@ -15,10 +15,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from .. import ledger as L
-from ..failpoints import failpoint
-from ..limits import MAX_PAUSE, Pause, Rate, full_jitter
-from ..providers.base import (
+from ...providers.base import (
     AccessLost,
     Created,
     CreateOutcome,
@@ -28,6 +25,9 @@ from ..providers.base import (
     TaskGone,
     Transient,
 )
+from .. import ledger as L
+from ..failpoints import failpoint
+from ..limits import MAX_PAUSE, Pause, Rate, full_jitter
 
 if TYPE_CHECKING:
     from .core import Dispatcher

@@ -12,17 +12,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import params
-from .cells import Choice
-from .errors import ExperimentError, Problem
-from .experiment import Expansion, shape_problems
-from .ledger import Store
-from .models import Shape, Variant, job_key
-from .plan import Plan, plan_for
-from .pricing import PriceTable
-from .records import JobRecord, RunRecord
-from .rules import Tier
-from .sheet import csv_table
+from .. import params
+from ..errors import ExperimentError, Problem
+from ..grid.cells import Choice
+from ..grid.experiment import Expansion, shape_problems
+from ..grid.plan import Plan, plan_for
+from ..grid.pricing import PriceTable
+from ..grid.sheet import csv_table
+from ..models import Shape, Variant, job_key
+from ..rules import Tier
+from ..run.ledger import Store
+from ..run.records import JobRecord, RunRecord
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,23 @@ def read_winners(path: Path, run_id: str) -> list[tuple[int, str]]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ExperimentError([Problem(name, None, None, f"cannot read it ({exc.strerror})")]
-                              ) from None
+        raise ExperimentError(
+            [Problem(name, None, None, f"cannot read it ({exc.strerror})")]
+        ) from None
     columns, rows, problems = csv_table(data, name, "a header row with a 'job_key' column")
     if "job_key" not in columns:
         found = ", ".join(c for c in columns if c) or "none"
-        raise ExperimentError([Problem(name, 1, None, "there is no 'job_key' column (columns "
-                                       f"found: {found}); export it from the report")])
+        raise ExperimentError(
+            [
+                Problem(
+                    name,
+                    1,
+                    None,
+                    "there is no 'job_key' column (columns "
+                    f"found: {found}); export it from the report",
+                )
+            ]
+        )
     run_column = "run_id" if "run_id" in columns else "run" if "run" in columns else None
     picks: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
@@ -56,14 +66,25 @@ def read_winners(path: Path, run_id: str) -> list[tuple[int, str]]:
             continue
         other = str(cells.get(run_column) or "").strip() if run_column else ""
         if other and other != run_id:
-            problems.append(Problem(name, row, run_column,
-                                    f"this pick is from run {other}, not {run_id}; promote "
-                                    f"that run (`runner promote {other} --winners {name}`)"))
+            problems.append(
+                Problem(
+                    name,
+                    row,
+                    run_column,
+                    f"this pick is from run {other}, not {run_id}; promote "
+                    f"that run (`runner promote {other} --winners {name}`)",
+                )
+            )
             continue
         if key in seen:
-            problems.append(Problem(name, row, "job_key",
-                                    f"{key} is picked twice (also on row {seen[key]}); "
-                                    "keep one row"))
+            problems.append(
+                Problem(
+                    name,
+                    row,
+                    "job_key",
+                    f"{key} is picked twice (also on row {seen[key]}); keep one row",
+                )
+            )
             continue
         seen[key] = row
         picks.append((row, key))
@@ -75,8 +96,14 @@ def read_winners(path: Path, run_id: str) -> list[tuple[int, str]]:
 
 
 def promote(
-    store: Store, run: RunRecord, picks: Iterable[tuple[int | None, str]],
-    source: str, tier: Tier, overrides: Mapping[str, str], repeats: int, prices: PriceTable,
+    store: Store,
+    run: RunRecord,
+    picks: Iterable[tuple[int | None, str]],
+    source: str,
+    tier: Tier,
+    overrides: Mapping[str, str],
+    repeats: int,
+    prices: PriceTable,
 ) -> Promotion:
     """The child run's plan: each picked job of ``run`` on ``tier``. ``source`` names where
     the picks came from in messages (the winners file, or --pick)."""
@@ -90,21 +117,34 @@ def promote(
     for row, key in picks:
         job = jobs.get(key) or _by_prefix(jobs, key)
         if job is None:
-            problems.append(Problem(source, row, "job_key", f"{key} is not a job of run "
-                                    f"{run.run_id}; check the run, or export the winners "
-                                    "from its report again"))
+            problems.append(
+                Problem(
+                    source,
+                    row,
+                    "job_key",
+                    f"{key} is not a job of run "
+                    f"{run.run_id}; check the run, or export the winners "
+                    "from its report again",
+                )
+            )
             continue
         if job.state != "done":
-            problems.append(Problem(source, row, "job_key", f"{job.job_key} is "
-                                    f"{job.state}, not done: promote finished videos only"))
+            problems.append(
+                Problem(
+                    source,
+                    row,
+                    "job_key",
+                    f"{job.job_key} is {job.state}, not done: promote finished videos only",
+                )
+            )
             continue
         request = job.request.with_values({k: v.value for k, v in changes.items()})
         for column, message in shape_problems(request.shape, tier):
-            problems.append(Problem(source, row, column, f"{job.job_key} on {tier}: "
-                                    f"{message}"))
+            problems.append(Problem(source, row, column, f"{job.job_key} on {tier}: {message}"))
         values = _values(job.values, changes)
-        variant = Variant(request, request.variant_key, job.source, job.row, job.name,
-                          values, repeats)
+        variant = Variant(
+            request, request.variant_key, job.source, job.row, job.name, values, repeats
+        )
         if variant.variant_key in variants:
             collapsed += 1
             continue
@@ -115,11 +155,16 @@ def promote(
     if problems:
         raise ExperimentError(problems)
     dims = dict(run.dimensions)
-    expansion = Expansion(source=source, rows_read=len(variants), variants=tuple(
-        variants.values()), expanded=len(variants) * repeats,
-        jobs_per_tier=len(variants) * repeats, dimensions=dims, shapes=shapes)
-    return Promotion(plan_for(Path(run.experiment), expansion, tier, prices), parents,
-                     collapsed)
+    expansion = Expansion(
+        source=source,
+        rows_read=len(variants),
+        variants=tuple(variants.values()),
+        expanded=len(variants) * repeats,
+        jobs_per_tier=len(variants) * repeats,
+        dimensions=dims,
+        shapes=shapes,
+    )
+    return Promotion(plan_for(Path(run.experiment), expansion, tier, prices), parents, collapsed)
 
 
 def _overrides(overrides: Mapping[str, str], problems: list[Problem]) -> dict[str, Choice]:
@@ -130,9 +175,16 @@ def _overrides(overrides: Mapping[str, str], problems: list[Problem]) -> dict[st
     for column, text in overrides.items():
         param = params.TABLE.by_name.get(column)
         if param is None or not param.promotable:
-            problems.append(Problem("--set", None, column, "cannot be changed when promoting "
-                                    f"(allowed: {', '.join(changeable)}); the prompt and media "
-                                    "stay those of the winner"))
+            problems.append(
+                Problem(
+                    "--set",
+                    None,
+                    column,
+                    "cannot be changed when promoting "
+                    f"(allowed: {', '.join(changeable)}); the prompt and media "
+                    "stay those of the winner",
+                )
+            )
             continue
         try:
             value, shown = param.parse(text)
@@ -155,4 +207,3 @@ def _values(
 def _by_prefix(jobs: Mapping[str, JobRecord], prefix: str) -> JobRecord | None:
     found = [j for k, j in jobs.items() if k.startswith(prefix)]
     return found[0] if len(found) == 1 else None
-

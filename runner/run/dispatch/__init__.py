@@ -2,7 +2,7 @@
 
 Three parts around a small coordinator: `creates` (budget, the soft breaker, not-sent
 retries, stop), `polls` (task reads under a `PollPolicy`) and `fetches` (downloads,
-verification, decoding in a worker process). Time comes from an injected `runner.clock.Clock`.
+verification, decoding in a worker process). Time comes from an injected `runner.run.clock.Clock`.
 """
 
 from .core import Dispatcher, Outcome, Settings

@@ -27,7 +27,9 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from . import params, rules
+from .. import params, rules
+from ..errors import ExperimentError, Problem
+from ..models import Request, Shape, Variant, canonical_json, text_hash
 from .cells import (
     Cells,
     Choice,
@@ -36,8 +38,6 @@ from .cells import (
     unescape_pipes,
     unique_choices,
 )
-from .errors import ExperimentError, Problem
-from .models import Request, Shape, Variant, canonical_json, text_hash
 from .prompts import Templates, missing_message
 from .sheet import Sheet, Sidecar, read_sheet, read_sidecar
 
@@ -101,9 +101,7 @@ def shape_problems(shape: Shape, tier: str) -> tuple[tuple[str, str], ...]:
 
 
 @functools.cache
-def _shape_problems(
-    shape: Shape, tier: str, table: params.Table
-) -> tuple[tuple[str, str], ...]:
+def _shape_problems(shape: Shape, tier: str, table: params.Table) -> tuple[tuple[str, str], ...]:
     body = shape.request("x", _PLACEHOLDER_URL).body(tier)
     columns = {p.field: p.name for p in table.sent} | {"model": "mode"}
     out = []
@@ -131,7 +129,8 @@ class _Shape:
         mode = values.pop("mode")
         template = Request.make(rules.MODES[0], _PROMPT_MARK, values)
         self.mode: rules.Mode = mode or rules.infer_mode(  # type: ignore[assignment]
-            len(template.image_urls), len(template.video_urls), len(template.audio_urls))
+            len(template.image_urls), len(template.video_urls), len(template.audio_urls)
+        )
         template = template._replace(mode=self.mode)
         self.mode_pair = ("mode", self.mode)
         self.rest = template[2:]  # every field after mode and prompt
@@ -263,8 +262,9 @@ def expand(
                         values += (shape.mode_pair,)
                     variants[vkey] = len(found)
                     request = _new(Request, (shape.mode, prompt, *shape.rest))
-                    found.append(_new(Variant, (request, vkey, sheet.name, row, name.shown,
-                                                values, 1)))
+                    found.append(
+                        _new(Variant, (request, vkey, sheet.name, row, name.shown, values, 1))
+                    )
                     samples.append(count)
                     shape.jobs += count
                 elif count > samples[index]:
@@ -276,10 +276,13 @@ def expand(
     if not prompt_is_axis:  # one template per row: the row's name tells them apart
         seen.pop("prompt", None)
     return Expansion(
-        source=sheet.name, rows_read=len(sheet.rows),
-        variants=tuple(v if n == 1 else _with_samples(v, n) for v, n in zip(found, samples,
-                                                                            strict=True)),
-        expanded=expanded, jobs_per_tier=sum(samples),
+        source=sheet.name,
+        rows_read=len(sheet.rows),
+        variants=tuple(
+            v if n == 1 else _with_samples(v, n) for v, n in zip(found, samples, strict=True)
+        ),
+        expanded=expanded,
+        jobs_per_tier=sum(samples),
         dimensions={c: tuple(vals) for c, vals in seen.items() if len(vals) > 1},
         shapes=_jobs_per_shape(shapes.values()),
         warnings=_pipe_warnings(sheet),
@@ -291,8 +294,11 @@ def _pipe_warnings(sheet: Sheet, shown: int = 5) -> tuple[str, ...]:
     prompt is sent whole. Say so, naming the cells, in case a sheet meant an axis."""
     if not sheet.split_strings:
         return ()
-    rows = [row for row, raw in sheet.rows
-            if isinstance(raw.get("prompt"), str) and pipe_outside_jinja(str(raw["prompt"]))]
+    rows = [
+        row
+        for row, raw in sheet.rows
+        if isinstance(raw.get("prompt"), str) and pipe_outside_jinja(str(raw["prompt"]))
+    ]
     if not rows:
         return ()
     cells = ", ".join(f"{sheet.name}:row {r}:prompt" for r in rows[:shown])
@@ -320,8 +326,13 @@ def _jobs_per_shape(shapes: Iterable[_Shape]) -> dict[Shape, int]:
 
 
 def _prompt_getters(
-    prompts: list[Choice], cols: list[str], real: list[str], own_columns: list[str],
-    templates: Templates, cells: Cells, row: int,
+    prompts: list[Choice],
+    cols: list[str],
+    real: list[str],
+    own_columns: list[str],
+    templates: Templates,
+    cells: Cells,
+    row: int,
 ) -> dict[Choice, Callable[[tuple[Choice, ...]], tuple[Choice, ...]] | None]:
     """For each prompt choice of a row: a function picking, from a combination, the choices
     of the variables its template uses; None when the template cannot be used."""
@@ -369,8 +380,15 @@ def _render(
 
 
 def _with_samples(variant: Variant, n: int) -> Variant:
-    return Variant(variant.request, variant.variant_key, variant.source, variant.row,
-                   variant.name, variant.values, n)
+    return Variant(
+        variant.request,
+        variant.variant_key,
+        variant.source,
+        variant.row,
+        variant.name,
+        variant.values,
+        n,
+    )
 
 
 def _check_unused_columns(
@@ -394,8 +412,12 @@ def _check_unused_columns(
             continue
         close = difflib.get_close_matches(col, params.TABLE.columns, n=1, cutoff=0.8)
         if close:
-            problems.append(Problem(
-                sheet.name, 1, col,
-                f"unknown column; did you mean '{close[0]}'? (a column that is not a setting "
-                "is a template variable, but no prompt uses {{ " + col + " }})",
-            ))
+            problems.append(
+                Problem(
+                    sheet.name,
+                    1,
+                    col,
+                    f"unknown column; did you mean '{close[0]}'? (a column that is not a setting "
+                    "is a template variable, but no prompt uses {{ " + col + " }})",
+                )
+            )

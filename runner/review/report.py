@@ -23,17 +23,16 @@ import re
 import secrets
 import shutil
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
-from .errors import ExperimentError, InputError
-from .ledger import Store
-from .pricing import PriceTable, default_prices, load_prices
-from .records import RunRecord
+from ..errors import ExperimentError, InputError
+from ..grid.pricing import PriceTable, default_prices, load_prices
+from ..run.ledger import Store
+from ..run.records import RunRecord
 from .report_data import (
     Parents,
     Summary,
@@ -45,12 +44,17 @@ from .report_data import (
 from .results import result_rows
 from .tables import write_tables
 
-_REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# The templates ship in the wheel as runner/_templates; an editable install reads the
+# repository's templates/ folder. Exactly one of the two is the shipped set.
+_PACKAGE = Path(__file__).resolve().parents[1]
+SHIPPED_TEMPLATES = next(
+    (d for d in (_PACKAGE / "_templates", _PACKAGE.parent / "templates") if d.is_dir()),
+    _PACKAGE.parent / "templates",
+)
 STYLESHEET = "static/report.css"
 SCRIPT = "static/report.js"
 # Inline blocks the browser would execute or apply (JSON data blocks are neither).
-_INLINE = re.compile(
-    r"<(script|style)(\s[^>]*)?>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
+_INLINE = re.compile(r"<(script|style)(\s[^>]*)?>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
 _DATA_TYPE = re.compile(r"""\btype\s*=\s*["']?application/json""", re.IGNORECASE)
 
 
@@ -67,9 +71,7 @@ class Page:
 
 def template_dirs(extra: Path | None = None) -> list[Path]:
     """User templates first (agency overrides), then the shipped ones."""
-    shipped = Path(str(resources.files("runner").joinpath("_templates")))
-    dirs = [d for d in (extra, shipped, _REPO_TEMPLATES) if d is not None and d.is_dir()]
-    return dirs
+    return [d for d in (extra, SHIPPED_TEMPLATES) if d is not None and d.is_dir()]
 
 
 @functools.lru_cache(maxsize=8)
@@ -77,8 +79,10 @@ def environment(extra: Path | None = None) -> jinja2.Environment:
     """The report's Jinja environment, built once per template folder."""
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(d) for d in template_dirs(extra)]),
-        autoescape=True, undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True,
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     env.filters.update(
         credits=lambda v: f"{float(v):,.1f}" if abs(float(v)) < 1000 else f"{float(v):,.0f}",
@@ -110,7 +114,8 @@ def build(store: Store, workspace: Path, run_id: str, templates: Path | None = N
     page = Page(
         summary=summarize(store, run, rows, prices, parents),
         data=payload(run, rows, fps_of(store, run_id), prices, parents),
-        css=_asset(env, STYLESHEET, "style"), js=_asset(env, SCRIPT, "script"),
+        css=_asset(env, STYLESHEET, "style"),
+        js=_asset(env, SCRIPT, "script"),
     )
     html = render(env, page)
     out = folder / "index.html"
@@ -127,8 +132,10 @@ def render(env: jinja2.Environment, page: Page) -> str:
     scripts, styles = inline_hashes(html)
     policy = content_security_policy(scripts, styles)
     if html.count(marker) != 1:
-        raise ValueError("report.html must put {{ csp }} in exactly one place: the "
-                         "Content-Security-Policy <meta> (see templates/base.html)")
+        raise ValueError(
+            "report.html must put {{ csp }} in exactly one place: the "
+            "Content-Security-Policy <meta> (see templates/base.html)"
+        )
     return html.replace(marker, policy)
 
 
@@ -136,8 +143,10 @@ def content_security_policy(scripts: list[str], styles: list[str]) -> str:
     def sources(hashes: list[str]) -> str:
         return " ".join(f"'{h}'" for h in dict.fromkeys(hashes)) or "'none'"
 
-    return (f"default-src 'none'; script-src {sources(scripts)}; style-src {sources(styles)}; "
-            "img-src 'self'; media-src 'self'; base-uri 'none'; form-action 'none'")
+    return (
+        f"default-src 'none'; script-src {sources(scripts)}; style-src {sources(styles)}; "
+        "img-src 'self'; media-src 'self'; base-uri 'none'; form-action 'none'"
+    )
 
 
 def inline_hashes(html: str) -> tuple[list[str], list[str]]:
@@ -172,8 +181,9 @@ def _prices(workspace: Path) -> PriceTable:
     return default_prices()
 
 
-def _parents(store: Store, workspace: Path, folder: Path, run: RunRecord,
-             rows: list[dict[str, Any]]) -> Parents | None:
+def _parents(
+    store: Store, workspace: Path, folder: Path, run: RunRecord, rows: list[dict[str, Any]]
+) -> Parents | None:
     """The fast parents of a promoted run, their media linked into ``media/parent/``."""
     assert run.parent_run is not None
     try:
@@ -181,8 +191,9 @@ def _parents(store: Store, workspace: Path, folder: Path, run: RunRecord,
     except InputError:
         return None
     wanted = {r["parent_job_key"] for r in rows if r.get("parent_job_key")}
-    found = {r["job_key"]: r for r in result_rows(store, parent_run.run_id)
-             if r["job_key"] in wanted}
+    found = {
+        r["job_key"]: r for r in result_rows(store, parent_run.run_id) if r["job_key"] in wanted
+    }
     parents = Parents(parent_run, found)
     target = folder / "media" / "parent"
     for key, row in found.items():
@@ -191,8 +202,11 @@ def _parents(store: Store, workspace: Path, folder: Path, run: RunRecord,
             continue
         source = (workspace / str(row["file"])).parent
         linked = {}
-        for kind, name in (("video", video), ("poster", safe_name(row["poster"])),
-                           ("strip", safe_name(row["strip"]))):
+        for kind, name in (
+            ("video", video),
+            ("poster", safe_name(row["poster"])),
+            ("strip", safe_name(row["strip"])),
+        ):
             if name and link_file(source / name, target / name):
                 linked[kind] = name
         if "video" in linked:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..models import Job, Shape
+from ..rules import TIERS, Tier
 from . import experiment, sheet
-from .models import Job, Shape
 from .pricing import PriceTable, default_prices
-from .rules import TIERS, Tier
 
 LARGE_JOBS = 500
 LARGE_USD = 50.0
@@ -69,9 +69,7 @@ def make_plan(
     return plan_for(path, expansion, tier, prices or default_prices())
 
 
-def plan_for(
-    path: Path, expansion: experiment.Expansion, tier: Tier, prices: PriceTable
-) -> Plan:
+def plan_for(path: Path, expansion: experiment.Expansion, tier: Tier, prices: PriceTable) -> Plan:
     """The plan of variants already expanded and validated for ``tier``."""
     quotes: dict[str, TierQuote] = {t: _quote(prices, expansion.shapes, t) for t in TIERS}
     seconds = sum(shape.duration * jobs for shape, jobs in expansion.shapes.items())
@@ -91,8 +89,9 @@ def _quote(prices: PriceTable, shapes: dict[Shape, int], tier: str) -> TierQuote
             continue
         jobs += count
         credits += count * prices.credits(tier, shape)
-    return TierQuote(tier, jobs, round(credits, 4), round(prices.usd(credits), 2),
-                     unavailable, reason)
+    return TierQuote(
+        tier, jobs, round(credits, 4), round(prices.usd(credits), 2), unavailable, reason
+    )
 
 
 def _warnings(plan: Plan) -> tuple[str, ...]:
@@ -161,8 +160,13 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "output_seconds": plan.output_seconds,
         "dimensions": {k: list(v) for k, v in e.dimensions.items()},
         "quotes": {
-            t: {"jobs": q.jobs, "credits": q.credits, "usd": q.usd,
-                "unavailable_jobs": q.unavailable, "unavailable_reason": q.reason}
+            t: {
+                "jobs": q.jobs,
+                "credits": q.credits,
+                "usd": q.usd,
+                "unavailable_jobs": q.unavailable,
+                "unavailable_reason": q.reason,
+            }
             for t, q in plan.quotes.items()
         },
         "credits_per_usd": float(plan.prices.credits_per_usd),

@@ -14,8 +14,8 @@ import json
 import re
 from collections.abc import Iterable
 
-from . import params
-from .errors import Problem
+from .. import params
+from ..errors import Problem
 from .sheet import Cell
 
 _CELL_PART = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\\\||\||[^{|\\]+|.", re.DOTALL)

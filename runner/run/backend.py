@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .errors import InputError
-from .providers.base import Provider
-from .providers.evolink import LIMITS, EvoLink
+from ..errors import InputError
+from ..providers.base import Provider
+from ..providers.evolink import LIMITS, EvoLink
 
 EVOLINK_URL = "https://api.evolink.ai"
 SIM_ORIGIN = "http://simulator.local"
@@ -51,7 +51,7 @@ class Backend:
     @property
     def trusted_origin(self) -> str | None:
         """Result files may come over plain http from here: a simulator on loopback or in
-        process (SPEC §6: https only, except when the base URL itself is local)."""
+        process (docs/design.md §6: https only, except when the base URL itself is local)."""
         parts = urlsplit(self.base_url)
         if self.in_process or parts.hostname in ("127.0.0.1", "localhost", "::1"):
             return f"{parts.scheme}://{parts.netloc}"
@@ -59,8 +59,10 @@ class Backend:
 
     def announce(self) -> str:
         if self.in_process:
-            return ("Backend: built-in simulator (EVOLINK_API_KEY is not set): nothing is paid, "
-                    "videos are simulated.")
+            return (
+                "Backend: built-in simulator (EVOLINK_API_KEY is not set): nothing is paid, "
+                "videos are simulated."
+            )
         if self.simulated:
             return f"Backend: simulator at {self.base_url}: nothing is paid, videos are simulated."
         return f"Backend: EvoLink at {self.base_url} (credits will be spent)."
@@ -76,16 +78,19 @@ def choose(backend: str | None, base_url: str | None, workspace: Path) -> Backen
     name = backend or ("evolink" if key else "sim")
     if name == "evolink":
         if key is None:
-            raise InputError("the evolink backend needs an API key: set EVOLINK_API_KEY "
-                             "(keys are at https://evolink.ai/dashboard/keys), or use "
-                             "--backend sim to try runner without spending")
+            raise InputError(
+                "the evolink backend needs an API key: set EVOLINK_API_KEY "
+                "(keys are at https://evolink.ai/dashboard/keys), or use "
+                "--backend sim to try runner without spending"
+            )
         return Backend("evolink", (base_url or EVOLINK_URL).rstrip("/"), Secret(key))
-    from .simulator.config import DEFAULT_KEY
+    from ..simulator.config import DEFAULT_KEY
 
     if base_url:
         return Backend("sim", base_url.rstrip("/"), Secret(key or DEFAULT_KEY))
-    return Backend("sim", SIM_ORIGIN, Secret(DEFAULT_KEY), in_process=True,
-                   sim_state=workspace / "simulator")
+    return Backend(
+        "sim", SIM_ORIGIN, Secret(DEFAULT_KEY), in_process=True, sim_state=workspace / "simulator"
+    )
 
 
 @contextlib.asynccontextmanager
@@ -94,20 +99,24 @@ async def connect(backend: Backend) -> AsyncIterator[tuple[Provider, httpx.Async
     no API key): a slow file host never takes the API's connections."""
     transport: httpx.AsyncBaseTransport | None = None
     if backend.in_process:
-        from .simulator.app import SimConfig, create_app
+        from ..simulator.app import SimConfig, create_app
 
         state = backend.sim_state
-        app = create_app(SimConfig(
-            speed=SIM_SPEED,
-            # its tasks outlive this process, so `runner resume` in another one finds them
-            journal=state / "journal.jsonl" if state else None,
-            video_cache_dir=state / "videos" if state else None,
-        ))
+        app = create_app(
+            SimConfig(
+                speed=SIM_SPEED,
+                # its tasks outlive this process, so `runner resume` in another one finds them
+                journal=state / "journal.jsonl" if state else None,
+                video_cache_dir=state / "videos" if state else None,
+            )
+        )
         transport = httpx.ASGITransport(app=app)
     async with (
-        httpx.AsyncClient(base_url=backend.base_url, transport=transport, limits=LIMITS,
-                          follow_redirects=False) as http,
-        httpx.AsyncClient(transport=transport, limits=FILE_LIMITS, follow_redirects=False,
-                          timeout=FILE_TIMEOUT) as files,
+        httpx.AsyncClient(
+            base_url=backend.base_url, transport=transport, limits=LIMITS, follow_redirects=False
+        ) as http,
+        httpx.AsyncClient(
+            transport=transport, limits=FILE_LIMITS, follow_redirects=False, timeout=FILE_TIMEOUT
+        ) as files,
     ):
         yield EvoLink(http, backend.key.value), files
