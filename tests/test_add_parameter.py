@@ -88,3 +88,13 @@ def test_without_the_row_the_column_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ExperimentError) as caught:
         make_plan(path, "fast")
     assert "no camera_fixed setting" in str(caught.value)
+
+
+def test_the_simulator_accepts_the_body_that_carries_it(camera_fixed: None, tmp_path: Path) -> None:
+    from runner.simulator import rules as sim_rules
+
+    plan = make_plan(_grid(tmp_path, "prompt,camera_fixed\nA red fox,true\n"), "fast")
+    for tier in ("mini", "fast", "standard"):
+        body = Job(plan.expansion.variants[0], tier, 1).body()
+        assert body["camera_fixed"] is True
+        assert sim_rules.problems(body) == []  # the simulator's own rules: unknown fields pass
