@@ -5,11 +5,13 @@ value here is provider-neutral, so the dispatcher never sees HTTP.
 
 A create answers with one of five outcomes (docs/design.md §6, docs/reliability.md §4.5)::
 
-    Created    the task exists and is paid for: poll it
-    NotSent    provably not processed (connect error, 408, 429): send again later
-    Rejected   processed and refused (a 4xx about the request): final, shown with the row
-    Stop       no new creates until a person acts (401, 402, 403, a wrong endpoint)
-    Unknown    the task may exist: held, never re-created automatically
+    Created    the task exists and is paid for (or a replay found it): poll it
+    NotSent    provably not processed (connect error, 408, 429): send again, same key
+    Rejected   refused before anything was admitted (400, 413, ...): final, shown with the row
+    Stop       no new creates until a person acts or a limit resets (401, 402, 403, 404)
+    Unknown    the task may exist (timeout or reset after sending, 5xx, a 2xx without a
+               valid id, ``paid_outcome_unknown``): replayed once with the same key and
+               body; ``idempotency_conflict`` is never replayed
 
 Reads raise::
 
@@ -56,15 +58,29 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class Stop:
-    kind: str  # "auth", "balance", "access", "endpoint"
+    """No new creates. ``kind``: "auth" (401), "balance" (402 balance or key quota),
+    "model" (402 ``key_model_not_allowed``; ``allowed`` lists what the key may use),
+    "daily" (402 daily key limit; ``reset_in`` is the provider seconds until it resets,
+    when known), "access" (403), "endpoint" (404/405, a bad address)."""
+
+    kind: str
     message: str
     http_status: int
+    code: str | None = None
+    reset_in: float | None = None
+    allowed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Unknown:
     reason: str
     http_status: int | None = None
+    code: str | None = None  # e.g. "paid_outcome_unknown", "idempotency_conflict"
+
+    @property
+    def replayable(self) -> bool:
+        """Whether one replay with the same key and body may settle it (not a conflict)."""
+        return self.code != "idempotency_conflict"
 
 
 CreateOutcome = Created | NotSent | Rejected | Stop | Unknown
@@ -98,6 +114,34 @@ class TaskView:
     error_code: str | None
     error_message: str | None
     estimated_time: float | None
+    # money (docs/evolink.md §19): the final charge, read only once completed
+    # (``usage.credits_used``, else ``usage.cost.credits``); the reservation while unfinished;
+    # a refund only when the ``billing`` object proves it (scope account_balance, refund
+    # completed, charge released, a refund time, refunded == reserved)
+    credits_used: float | None = None
+    credits_reserved: float | None = None
+    refunded: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Funds:
+    """``GET /v1/credits``: what the account and the key may still spend (None: unknown or
+    unlimited)."""
+
+    account: float | None  # data.user.remaining_credits
+    key: float | None  # data.token.remaining_credits, None when unlimited
+    daily_limit: float | None  # data.token.daily_limit_credits
+    daily_used: float | None
+    reset_timezone: str | None
+
+    @property
+    def available(self) -> float | None:
+        """The least of the account's balance, the key's remaining credits and what is left
+        of its daily limit; None when none of them is known."""
+        limits = [v for v in (self.account, self.key) if v is not None]
+        if self.daily_limit is not None:
+            limits.append(self.daily_limit - (self.daily_used or 0.0))
+        return min(limits) if limits else None
 
 
 TaskReads = Mapping[str, TaskView | TaskGone]
@@ -113,12 +157,13 @@ class Provider(Protocol):
         ...
 
     async def read_tasks(self, task_ids: Sequence[str]) -> TaskReads:
-        """The current view of each task, keyed by id (`TaskGone` for an unknown one);
-        raises `Transient` or `AccessLost` when the read as a whole failed."""
+        """The current view of each task, keyed by id (`TaskGone` for an unknown one), in
+        as few requests as the provider allows (EvoLink: one per 50 ids); raises
+        `Transient` or `AccessLost` when the read as a whole failed."""
         ...
 
-    async def balance(self) -> dict[str, Any]:
-        """The account balance as the provider gives it; free, creates nothing."""
+    async def balance(self) -> Funds:
+        """What the account and key may still spend; free, creates nothing."""
         ...
 
     async def models(self) -> list[str] | None:
