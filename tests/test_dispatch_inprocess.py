@@ -39,9 +39,8 @@ async def test_in_flight_never_exceeds_the_concurrency_cap(tmp_path: Path) -> No
     assert 1 <= truth["peak_generating"] <= 2
 
 
-async def test_create_outcomes_rejected_not_sent_and_unknown(tmp_path: Path) -> None:
-    clock = VirtualClock()
-    sim = Sim(
+def _outcome_faults(clock: VirtualClock) -> Sim:
+    return Sim(
         clock,
         {"endpoint": "create", "kind": "respond", "status": 422, "calls": [1]},  # rejected
         {"endpoint": "create", "kind": "respond", "status": 408, "calls": [2]},  # not sent
@@ -51,15 +50,48 @@ async def test_create_outcomes_rejected_not_sent_and_unknown(tmp_path: Path) -> 
             "status": 500,
             "calls": [3],
             "processed": True,
-        },  # unknown: the task exists, the runner holds the job
+        },  # unknown: the task exists
     )
+
+
+async def test_create_outcomes_rejected_not_sent_and_unknown_held(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    sim = _outcome_faults(clock)
     async with new_run(tmp_path, 4) as run:
-        await dispatch(run, clock=clock, sim=sim, concurrency=1)
+        await dispatch(run, clock=clock, sim=sim, concurrency=1, replay=False)
         assert run.counts() == {"rejected": 1, "unknown": 1, "done": 2}
     truth = sim.truth()
     assert len(truth["tasks"]) == 3  # the 422 and the 408 created nothing; 408 went again
     assert sorted(truth["creates_by_body"].values()) == [1, 1, 1]
     assert [a["status"] for a in truth["create_arrivals"]] == ["422", "408", "500", "200", "200"]
+
+
+async def test_an_unknown_create_is_replayed_once_with_its_key_and_settles(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    sim = _outcome_faults(clock)
+    async with new_run(tmp_path, 4) as run:
+        await dispatch(run, clock=clock, sim=sim, concurrency=1)
+        assert run.counts() == {"rejected": 1, "done": 3}
+        keys = [
+            r[0]
+            for r in run.ledger.conn.execute(
+                "SELECT idempotency_key FROM attempts ORDER BY attempt_id"
+            )
+        ]
+    truth = sim.truth()
+    assert len(truth["tasks"]) == 3  # the replay found the task the 500 had made: no new one
+    assert sorted(truth["creates_by_body"].values()) == [1, 1, 1]
+    assert [a["status"] for a in truth["create_arrivals"]] == [
+        "422",
+        "408",
+        "500",
+        "200",  # the replay, same key: the original task
+        "200",
+        "200",
+    ]
+    assert sum(truth["replays_by_idempotency_key"].values()) == 1
+    # one attempt per job: the 408 and the 500 were sent again under their own keys
+    assert len(keys) == len(set(keys)) == 4
 
 
 async def test_a_402_on_create_stops_creates_and_paid_work_finishes(tmp_path: Path) -> None:

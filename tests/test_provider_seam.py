@@ -16,6 +16,7 @@ from runner.models import Request
 from runner.providers.base import (
     Created,
     CreateOutcome,
+    Funds,
     Provider,
     TaskGone,
     TaskReads,
@@ -39,7 +40,8 @@ class FakeProvider:
         self.statuses = statuses
         self.tasks: dict[str, deque[str]] = {}
         self.bodies: list[dict[str, Any]] = []
-        self.reads = 0
+        self.reads = 0  # provider calls
+        self.task_reads = 0  # task views answered
         self._ids = itertools.count(1)
 
     async def create(self, body: dict[str, Any], idempotency_key: str) -> CreateOutcome:
@@ -50,6 +52,7 @@ class FakeProvider:
 
     async def read_tasks(self, task_ids: Sequence[str]) -> TaskReads:
         self.reads += 1
+        self.task_reads += len(task_ids)
         views: dict[str, TaskView | TaskGone] = {}
         for task_id in task_ids:
             queue = self.tasks.get(task_id)
@@ -61,8 +64,8 @@ class FakeProvider:
             views[task_id] = TaskView(task_id, status, None, url, None, None, 60.0)
         return views
 
-    async def balance(self) -> dict[str, Any]:
-        return {"credits": 100.0}
+    async def balance(self) -> Funds:
+        return Funds(100.0, None, None, None, None)
 
     async def models(self) -> list[str] | None:
         return None
@@ -100,5 +103,6 @@ async def test_a_run_goes_to_done_through_a_fake_provider(tmp_path: Path) -> Non
         assert run.counts() == {"done": 3}, errors
         media = sorted((run.ledger.workspace / run.run_id / "media").glob("*.mp4"))
     assert outcome.stop_kind is None
-    assert len(fake.tasks) == 3 and fake.reads >= 9  # each task read until completed
+    assert len(fake.tasks) == 3 and fake.task_reads >= 9  # each task read until completed
+    assert fake.reads < fake.task_reads  # reads falling due together went as one call
     assert [p.read_bytes() == video for p in media] == [True] * 3

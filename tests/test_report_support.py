@@ -217,9 +217,9 @@ def write_run(
                 )
             )
             if job.state == L.UNKNOWN:
-                money.append((run_id, n, "reserve", estimate, now))
+                money.append((run_id, n, "unknown", estimate, None, now))
             elif credits:
-                money.append((run_id, n, "confirm", credits, now))
+                money.append((run_id, n, "created", estimate, credits, now))
         db.executemany(
             "INSERT INTO jobs (run_id, job_key, variant_key, tier, sample, model, mode,"
             " body_json, values_json, source, row, name, parent_job_key, est_credits, state,"
@@ -230,8 +230,12 @@ def write_run(
         )
         first = db.execute("SELECT MIN(job_id) FROM jobs WHERE run_id = ?", (run_id,)).fetchone()[0]
         db.executemany(
-            "INSERT INTO money (run_id, job_id, kind, credits, at) VALUES (?, ?, ?, ?, ?)",
-            [(r, first + n - 1, kind, c, at) for r, n, kind, c, at in money],
+            "INSERT INTO attempts (job_id, n, idempotency_key, outcome, started_at,"
+            " est_credits, reserved) VALUES (?, 1, ?, ?, ?, ?, ?)",
+            [
+                (first + n - 1, f"{r}-{n}-1", outcome, at, est, reserved)
+                for r, n, outcome, est, reserved, at in money
+            ],
         )
 
 

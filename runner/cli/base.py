@@ -155,6 +155,7 @@ def continue_run(
 def execute_run(ledger: Ledger, run_id: str, chosen: Backend, settings: Settings) -> int:
     tally = ledger.tally(run_id)
     display = Display(tally.total, tally[DONE], sys.stderr)
+    display.credits = tally.spent
     outcome = None
     try:
         with display:

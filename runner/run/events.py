@@ -13,4 +13,4 @@ class Event:
     kind: str
     job_key: str | None = None
     detail: str = ""
-    credits: float = 0.0
+    spent: float | None = None  # the run's spent figure after this event (the ledger's)

@@ -1,7 +1,7 @@
 """The durable ledger: one SQLite database per workspace (``reports/ledger.sqlite``).
 
-It holds runs, jobs (with their state machine), attempts (every create and its outcome),
-money entries (reserve / confirm / release) and events. Durability rules
+It holds runs, jobs (with their state machine), attempts (every create, its outcome and its
+money) and events. Durability rules
 (``docs/reliability.md`` §4):
 
 - WAL journal, ``synchronous=FULL``: a committed transaction survives ``kill -9`` and power loss.
@@ -20,6 +20,18 @@ Job states::
                   `-> pending (provably not sent: retried later)
     running -> failed (task error) | lost (task no longer found)
     completed -> expired (result URL gone before download) | result_error (not a usable video)
+
+Money is kept per attempt (docs/evolink.md §18-§19): the estimate (``est_credits``, reserved
+against ``--budget`` before the create is sent), the provider's reservation
+(``credits_reserved`` of the create's answer), the final charge (``usage.credits_used`` once
+the task completed) and a refund (only when the task's ``billing`` object proves it). What an
+attempt costs (`attempt_cost`)::
+
+    not sent, rejected, released (a held create settled as never made)      0
+    otherwise: final charge, else reservation, else estimate  -  proven refund
+
+A run's spent figure is the sum over its attempts; ``jobs.credits`` is the same sum per job.
+Both are kept up to date by `Ledger` as attempts change, so reading them is cheap.
 """
 
 from __future__ import annotations
@@ -191,6 +203,31 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ALTER TABLE jobs DROP COLUMN next_action_at;
     """,
     ),
+    (
+        "004_money_per_attempt",  # one money figure: the provider's, per attempt
+        """
+    ALTER TABLE attempts ADD COLUMN est_credits REAL NOT NULL DEFAULT 0;
+    ALTER TABLE attempts ADD COLUMN reserved REAL;
+    ALTER TABLE attempts ADD COLUMN charged REAL;
+    ALTER TABLE attempts ADD COLUMN refunded REAL;
+    ALTER TABLE attempts ADD COLUMN ended TEXT;
+    ALTER TABLE attempts ADD COLUMN replays INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX attempts_by_job ON attempts (job_id);
+    CREATE INDEX attempts_by_task ON attempts (task_id);
+    UPDATE attempts SET est_credits = COALESCE((SELECT m.credits FROM money m
+        WHERE m.attempt_id = attempts.attempt_id AND m.kind = 'reserve'), 0);
+    UPDATE attempts SET reserved = (SELECT m.credits FROM money m
+        WHERE m.attempt_id = attempts.attempt_id AND m.kind = 'confirm')
+        WHERE outcome = 'created';
+    DROP TABLE money;
+    """,
+    ),
+)
+
+RELEASED_OUTCOMES = ("not_sent", "rejected", "released")
+_COST_SQL = (
+    "CASE WHEN a.outcome IN ('not_sent', 'rejected', 'released') THEN 0"
+    " ELSE COALESCE(a.charged, a.reserved, a.est_credits) - COALESCE(a.refunded, 0) END"
 )
 
 _DETAIL_LIMIT = 2048
@@ -241,7 +278,23 @@ class Attempt:
     job_id: int
     n: int
     idempotency_key: str
-    reserved: float
+    estimate: float
+    started_at: float  # wall time of its first send
+    replays: int  # sends of the same key after an unknown outcome
+
+
+def attempt_cost(
+    outcome: str,
+    est: float,
+    reserved: float | None,
+    charged: float | None,
+    refunded: float | None,
+) -> float:
+    """What one attempt costs (see the module docstring); `_COST_SQL` is the same in SQL."""
+    if outcome in RELEASED_OUTCOMES:
+        return 0.0
+    base = charged if charged is not None else reserved if reserved is not None else est
+    return base - (refunded or 0.0)
 
 
 def _now() -> float:
@@ -361,10 +414,53 @@ class Store:
             "SELECT COALESCE(SUM(est_credits), 0) FROM jobs WHERE run_id = ? AND state = ?",
             (run_id, UNKNOWN),
         ).fetchone()[0]
-        return Tally(states, self.spent(run_id), float(held))
+        m = self.money(run_id)
+        return Tally(states, self.spent(run_id), float(held), m.charged, m.refunded)
 
     def spent(self, run_id: str) -> float:
+        """Final charges, reservations not (yet) settled, minus proven refunds."""
         return spent(self.conn, run_id)
+
+    def money(self, run_id: str) -> Money:
+        """The run's money as the provider sees it: gross charges of created tasks (final
+        charge, else reservation), proven refunds, and estimates held for creates whose
+        outcome is not known yet."""
+        row = self.conn.execute(
+            "SELECT"
+            " COALESCE(SUM(CASE WHEN a.outcome = 'created'"
+            "   THEN COALESCE(a.charged, a.reserved, a.est_credits) END), 0),"
+            " COALESCE(SUM(a.refunded), 0),"
+            " COALESCE(SUM(CASE WHEN a.outcome IN ('in_flight', 'unknown')"
+            "   THEN a.est_credits END), 0),"
+            " COUNT(CASE WHEN a.ended IN ('failed', 'cancelled') AND a.refunded IS NULL"
+            "   AND a.charged IS NULL THEN 1 END)"
+            " FROM attempts a JOIN jobs j USING (job_id) WHERE j.run_id = ?",
+            (run_id,),
+        ).fetchone()
+        return Money(float(row[0]), float(row[1]), float(row[2]), int(row[3]))
+
+    def held_attempts(self, run_id: str) -> list[Attempt]:
+        """The last attempt of every job held with an unknown create outcome."""
+        rows = self.conn.execute(
+            "SELECT a.attempt_id, a.job_id, a.n, a.idempotency_key, a.est_credits,"
+            " a.started_at, a.replays FROM attempts a JOIN jobs j USING (job_id)"
+            " WHERE j.run_id = ? AND j.state = ? AND a.outcome = 'unknown'"
+            " AND a.attempt_id = (SELECT MAX(attempt_id) FROM attempts WHERE job_id = j.job_id)",
+            (run_id, UNKNOWN),
+        ).fetchall()
+        return [Attempt(*tuple(r)) for r in rows]
+
+    def unrefunded_tasks(self, run_id: str) -> list[str]:
+        """Task ids of failed or cancelled tasks whose refund is not proven yet."""
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT a.task_id FROM attempts a JOIN jobs j USING (job_id)"
+                " WHERE j.run_id = ? AND a.ended IN ('failed', 'cancelled')"
+                " AND a.refunded IS NULL AND a.charged IS NULL AND a.task_id IS NOT NULL",
+                (run_id,),
+            )
+        ]
 
     def credits_to_send(self, run_id: str) -> float:
         """Estimated credits of the jobs still to create."""
@@ -376,12 +472,58 @@ class Store:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Money:
+    charged: float  # created tasks: final charge, else the provider's reservation
+    refunded: float  # refunds the provider's billing proved
+    held: float  # estimates of creates in flight or with an unknown outcome
+    refunds_pending: int  # failed tasks whose refund is not proven yet
+
+    @property
+    def spent(self) -> float:
+        return self.charged - self.refunded + self.held
+
+
 class Ledger(Store):
     """The writer's handle. Use `Ledger.open` (takes the lock) as a context manager."""
 
     def __init__(self, workspace: Path, conn: sqlite3.Connection, lock: Any) -> None:
         super().__init__(workspace, conn)
         self._lock = lock
+        self._spent: dict[str, float] = {}  # run id -> spent, kept up to date by _cost
+
+    def spent(self, run_id: str) -> float:
+        if run_id not in self._spent:
+            self._spent[run_id] = spent(self.conn, run_id)
+        return self._spent[run_id]
+
+    def _cost(
+        self, db: sqlite3.Connection, run_id: str, attempt_id: int, sets: Mapping[str, Any]
+    ) -> None:
+        """Update an attempt's columns and carry its change of cost to ``jobs.credits`` and
+        the cached spent figure of its run."""
+        cols = "outcome, est_credits, reserved, charged, refunded, job_id"
+        old = db.execute(
+            f"SELECT {cols} FROM attempts WHERE attempt_id = ?",  # noqa: S608 - fixed names
+            (attempt_id,),
+        ).fetchone()
+        assignments = ", ".join(f"{k} = ?" for k in sets)
+        db.execute(
+            f"UPDATE attempts SET {assignments} WHERE attempt_id = ?",  # noqa: S608 - callers' names
+            (*sets.values(), attempt_id),
+        )
+        new = db.execute(
+            f"SELECT {cols} FROM attempts WHERE attempt_id = ?",  # noqa: S608 - fixed names
+            (attempt_id,),
+        ).fetchone()
+        delta = attempt_cost(*tuple(new)[:5]) - attempt_cost(*tuple(old)[:5])
+        if delta:
+            db.execute(
+                "UPDATE jobs SET credits = COALESCE(credits, 0) + ? WHERE job_id = ?",
+                (delta, new["job_id"]),
+            )
+            if run_id in self._spent:
+                self._spent[run_id] += delta
 
     # ------------------------------------------------------------------ opening
 
@@ -411,6 +553,7 @@ class Ledger(Store):
             yield self.conn
         except BaseException:
             self.conn.execute("ROLLBACK")
+            self._spent.clear()  # the cached figures may hold the rolled-back change
             raise
         self.conn.execute("COMMIT")
 
@@ -540,13 +683,34 @@ class Ledger(Store):
     # ------------------------------------------------------------------ creates
 
     def begin_attempt(
-        self, run_id: str, job_id: int, job_key: str, reserve: float, budget: float | None
+        self,
+        run_id: str,
+        job_id: int,
+        job_key: str,
+        reserve: float,
+        budget: float | None,
+        *,
+        replay: bool = False,
     ) -> Attempt:
         """Commit the intent to create (attempt ``in_flight``, job ``submitting``) with its
-        budget reservation, before anything is sent. Raises BudgetExceeded."""
+        estimate reserved against the budget, before anything is sent. Raises BudgetExceeded.
+
+        The job's last attempt is sent again under its own Idempotency-Key when it provably
+        did not go out (408, 429, a connect error), or, with ``replay``, when its outcome is
+        unknown (the one replay of docs/evolink.md §17); otherwise a new attempt gets a new
+        key."""
         now = _now()
         with self.write() as db:
-            if budget is not None:
+            last = db.execute(
+                "SELECT attempt_id, n, idempotency_key, outcome, started_at, replays"
+                " FROM attempts WHERE job_id = ? ORDER BY attempt_id DESC LIMIT 1",
+                (job_id,),
+            ).fetchone()
+            reopen = last is not None and (
+                last["outcome"] == "not_sent" or (replay and last["outcome"] == UNKNOWN)
+            )
+            counted = reopen and last["outcome"] == UNKNOWN  # its estimate is already spent
+            if budget is not None and not counted:
                 spent = self.spent(run_id)
                 if spent + reserve > budget + 1e-9:
                     raise BudgetExceeded(
@@ -554,30 +718,55 @@ class Ledger(Store):
                         f"reserved, the next job needs about {reserve:,.2f}. Raise --budget and "
                         "run `runner resume` to continue."
                     )
-            # numbered across the workspace, so a --no-reuse run or a resubmit never sends
-            # an Idempotency-Key the provider has seen (it would answer with the old task)
-            n = db.execute(
-                "SELECT COUNT(*) + 1 FROM attempts JOIN jobs USING (job_id) WHERE jobs.job_key = ?",
-                (job_key,),
-            ).fetchone()[0]
-            key = f"{job_key}-{n}"
-            cur = db.execute(
-                "INSERT INTO attempts (job_id, n, idempotency_key, outcome, started_at)"
-                " VALUES (?, ?, ?, 'in_flight', ?)",
-                (job_id, n, key, now),
-            )
-            attempt_id = int(cur.lastrowid or 0)
+            if reopen:
+                replays = last["replays"] + int(last["outcome"] == UNKNOWN)
+                self._cost(
+                    db,
+                    run_id,
+                    last["attempt_id"],
+                    {
+                        "outcome": "in_flight",
+                        "est_credits": reserve,
+                        "finished_at": None,
+                        "replays": replays,
+                    },
+                )
+                attempt = Attempt(
+                    last["attempt_id"],
+                    job_id,
+                    last["n"],
+                    last["idempotency_key"],
+                    reserve,
+                    last["started_at"],
+                    replays,
+                )
+            else:
+                # numbered across the workspace, so a --no-reuse run or a resubmit never sends
+                # an Idempotency-Key the provider has seen (it would answer with the old task)
+                n = db.execute(
+                    "SELECT COUNT(*) + 1 FROM attempts JOIN jobs USING (job_id)"
+                    " WHERE jobs.job_key = ?",
+                    (job_key,),
+                ).fetchone()[0]
+                key = f"{job_key}-{n}"
+                cur = db.execute(
+                    "INSERT INTO attempts (job_id, n, idempotency_key, outcome, started_at,"
+                    " est_credits) VALUES (?, ?, ?, 'in_flight', ?, ?)",
+                    (job_id, n, key, now, reserve),
+                )
+                attempt = Attempt(int(cur.lastrowid or 0), job_id, n, key, reserve, now, 0)
+                db.execute(
+                    "UPDATE jobs SET credits = COALESCE(credits, 0) + ? WHERE job_id = ?",
+                    (reserve, job_id),
+                )
+                if run_id in self._spent:
+                    self._spent[run_id] += reserve
             db.execute(
-                "INSERT INTO money (run_id, job_id, attempt_id, kind, credits, at)"
-                " VALUES (?, ?, ?, 'reserve', ?, ?)",
-                (run_id, job_id, attempt_id, reserve, now),
-            )
-            db.execute(
-                "UPDATE jobs SET state = ?, attempts = attempts + 1, updated_at = ?"
+                "UPDATE jobs SET state = ?, attempts = attempts + ?, updated_at = ?"
                 " WHERE job_id = ?",
-                (SUBMITTING, now, job_id),
+                (SUBMITTING, int(not reopen), now, job_id),
             )
-        return Attempt(attempt_id, job_id, n, key, reserve)
+        return attempt
 
     def created(
         self,
@@ -589,59 +778,44 @@ class Ledger(Store):
         replayed: bool,
         http_status: int,
     ) -> None:
+        """The create answered with a task: its reservation (``credits``, when the provider
+        gave one) replaces the estimate."""
         now = _now()
-        charged = a.reserved if credits is None else credits
         with self.write() as db:
-            db.execute(
-                "UPDATE attempts SET outcome = 'created', finished_at = ?, http_status = ?,"
-                " task_id = ?, replayed = ? WHERE attempt_id = ?",
-                (now, http_status, task_id, int(replayed), a.attempt_id),
+            self._cost(
+                db,
+                run_id,
+                a.attempt_id,
+                {
+                    "outcome": "created",
+                    "finished_at": now,
+                    "http_status": http_status,
+                    "task_id": task_id,
+                    "replayed": int(replayed),
+                    "reserved": credits,
+                },
             )
             db.execute(
-                "INSERT INTO money (run_id, job_id, attempt_id, kind, credits, at)"
-                " VALUES (?, ?, ?, 'release', ?, ?), (?, ?, ?, 'confirm', ?, ?)",
-                (
-                    run_id,
-                    a.job_id,
-                    a.attempt_id,
-                    a.reserved,
-                    now,
-                    run_id,
-                    a.job_id,
-                    a.attempt_id,
-                    charged,
-                    now,
-                ),
-            )
-            db.execute(
-                "UPDATE jobs SET state = ?, task_id = ?, credits = COALESCE(credits, 0) + ?,"
-                " estimated_time = ?, submitted_at = ?, progress = 0, error_code = NULL,"
-                " error_message = NULL, updated_at = ? WHERE job_id = ?",
-                (SUBMITTED, task_id, charged, estimated_time, now, now, a.job_id),
+                "UPDATE jobs SET state = ?, task_id = ?, estimated_time = ?, submitted_at = ?,"
+                " progress = 0, error_code = NULL, error_message = NULL, updated_at = ?"
+                " WHERE job_id = ?",
+                (SUBMITTED, task_id, estimated_time, now, now, a.job_id),
             )
 
     def not_sent(self, run_id: str, a: Attempt, detail: str, http_status: int | None) -> None:
-        """The create provably did not reach the provider: release, back to pending."""
-        self._close_attempt(run_id, a, "not_sent", PENDING, http_status, detail, None, release=True)
+        """The create provably did not reach the provider: released, the job back to
+        pending; the next send reuses the attempt and its key."""
+        self._close_attempt(run_id, a, "not_sent", PENDING, http_status, detail, None)
 
     def rejected(
         self, run_id: str, a: Attempt, code: str, message: str, http_status: int | None
     ) -> None:
-        self._close_attempt(
-            run_id, a, "rejected", REJECTED, http_status, message, code, release=True
-        )
+        self._close_attempt(run_id, a, "rejected", REJECTED, http_status, message, code)
 
     def unknown(self, run_id: str, a: Attempt, detail: str, http_status: int | None) -> None:
-        """The create may have been processed: keep the reservation as spent, hold the job."""
+        """The create may have been processed: its estimate stays spent, the job is held."""
         self._close_attempt(
-            run_id,
-            a,
-            "unknown",
-            UNKNOWN,
-            http_status,
-            detail,
-            "create_outcome_unknown",
-            release=False,
+            run_id, a, "unknown", UNKNOWN, http_status, detail, "create_outcome_unknown"
         )
 
     def _close_attempt(
@@ -653,28 +827,68 @@ class Ledger(Store):
         http_status: int | None,
         detail: str,
         code: str | None,
-        *,
-        release: bool,
     ) -> None:
         now = _now()
         with self.write() as db:
-            db.execute(
-                "UPDATE attempts SET outcome = ?, finished_at = ?, http_status = ?, detail = ?"
-                " WHERE attempt_id = ?",
-                (outcome, now, http_status, clip(detail), a.attempt_id),
+            self._cost(
+                db,
+                run_id,
+                a.attempt_id,
+                {
+                    "outcome": outcome,
+                    "finished_at": now,
+                    "http_status": http_status,
+                    "detail": clip(detail),
+                },
             )
-            if release:
-                db.execute(
-                    "INSERT INTO money (run_id, job_id, attempt_id, kind, credits, at)"
-                    " VALUES (?, ?, ?, 'release', ?, ?)",
-                    (run_id, a.job_id, a.attempt_id, a.reserved, now),
-                )
             db.execute(
                 "UPDATE jobs SET state = ?, error_code = ?, error_message = ?, updated_at = ?"
                 " WHERE job_id = ?",
                 (state, code, clip(detail) if state != PENDING else None, now, a.job_id),
             )
             _event(db, run_id, a.job_id, f"create_{outcome}", clip(detail, 300))
+
+    def _task_attempt(self, db: sqlite3.Connection, job_id: int) -> int | None:
+        row = db.execute(
+            "SELECT attempt_id FROM attempts WHERE job_id = ? AND outcome = 'created'"
+            " ORDER BY attempt_id DESC LIMIT 1",
+            (job_id,),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def task_ended(
+        self,
+        run_id: str,
+        job_id: int,
+        status: str,
+        *,
+        charged: float | None = None,
+        refunded: float | None = None,
+    ) -> None:
+        """The provider ended the job's task (completed, failed, cancelled): its final
+        charge (completed only) or its proven refund."""
+        with self.write() as db:
+            attempt_id = self._task_attempt(db, job_id)
+            if attempt_id is not None:
+                sets: dict[str, Any] = {"ended": status}
+                if charged is not None:
+                    sets["charged"] = charged
+                if refunded is not None:
+                    sets["refunded"] = refunded
+                self._cost(db, run_id, attempt_id, sets)
+
+    def refund(self, run_id: str, task_id: str, refunded: float) -> bool:
+        """A failed task's refund, proven by a later read. Returns whether it was new."""
+        with self.write() as db:
+            row = db.execute(
+                "SELECT a.attempt_id FROM attempts a JOIN jobs j USING (job_id)"
+                " WHERE a.task_id = ? AND j.run_id = ? AND a.refunded IS NULL",
+                (task_id, run_id),
+            ).fetchone()
+            if row is None:
+                return False
+            self._cost(db, run_id, int(row[0]), {"refunded": refunded})
+            return True
 
     # ------------------------------------------------------------------ tasks
 
@@ -685,9 +899,18 @@ class Ledger(Store):
                 (RUNNING, progress, _now(), job_id),
             )
 
-    def completed(self, job_id: int, url: str, expires_at: float) -> None:
+    def completed(
+        self, job_id: int, url: str, expires_at: float, run_id: str, charged: float | None = None
+    ) -> None:
+        """The task completed: its link, and its final charge when the provider gave one."""
         now = _now()
         with self.write() as db:
+            attempt_id = self._task_attempt(db, job_id)
+            if attempt_id is not None:
+                sets: dict[str, Any] = {"ended": "completed"}
+                if charged is not None:
+                    sets["charged"] = charged
+                self._cost(db, run_id, attempt_id, sets)
             db.execute(
                 "UPDATE jobs SET state = ?, progress = 100, result_url = ?, result_expires_at = ?,"
                 " completed_at = ?, updated_at = ? WHERE job_id = ?",
@@ -715,8 +938,15 @@ class Ledger(Store):
             _event(db, run_id, job_id, state, clip(f"{code}: {message}", 300) if code else None)
 
     def resubmit(self, run_id: str, job_id: int, reason: str) -> None:
-        """Back to pending for a new attempt (retryable task failure, or an operator)."""
+        """Back to pending for a new attempt (retryable task failure, or an operator). A held
+        create (unknown outcome) the operator sends again was never made: released."""
         with self.write() as db:
+            for (attempt_id,) in db.execute(
+                "SELECT attempt_id FROM attempts WHERE job_id = ?"
+                " AND outcome IN ('unknown', 'in_flight')",
+                (job_id,),
+            ).fetchall():
+                self._cost(db, run_id, attempt_id, {"outcome": "released"})
             db.execute(
                 "UPDATE jobs SET state = ?, resubmits = resubmits + 1, task_id = NULL,"
                 " result_url = NULL, progress = NULL, rechecks = 0, updated_at = ?"
@@ -743,6 +973,13 @@ class Ledger(Store):
         """Operator: the held create did reach the provider, as task ``task_id``."""
         now = _now()
         with self.write() as db:
+            row = db.execute(
+                "SELECT attempt_id FROM attempts WHERE job_id = ?"
+                " AND outcome IN ('unknown', 'in_flight') ORDER BY attempt_id DESC LIMIT 1",
+                (job_id,),
+            ).fetchone()
+            if row is not None:  # its estimate stands for the charge until the task is read
+                self._cost(db, run_id, int(row[0]), {"outcome": "created", "task_id": task_id})
             db.execute(
                 "UPDATE jobs SET state = ?, task_id = ?, submitted_at = COALESCE(submitted_at, ?),"
                 " error_code = NULL, error_message = NULL, updated_at = ? WHERE job_id = ?",
@@ -752,10 +989,11 @@ class Ledger(Store):
 
 
 def spent(conn: sqlite3.Connection, run_id: str) -> float:
-    """Credits confirmed, reserved for creates in flight, and held for unknown outcomes."""
+    """Final charges, reservations of tasks unfinished or failed without a proven refund, and
+    estimates held for creates in flight or with an unknown outcome (`attempt_cost`)."""
     row = conn.execute(
-        "SELECT COALESCE(SUM(CASE kind WHEN 'release' THEN -credits ELSE credits END), 0)"
-        " FROM money WHERE run_id = ?",
+        f"SELECT COALESCE(SUM({_COST_SQL}), 0)"  # noqa: S608 - a constant expression
+        " FROM attempts a JOIN jobs j USING (job_id) WHERE j.run_id = ?",
         (run_id,),
     ).fetchone()
     return float(row[0])

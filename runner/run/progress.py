@@ -23,7 +23,7 @@ from .events import Event
 
 _DONE_KINDS = {"done", "failed", "rejected", "held", "expired", "lost", "result_error"}
 _FAIL_KINDS = _DONE_KINDS - {"done"}
-_NOTICES = {"stopped", "breaker", "throttled", "retrying"}
+_NOTICES = {"stopped", "breaker", "throttled", "retrying", "replaying", "paused"}
 
 
 class Display:
@@ -76,7 +76,8 @@ class Display:
 
     def __call__(self, event: Event) -> None:
         self.counts[event.kind] += 1
-        self.credits += event.credits
+        if event.spent is not None:
+            self.credits = event.spent
         if event.kind in _DONE_KINDS:
             self.finished += 1
         if event.kind in _NOTICES:

@@ -168,8 +168,10 @@ class Tally:
     summary, ``status`` and the report all show, so they never disagree."""
 
     states: Mapping[str, int]
-    spent: float  # credits confirmed, reserved for creates in flight, held for unknowns
+    spent: float  # charged - refunded + estimates of creates not settled (ledger.attempt_cost)
     held_credits: float  # estimates of jobs held with an unknown create outcome
+    charged: float = 0.0  # the provider's charges for created tasks (final, else reserved)
+    refunded: float = 0.0  # refunds the provider's billing proved
 
     @property
     def total(self) -> int:

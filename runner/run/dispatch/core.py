@@ -54,6 +54,7 @@ class Settings:
     max_resubmits: int = 1  # after a retryable task failure
     not_sent_retries: int = 8  # creates that provably did not go out, per job and run
     unknown_breaker: int = 3  # unknown create outcomes in a row that stop creates
+    replay: bool = True  # replay an unknown create once with the same key (--no-replay)
     breaker_probes: int = 5  # credit probes before the run stops for good
     time_scale: float = 1.0  # API seconds per wall second (a simulator's speed)
     trusted_origin: str | None = None  # result files may come from here over http
@@ -127,6 +128,10 @@ class Dispatcher:
                 self.in_flight += 1
                 tg.start_soon(self.polls.track, job, True)
             self.creates.queue.extend(self.ledger.job_ids(self.run_id, L.PENDING))
+            if self.s.replay:  # held by a crash or a failed send, young enough to replay once
+                for attempt in self.ledger.held_attempts(self.run_id):
+                    if self.creates.may_replay(attempt):
+                        self.creates.replay_later(attempt.job_id, 0.0)
             tg.start_soon(self.creates.run)
         self.outcome.counts = dict(self.ledger.tally(self.run_id).states)
         return self.outcome
@@ -137,10 +142,10 @@ class Dispatcher:
         assert self._tg is not None, "the dispatcher is not running"
         self._tg.start_soon(func, *args)
 
-    def emit(
-        self, kind: str, row: L.JobRecord | None = None, detail: str = "", credits: float = 0.0
-    ) -> None:
-        self._emit(Event(kind, row.job_key if row is not None else None, detail, credits))
+    def emit(self, kind: str, row: L.JobRecord | None = None, detail: str = "") -> None:
+        """Tell the display; every event carries the run's spent figure from the ledger."""
+        key = row.job_key if row is not None else None
+        self._emit(Event(kind, key, detail, self.ledger.spent(self.run_id)))
 
     def finish(self, job: L.JobRecord, state: str, code: str | None, message: str) -> None:
         self.ledger.finish(self.run_id, job.job_id, state, code, message)

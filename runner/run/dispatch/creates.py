@@ -1,8 +1,15 @@
-"""Creates: the budget, intent before effect, the soft breaker, not-sent retries, stop.
+"""Creates: the budget, intent before effect, one same-key replay, the soft breaker, not-sent
+retries, daily-limit pauses, stop.
 
 Each create is committed as an attempt before it is sent and answered under a shield; its
-outcome (`runner.providers.base`) decides what follows: poll it, send it again later, record
-the refusal, stop creates, or hold it.
+outcome (`runner.providers.base`) decides what follows: poll it, send it again later under the
+same key, record the refusal, pause or stop creates, or replay it once and then hold it.
+
+The replay (docs/evolink.md §17): a create whose outcome is unknown is sent once more with the
+same body and the same Idempotency-Key, as EvoLink's own CLI does, and only within
+`REPLAY_WINDOW` of its first send (a gateway may forget keys). A replay answered with the
+original task (``idempotency-replayed: true``) or a new task settles the job as created;
+anything else holds it for `runner resolve`. ``--no-replay`` holds at once.
 """
 
 from __future__ import annotations
@@ -32,6 +39,11 @@ from ..limits import MAX_PAUSE, Pause, Rate, full_jitter
 if TYPE_CHECKING:
     from .core import Dispatcher
 
+REPLAY_WINDOW = 15 * 60.0  # provider seconds after the first send within which a replay may go
+REPLAY_DELAY = 1.0  # before replaying a timeout, reset or 5xx
+BUSY_REPLAY_DELAY = 60.0  # before replaying `paid_outcome_unknown` ("wait a minute")
+DAILY_PAUSE_LIMIT = 12 * 3600.0  # a daily key limit resetting later than this stops the run
+
 
 class Creates:
     def __init__(self, d: Dispatcher) -> None:
@@ -45,6 +57,7 @@ class Creates:
         self.unknown_streak = 0
         self._not_sent: dict[int, int] = {}
         self._breaker_open = False
+        self.replays: set[int] = set()  # jobs whose next send replays their unknown attempt
 
     async def run(self) -> None:
         while True:
@@ -98,9 +111,10 @@ class Creates:
             d.release_slot()
             self.queue.appendleft(job.job_id)
             return
+        replay = job.job_id in self.replays
         try:
             attempt = d.ledger.begin_attempt(
-                d.run_id, job.job_id, job.job_key, job.est_credits, d.s.budget
+                d.run_id, job.job_id, job.job_key, job.est_credits, d.s.budget, replay=replay
             )
         except L.BudgetExceeded as exc:
             d.release_slot()
@@ -112,7 +126,11 @@ class Creates:
         with anyio.CancelScope(shield=True):  # a create, once sent, is always answered
             result = await d.provider.create(body, attempt.idempotency_key)
             failpoint("after_response_before_commit")
-            self._record(job, attempt, result)
+            if replay:
+                self.replays.discard(job.job_id)
+                self._record_replay(job, attempt, result)
+            else:
+                self._record(job, attempt, result)
 
     def _record(self, job: L.JobRecord, attempt: L.Attempt, result: CreateOutcome) -> None:
         d = self.d
@@ -131,7 +149,7 @@ class Creates:
             self.unknown_streak = 0
             self.rate.increase()
             fresh = d.reload(job)
-            d.emit("submitted", fresh, credits=fresh.credits or 0.0)
+            d.emit("submitted", fresh)
             d.start_soon(d.polls.track, fresh, False)
             return
         d.release_slot()
@@ -144,13 +162,68 @@ class Creates:
         elif isinstance(result, Stop):
             d.ledger.not_sent(d.run_id, attempt, result.message, result.http_status)
             self.queue.appendleft(job.job_id)
-            d.stop_creates(result.kind, result.message)
+            self._stop(result)
         else:
             d.ledger.unknown(d.run_id, attempt, result.reason, result.http_status)
-            d.emit("held", job, result.reason)
-            self.unknown_streak += 1
-            if self.unknown_streak >= d.s.unknown_breaker:
-                d.start_soon(self._breaker)
+            if d.s.replay and result.replayable and self.may_replay(attempt):
+                delay = BUSY_REPLAY_DELAY if result.code == "paid_outcome_unknown" else REPLAY_DELAY
+                d.emit("replaying", job, f"{result.reason}; sending it once more with the same key")
+                self.replay_later(job.job_id, delay)
+            else:
+                self._hold(job, result.reason)
+
+    def _record_replay(self, job: L.JobRecord, attempt: L.Attempt, result: CreateOutcome) -> None:
+        """The one replay's answer: a task settles the job; anything else holds it (a replay
+        turned away for the rate is sent again, same key, after the wait)."""
+        d = self.d
+        if isinstance(result, Created):
+            self._record(job, attempt, result)
+            return
+        d.release_slot()
+        if isinstance(result, NotSent):
+            d.ledger.unknown(d.run_id, attempt, f"replay not sent: {result.reason}", None)
+            if result.rate_limited and result.retry_after is not None:
+                d.pause.pause(min(result.retry_after, MAX_PAUSE) * d.clock.scale)
+            self.replay_later(job.job_id, self._jitter(job, 1))
+            return
+        reason = result.message if isinstance(result, Rejected | Stop) else result.reason
+        status = result.http_status
+        d.ledger.unknown(d.run_id, attempt, f"the replay failed too: {reason}", status)
+        self._hold(job, f"the replay with the same key failed too ({reason})")
+        if isinstance(result, Stop):
+            self._stop(result)
+
+    def may_replay(self, attempt: L.Attempt) -> bool:
+        """Not replayed yet, and young enough that the gateway still knows its key."""
+        return attempt.replays == 0 and self.d.clock.age(attempt.started_at) < REPLAY_WINDOW
+
+    def replay_later(self, job_id: int, delay: float) -> None:
+        self.replays.add(job_id)
+        heapq.heappush(self.later, (self.d.clock.monotonic() + delay, job_id))
+        self.d.wake()
+
+    def _hold(self, job: L.JobRecord, reason: str) -> None:
+        d = self.d
+        d.emit("held", job, reason)
+        self.unknown_streak += 1
+        if self.unknown_streak >= d.s.unknown_breaker:
+            d.start_soon(self._breaker)
+
+    def _stop(self, result: Stop) -> None:
+        """A create refused for the account or key: a daily limit resetting within
+        `DAILY_PAUSE_LIMIT` pauses creates until then; anything else stops them."""
+        d = self.d
+        reset_in = result.reset_in
+        if result.kind == "daily" and reset_in is not None and 0 <= reset_in <= DAILY_PAUSE_LIMIT:
+            until = time.strftime("%Y-%m-%d %H:%M", time.localtime(d.clock.wall_after(reset_in)))
+            self.pause.pause(reset_in + 1.0)
+            d.emit(
+                "paused",
+                detail=f"the API key's daily limit is reached; new videos wait until it "
+                f"resets at {until} (paid ones go on)",
+            )
+            return
+        d.stop_creates(result.kind, result.message)
 
     def _retry_later(self, job: L.JobRecord, result: NotSent) -> None:
         d = self.d

@@ -1,15 +1,19 @@
 """Polls: read each paid task until it ends, under a `PollPolicy`; then hand it to fetches.
 
-A task read answering 404 is read again until past the task's expected finish plus
+Each tracked task asks for its next read at a time its estimate warrants; `Reads` gathers the
+reads that fall due together (a read may go up to `PollPolicy.slack` early) into one provider
+call, which EvoLink answers with one ``POST /v1/tasks/batch`` per 50 ids (docs/evolink.md
+§15, §23). A task read answering 404 is read again until past the task's expected finish plus
 ``GONE_GRACE`` (and at least ``GONE_REREADS`` times), then the job is lost and its slot freed.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import anyio
 import stamina
 
 from ...providers.base import AccessLost, TaskGone, TaskView, Transient
@@ -62,6 +66,11 @@ class PollPolicy:
         base = max(self.min_delay, estimate * self.backoff * self.growth**step)
         return base * (1 - self.jitter + 2 * self.jitter * rand)
 
+    def slack(self, delay: float) -> float:
+        """How early a read may go to share a batch with others: a quarter of the wait, at
+        most 15 s (EvoLink's CLI reads a video task every 8 s at most)."""
+        return min(15.0, 0.25 * delay)
+
     def gone_delay(self, tries: int) -> float:
         return min(60.0, 5.0 * tries)
 
@@ -71,6 +80,83 @@ class PollPolicy:
         return tries >= self.gone_rereads and age > estimate + self.gone_grace
 
 
+@dataclass(eq=False)
+class _Wanted:
+    task_id: str
+    earliest: float  # clock time it may be read
+    due: float  # clock time it should be read
+    done: anyio.Event = field(default_factory=anyio.Event)
+    view: TaskView | Exception | None = None
+
+
+class Reads:
+    """Task reads gathered into batches: each tracked task waits in `read` for its due time;
+    one leader task sends every read whose earliest time has come, in chunks of
+    `BATCH`, retried as a whole (stamina) on what a retry may fix."""
+
+    BATCH = 50
+
+    def __init__(self, polls: Polls) -> None:
+        self.polls = polls
+        self.d = polls.d
+        self.wanted: dict[str, _Wanted] = {}
+        self._leading = False
+        self._changed = anyio.Event()
+        self.requests = 0  # provider calls made (each one HTTP request per 50 ids)
+
+    async def read(self, task_id: str, delay: float, slack: float) -> TaskView:
+        """The task's view, read ``delay`` from now (or up to ``slack`` earlier, with others)."""
+        now = self.d.clock.monotonic()
+        want = _Wanted(task_id, now + delay - slack, now + delay)
+        self.wanted[task_id] = want
+        if not self._leading:
+            self._leading = True
+            self.d.start_soon(self._lead)
+        else:
+            self._wake()
+        await want.done.wait()
+        assert want.view is not None
+        if isinstance(want.view, Exception):
+            raise want.view
+        return want.view
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def _lead(self) -> None:
+        clock = self.d.clock
+        try:
+            while self.wanted:
+                now = clock.monotonic()
+                first = min(w.due for w in self.wanted.values())
+                if first > now:
+                    await clock.wait(self._changed, first - now)
+                    continue
+                ready = sorted(
+                    (w for w in self.wanted.values() if w.earliest <= now), key=lambda w: w.due
+                )
+                for w in ready:
+                    del self.wanted[w.task_id]
+                for i in range(0, len(ready), self.BATCH):
+                    await self._send(ready[i : i + self.BATCH])
+        finally:
+            self._leading = False
+
+    async def _send(self, chunk: list[_Wanted]) -> None:
+        try:
+            views = await self.polls.read_many([w.task_id for w in chunk])
+        except Exception as exc:
+            for w in chunk:
+                w.view = exc
+                w.done.set()
+            return
+        self.requests += 1
+        for w in chunk:
+            w.view = views.get(w.task_id) or TaskGone(f"task {w.task_id} was not in the answer")
+            w.done.set()
+
+
 class Polls:
     def __init__(self, d: Dispatcher, policy: PollPolicy) -> None:
         self.d = d
@@ -78,6 +164,7 @@ class Polls:
         self.rate = Rate(d.s.poll_rate)
         self.held = 0  # polls held by a Retry-After pause: they go before creates
         self._unseen_status_logged: set[str] = set()
+        self.reads = Reads(self)
 
     async def track(self, job: L.JobRecord, resumed: bool) -> None:
         """Poll a paid task until it ends; then download its result."""
@@ -87,10 +174,9 @@ class Polls:
         gone_tries = step = 0
         running = job.state == L.RUNNING
         while True:
-            await d.clock.sleep(delay)
             try:
                 assert job.task_id is not None  # tracked jobs have a task
-                view = await self._read(job.task_id)
+                view = await self.reads.read(job.task_id, delay, p.slack(delay))
             except TaskGone as exc:
                 # a task may not be visible everywhere yet, or a read may fail once: read it
                 # again until well past its expected finish, then it is lost (slot freed)
@@ -127,7 +213,9 @@ class Polls:
             if view.status == "completed" and view.result_url:
                 d.release_slot()
                 expires = d.clock.wall_after(RESULT_TTL * (1 - EXPIRY_MARGIN))
-                d.ledger.completed(job.job_id, view.result_url, expires)
+                d.ledger.completed(
+                    job.job_id, view.result_url, expires, d.run_id, view.credits_used
+                )
                 await d.fetches.fetch(d.reload(job))
                 return
             if view.status in ("failed", "cancelled") or view.status == "completed":
@@ -150,9 +238,10 @@ class Polls:
             delay = p.next_delay(estimate, step, d.rand())
             step += 1
 
-    async def _read(self, task_id: str) -> TaskView:
-        """One task read through the poll limit, retried (stamina) on what a retry may fix:
-        timeouts, resets, 5xx, malformed answers, and 429 after its Retry-After."""
+    async def read_many(self, task_ids: list[str]) -> dict[str, TaskView | TaskGone]:
+        """One provider read of ``task_ids`` through the poll limit, retried (stamina) on
+        what a retry may fix: timeouts, resets, 5xx, malformed answers, and 429 after its
+        Retry-After."""
         d = self.d
         to_wall = d.clock.to_wall  # stamina sleeps in wall seconds
 
@@ -183,10 +272,7 @@ class Polls:
                         d.wake()
                 else:
                     await self.rate.acquire()
-                read = (await d.provider.read_tasks([task_id]))[task_id]
-                if isinstance(read, TaskGone):
-                    raise read
-                return read
+                return dict(await d.provider.read_tasks(task_ids))
         raise AssertionError("unreachable: stamina re-raises the last error")
 
     def _failed(self, job: L.JobRecord, view: TaskView) -> None:
@@ -197,6 +283,7 @@ class Polls:
         message = view.error_message or (
             "the task ended without a result" if view.status == "completed" else "no message"
         )
+        d.ledger.task_ended(d.run_id, job.job_id, view.status, refunded=view.refunded)
         fresh = d.reload(job)
         if (
             code in RETRYABLE_TASK_ERRORS
