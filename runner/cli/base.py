@@ -117,6 +117,13 @@ def run_options(f: Any) -> Any:
             type=click.FloatRange(min=0),
             help="Stop before spending more than this many credits.",
         ),
+        click.option(
+            "--no-replay",
+            is_flag=True,
+            default=None,
+            help="Hold a create whose outcome is unknown for `runner resolve` instead of "
+            "sending it once more with the same Idempotency-Key.",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -124,13 +131,18 @@ def run_options(f: Any) -> Any:
 
 
 def settings_from(
-    rate: float | None, poll_rate: float | None, concurrency: int | None, budget: float | None
+    rate: float | None,
+    poll_rate: float | None,
+    concurrency: int | None,
+    budget: float | None,
+    no_replay: bool | None = None,
 ) -> Settings:
     given: dict[str, Any] = {
         "rate": rate,
         "poll_rate": poll_rate,
         "concurrency": concurrency,
         "budget": budget,
+        "replay": False if no_replay else None,
     }
     return Settings(**{k: v for k, v in given.items() if v is not None})
 

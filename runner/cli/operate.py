@@ -32,6 +32,7 @@ def resume(
     poll_rate: float | None,
     concurrency: int | None,
     budget: float | None,
+    no_replay: bool | None,
     workspace: Path,
 ) -> None:
     """Continue an interrupted run: nothing paid for is redone, nothing is lost.
@@ -61,6 +62,7 @@ def resume(
             poll_rate=poll_rate,
             concurrency=concurrency,
             budget=budget,
+            replay=False if no_replay else None,
         )
     raise SystemExit(code)
 
@@ -86,6 +88,7 @@ def retry(
     poll_rate: float | None,
     concurrency: int | None,
     budget: float | None,
+    no_replay: bool | None,
     workspace: Path,
 ) -> None:
     """Send the failed jobs of a run again (new attempts in the same run).
@@ -128,6 +131,7 @@ def retry(
             poll_rate=poll_rate,
             concurrency=concurrency,
             budget=budget,
+            replay=False if no_replay else None,
         )
     raise SystemExit(code)
 

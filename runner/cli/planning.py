@@ -148,6 +148,7 @@ def run(
     poll_rate: float | None,
     concurrency: int | None,
     budget: float | None,
+    no_replay: bool | None,
     workspace: Path,
 ) -> None:
     """Render an experiment: plan, confirm the cost, create, poll, download, write the report.
@@ -170,7 +171,7 @@ def run(
         click.echo(f"Warning: {warning}")
     if not chosen.simulated:
         confirm_spend(yes)
-    settings = settings_from(rate, poll_rate, concurrency, budget)
+    settings = settings_from(rate, poll_rate, concurrency, budget, no_replay)
     with Ledger.open(workspace) as ledger:
         run_id, reused = runs.create(
             ledger, result, chosen, settings, name=name, reuse=not no_reuse
@@ -234,6 +235,7 @@ def promote(
     poll_rate: float | None,
     concurrency: int | None,
     budget: float | None,
+    no_replay: bool | None,
     workspace: Path,
 ) -> None:
     """Re-render the winners of a run on another tier: a new run, linked to its parent,
@@ -287,7 +289,7 @@ def promote(
         )
     if not chosen.simulated:
         confirm_spend(yes)
-    settings = settings_from(rate, poll_rate, concurrency, budget)
+    settings = settings_from(rate, poll_rate, concurrency, budget, no_replay)
     with Ledger.open(workspace) as ledger:
         run_id, reused = runs.create(
             ledger,

@@ -34,7 +34,7 @@ import anyio
 import anyio.abc
 import httpx
 
-from ...providers.base import Provider
+from ...providers.base import AccessLost, Provider, TaskView, Transient
 from .. import ledger as L
 from ..clock import Clock
 from ..events import Event
@@ -66,6 +66,8 @@ class Outcome:
     stop_reason: str | None = None  # why creates stopped early, in plain words
     stop_kind: str | None = None  # budget, auth, balance, access, endpoint, interrupted, ...
     counts: dict[str, int] = field(default_factory=dict)
+    balance_before: float | None = None  # the account's credits when the run started
+    balance_after: float | None = None  # ... and when it ended (any other use included)
 
 
 class Dispatcher:
@@ -133,8 +135,25 @@ class Dispatcher:
                     if self.creates.may_replay(attempt):
                         self.creates.replay_later(attempt.job_id, 0.0)
             tg.start_soon(self.creates.run)
+        await self.settle_refunds()
         self.outcome.counts = dict(self.ledger.tally(self.run_id).states)
         return self.outcome
+
+    async def settle_refunds(self) -> int:
+        """Read again, for free, every failed task of the run whose refund is not proven yet
+        (a refund may land after the failure; docs/evolink.md §18). Returns how many refunds
+        were newly proven; the rest wait for the next `runner resume`."""
+        ids = self.ledger.unrefunded_tasks(self.run_id)
+        proven = 0
+        for i in range(0, len(ids), 50):
+            try:
+                views = await self.provider.read_tasks(ids[i : i + 50])
+            except (Transient, AccessLost):
+                return proven
+            for task_id, view in views.items():
+                if isinstance(view, TaskView) and view.refunded is not None:
+                    proven += self.ledger.refund(self.run_id, task_id, view.refunded)
+        return proven
 
     # ------------------------------------------------------------------ for the parts
 
