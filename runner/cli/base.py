@@ -186,7 +186,14 @@ def execute_run(ledger: Ledger, run_id: str, chosen: Backend, settings: Settings
 def print_summary(store: Store, run_id: str, outcome: Any) -> None:
     tally = store.tally(run_id)
     counts = tally.states
-    click.echo(f"Run {run_id}: {tally.text()}; {tally.spent:,.2f} credits.")
+    click.echo(f"Run {run_id}: {tally.text()}; spent {tally.money_text()}.")
+    before = getattr(outcome, "balance_before", None)
+    after = getattr(outcome, "balance_after", None)
+    if before is not None and after is not None:
+        click.echo(
+            f"Account balance: {before:,.2f} -> {after:,.2f} credits "
+            f"({before - after:,.2f} used, including any other use of the account meanwhile)."
+        )
     if outcome is not None and outcome.stop_reason:
         click.echo(f"Stopped early: {outcome.stop_reason}")
     if counts.get(UNKNOWN):

@@ -46,7 +46,7 @@ def status(run_ref: str | None, workspace: Path) -> None:
         click.echo(f"Run {r.run_id} ({r.name}): {r.state}, tier {r.tier}, backend {r.backend}")
         click.echo(f"Jobs: {tally.text()}")
         click.echo(
-            f"Credits: {tally.spent:,.2f}" + (f" of a {r.budget:,.2f} budget" if r.budget else "")
+            f"Spent: {tally.money_text()}" + (f", of a {r.budget:,.2f} budget" if r.budget else "")
         )
         if r.stop_reason:
             click.echo(f"Stopped: {r.stop_reason}")

@@ -118,6 +118,8 @@ class Summary:
     states: tuple[StateCount, ...]
     failures: tuple[FailureReason, ...]
     credits: float
+    charged: float
+    refunded: float
     usd: float
     wall: str
     p50: str
@@ -190,6 +192,8 @@ def summarize(
         states=states,
         failures=tuple(failure_reasons(rows)),
         credits=credits,
+        charged=tally.charged,
+        refunded=tally.refunded,
         usd=prices.usd(credits),
         wall=wall,
         p50=duration_text(quantile(latencies, 0.5)),

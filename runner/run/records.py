@@ -186,3 +186,10 @@ class Tally:
 
     def text(self) -> str:
         return ", ".join(f"{n} {state}" for state, n in sorted(self.states.items()))
+
+    def money_text(self) -> str:
+        """The spent figure, and how the provider's charges and refunds make it up."""
+        text = f"{self.spent:,.2f} credits"
+        if self.refunded:
+            text += f" ({self.charged:,.2f} charged, {self.refunded:,.2f} refunded)"
+        return text
