@@ -34,7 +34,7 @@ KEY_FIELDS: Final = ("balance", "models", "total_limit", "daily_limit", "reset_t
 @dataclass(frozen=True)
 class KeyConfig:
     """One API key the simulator knows: its account's balance, the models it may use (None:
-    all) and its own limits (``docs/simulator.md`` §24): ``total_limit`` credits over its
+    all) and its own limits (``docs/simulator.md`` §20): ``total_limit`` credits over its
     life, ``daily_limit`` credits per day from midnight to midnight in ``reset_timezone``
     (None: no such limit)."""
 
