@@ -19,7 +19,14 @@ import pytest
 
 from runner.simulator.app import DEFAULT_KEY, Fault, KeyConfig, SimApp, SimConfig, create_app
 from runner.simulator.tasks import key_label
-from runner.simulator.testing import ManualClock, asgi_client, listen, origin, serve
+from runner.simulator.testing import (
+    ManualClock,
+    asgi_client,
+    listen,
+    origin,
+    serve,
+    serve_process,
+)
 
 from .simhelp import BODY, CREATE, FAKE_MP4
 
@@ -124,6 +131,7 @@ async def test_a_batch_counts_as_one_query_against_the_rate_limit() -> None:
     assert third.status_code == 429 and third.headers["Retry-After"] == "1"
     assert third.json()["error"]["code"] == "rate_limit_exceeded"
     assert fourth.status_code == 429 and fourth.headers["Retry-After"] == "1"
+    assert fourth.json()["error"] == third.json()["error"]  # worded like a task read
     assert fifth.status_code == 200
 
 
@@ -532,7 +540,9 @@ async def test_sim_keys_sets_and_lifts_limits_and_refuses_bad_ones() -> None:
         refused = await client.post(CREATE, json=BODY)
         await client.post("/_sim/keys", json={DEFAULT_KEY: {"daily_limit": None}})
         allowed = await client.post(CREATE, json=BODY)
-        bad_zone = await client.post("/_sim/keys", json={DEFAULT_KEY: {"reset_timezone": "Mars"}})
+        bad_zone = await client.post(
+            "/_sim/keys", json={DEFAULT_KEY: {"daily_limit": 5, "reset_timezone": "Mars"}}
+        )
         bad_limit = await client.post("/_sim/keys", json={DEFAULT_KEY: {"total_limit": "many"}})
         unknown = await client.post("/_sim/keys", json={DEFAULT_KEY: {"limit": 5}})
     assert set_.status_code == 200
@@ -563,7 +573,7 @@ def test_from_json_reads_the_new_settings_and_key_limits() -> None:
     assert (config.refunds, config.refund_delay, config.idempotency_ttl) == ("late", 30, None)
     assert config.file_origin == "http://127.0.0.1:9000" and config.strict_file_host
     for bad in (
-        {"keys": {"sk-a": {"reset_timezone": "Nowhere/Else"}}},
+        {"keys": {"sk-a": {"daily_limit": 5, "reset_timezone": "Nowhere/Else"}}},
         {"keys": {"sk-a": {"daily": 5}}},
         {"refunds": "sometimes"},
         {"file_origin": "http://files.test/videos"},
@@ -959,3 +969,19 @@ def test_date_is_the_simulated_one_under_a_real_server() -> None:
     assert response.status_code == 401
     assert response.headers.get_list("date") == [response.headers["date"]]
     assert abs(sim_date(response) - (START + 30 * 86_400)) < 60
+
+
+def test_a_child_process_serves_the_file_origin_on_the_socket_it_is_given() -> None:
+    files = listen()
+    config = {"speed": 1000.0, "file_origin": origin(files), "strict_file_host": True}
+    files_url = origin(files)
+    with serve_process(config, file_socket=files) as (url, _):
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {DEFAULT_KEY}"}) as api:
+            task = api.post(CREATE, json=BODY).json()
+            api.post("/_sim/advance", json={"seconds": 1000})
+            result = api.get(f"/v1/tasks/{task['id']}").json()["results"][0]
+        refused = httpx.get(result, timeout=5)
+        video = httpx.get(result, headers=AGENT, timeout=60)
+    assert result == f"{files_url}/files/{task['id']}.mp4"
+    assert refused.status_code == 403 and refused.text == "error code: 1010"
+    assert video.status_code == 200 and video.content[4:8] == b"ftyp"

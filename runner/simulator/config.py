@@ -79,10 +79,11 @@ def key_problems(
         for name, value in (("total_limit", total_limit), ("daily_limit", daily_limit))
         if value is not None and not value >= 0
     ]
-    try:
-        ZoneInfo(reset_timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        out.append(f"reset_timezone {reset_timezone!r} is not an IANA time zone")
+    if daily_limit is not None:  # the zone matters (and is looked up) only then
+        try:
+            ZoneInfo(reset_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            out.append(f"reset_timezone {reset_timezone!r} is not an IANA time zone")
     return out
 
 
