@@ -76,6 +76,7 @@ async def dispatch(
     provider: Callable[[httpx.AsyncClient], Provider] | None = None,
     files: httpx.AsyncBaseTransport | None = None,
     trusted: str = SIM,
+    timeout: float = 60,
     **settings: Any,
 ) -> Outcome:
     """Run the dispatcher to its end while ``clock`` drives time."""
@@ -101,7 +102,7 @@ async def dispatch(
         with stamina.set_testing(True, attempts=20):  # stamina's own waits are wall time
             async with anyio.create_task_group() as tg:
                 tg.start_soon(clock.drive)
-                with anyio.fail_after(60):  # a hang fails the test instead of the suite
+                with anyio.fail_after(timeout):  # a hang fails the test, not the suite
                     outcome = await dispatcher.run()
                 tg.cancel_scope.cancel()
     return outcome

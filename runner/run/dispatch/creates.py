@@ -58,6 +58,7 @@ class Creates:
         self._not_sent: dict[int, int] = {}
         self._breaker_open = False
         self.replays: set[int] = set()  # jobs whose next send replays their unknown attempt
+        self.first_sent: dict[int, float] = {}  # attempt id -> clock time of its first send
 
     async def run(self) -> None:
         while True:
@@ -122,6 +123,7 @@ class Creates:
             d.stop_creates("budget", str(exc))
             return
         failpoint("after_intent_commit")
+        self.first_sent.setdefault(attempt.attempt_id, d.clock.monotonic())
         body = dict(job.body)
         with anyio.CancelScope(shield=True):  # a create, once sent, is always answered
             result = await d.provider.create(body, attempt.idempotency_key)
@@ -195,7 +197,10 @@ class Creates:
 
     def may_replay(self, attempt: L.Attempt) -> bool:
         """Not replayed yet, and young enough that the gateway still knows its key."""
-        return attempt.replays == 0 and self.d.clock.age(attempt.started_at) < REPLAY_WINDOW
+        clock = self.d.clock
+        sent = self.first_sent.get(attempt.attempt_id)
+        age = clock.monotonic() - sent if sent is not None else clock.age(attempt.started_at)
+        return attempt.replays == 0 and age < REPLAY_WINDOW
 
     def replay_later(self, job_id: int, delay: float) -> None:
         self.replays.add(job_id)
