@@ -93,7 +93,7 @@ async def dispatch(
             api,
             files_client,
             run.ledger.workspace / run.run_id / "media",
-            Settings(trusted_origin=trusted, **settings),
+            Settings(trusted_origins=(trusted,), **settings),
             run.events.append,
             clock=clock,
             rand=lambda: 0.5,

@@ -76,6 +76,6 @@ async def test_create_outcomes_match_what_the_simulator_did(
 
 async def test_balance_is_the_free_credits_call() -> None:
     provider, app = _provider()
-    assert isinstance(await provider.balance(), dict)
+    assert (await provider.balance()).available == 1_000_000.0
     assert app.sim.snapshot()["tasks"] == []
     await provider.http.aclose()

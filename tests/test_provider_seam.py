@@ -16,6 +16,7 @@ from runner.models import Request
 from runner.providers.base import (
     Created,
     CreateOutcome,
+    Funds,
     Provider,
     TaskGone,
     TaskReads,
@@ -61,8 +62,10 @@ class FakeProvider:
             views[task_id] = TaskView(task_id, status, None, url, None, None, 60.0)
         return views
 
-    async def balance(self) -> dict[str, Any]:
-        return {"credits": 100.0}
+    async def balance(self) -> Funds:
+        return Funds(
+            account=100.0, key=None, daily_limit=None, daily_used=None, reset_timezone=None
+        )
 
     async def models(self) -> list[str] | None:
         return None
