@@ -78,9 +78,11 @@ def classify_create(
     in a model refusal), ``secret`` the API key (kept out of every message), ``now`` the unix
     time used when the answer has no ``Date`` header (default: this machine's clock)."""
     status = response.status_code
-    if 200 <= status < 300:
-        return _created(response)
     code = error_code(response)
+    if 200 <= status < 300:
+        created = _created(response)
+        if isinstance(created, Created) or code not in (REPLAY_CODE, CONFLICT_CODE):
+            return created
     said = error_text(response, secret)
     if code == REPLAY_CODE:
         return Unknown(
