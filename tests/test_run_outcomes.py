@@ -123,7 +123,11 @@ def test_a_model_the_key_may_not_use_stops_creates(
     exp, ws = grid(tmp_path / "g.csv", 2), tmp_path / "ws"
     monkeypatch.setenv("EVOLINK_API_KEY", "sk-std")
     key = _key(1000.0, models=frozenset({"seedance-2.0-text-to-video"}))
-    with simulator(accept_any_key=False, keys={"sk-std": key}) as url:
+    # the documented 403 this runner handles; the gateway's 402 key_model_not_allowed is the
+    # simulator's default
+    with simulator(
+        accept_any_key=False, keys={"sk-std": key}, model_denial="model_access_denied"
+    ) as url:
         result = cli(
             "run", exp, "--base-url", url, "--backend", "evolink", "--yes", "--workspace", ws
         )

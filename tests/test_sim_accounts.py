@@ -50,11 +50,11 @@ async def test_the_bearer_scheme_is_case_insensitive_and_accept_any_key_provisio
             "/v1/credits", headers={"Authorization": "Bearer sk-whatever-123"}
         )
     assert response.status_code == 200
-    assert credits.json()["data"]["token"]["remaining_credits"] == pytest.approx(100.0 - COST)
+    assert credits.json()["data"]["user"]["remaining_credits"] == pytest.approx(100.0 - COST)
 
 
 @pytest.mark.anyio
-async def test_a_key_limited_to_some_models_gets_403_for_the_others_and_pays_nothing() -> None:
+async def test_a_key_limited_to_some_models_gets_402_for_the_others_and_pays_nothing() -> None:
     keys = {
         DEFAULT_KEY: KeyConfig(balance=500.0, models=frozenset({"seedance-2.0-fast-text-to-video"}))
     }
@@ -65,8 +65,8 @@ async def test_a_key_limited_to_some_models_gets_403_for_the_others_and_pays_not
             "/v1/videos/generations", json={**BODY, "model": "seedance-2.0-text-to-video"}
         )
     assert fast.status_code == 200
-    assert standard.status_code == 403
-    assert standard.json()["error"]["code"] == "model_access_denied"
+    assert standard.status_code == 402
+    assert standard.json()["error"]["code"] == "key_model_not_allowed"
     assert app.state.sim.account(DEFAULT_KEY).to_json()["balance"] == pytest.approx(500.0 - COST)
 
 
@@ -87,19 +87,23 @@ async def test_reserve_then_charge_on_completion_and_refund_on_failure() -> None
             "code": "insufficient_quota",
             "type": "insufficient_quota",
             "message": "Insufficient quota. Please top up your account.",
+            "estimated_credits": COST,
+            "account_balance_credits": 1.0,
         }
         assert sim.account(DEFAULT_KEY).to_json() == {
             "balance": 1.0,
             "reserved": 2 * COST,
-            "charged": 0.0,
+            "charged": 2 * COST,
             "refunded": 0.0,
+            "held": 0.0,
         }
         clock.advance(400)  # both tasks end: one completes, the other fails
         assert sim.account(DEFAULT_KEY).to_json() == {
             "balance": pytest.approx(1.0 + COST),
             "reserved": 0.0,
-            "charged": COST,
+            "charged": 2 * COST,
             "refunded": COST,
+            "held": 0.0,
         }
         retry = await client.post("/v1/videos/generations", json={**BODY, "prompt": "third"})
         assert retry.status_code == 200  # the refund paid for it
@@ -118,11 +122,11 @@ async def test_sim_keys_tops_up_a_balance_and_changes_model_access() -> None:
         assert topped.json()["accounts"][key_label(DEFAULT_KEY)]["balance"] == 100.0
         assert (await client.post("/v1/videos/generations", json=BODY)).status_code == 200
         await client.post("/_sim/keys", json={DEFAULT_KEY: {"models": []}})
-        assert (await client.post("/v1/videos/generations", json=BODY)).status_code == 403
+        assert (await client.post("/v1/videos/generations", json=BODY)).status_code == 402
         await client.post("/_sim/keys", json={"sk-new-key": {"balance": 5}})
         new = await client.get("/v1/credits", headers={"Authorization": "Bearer sk-new-key"})
         bad = await client.post("/_sim/keys", json={DEFAULT_KEY: {"balance": "lots"}})
-    assert new.json()["data"]["token"]["remaining_credits"] == 5.0
+    assert new.json()["data"]["user"]["remaining_credits"] == 5.0
     assert bad.status_code == 400
 
 

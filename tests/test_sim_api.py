@@ -1,7 +1,8 @@
 """Contract: the simulator answers with the documented EvoLink shapes, field for field.
 
 The expected shapes are EvoLink's documented examples (docs/simulator.md §4 create, §5.1 task
-per status, §5.5 query errors, §7.1 create errors) and the docs' get-credits example.
+per status, §5.5 query errors, §7.1 create errors) and the docs' get-credits example, with the
+gateway's additions (§19 task money, §18 the token's limits, §7.3 flat 402 figures).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from runner.simulator.app import DEFAULT_KEY, Fault, KeyConfig, SimConfig, create_app
+from runner.simulator.tasks import key_label
 from runner.simulator.testing import ManualClock, asgi_client
 
 BODY: dict[str, Any] = {
@@ -45,6 +47,7 @@ DOC_PENDING = {
     "progress": 0,
     "type": "video",
     "task_info": {"can_cancel": True, "estimated_time": 165, "video_duration": 5},
+    "usage": {"credits_reserved": 50},
 }
 DOC_PROCESSING = {
     **DOC_PENDING,
@@ -58,6 +61,7 @@ DOC_COMPLETED = {
     "progress": 100,
     "results": ["https://x/task-unified-x.mp4"],
     "task_info": {"can_cancel": False},
+    "usage": {"credits_used": 50, "cost": {"credits": 50, "usd": 0.73529412}},
 }
 DOC_FAILED = {
     **DOC_PENDING,
@@ -69,13 +73,24 @@ DOC_FAILED = {
         "message": "Content policy violation.",
         "type": "task_error",
     },
+    "billing": {
+        "reserved_credits": 50,
+        "charge_status": "released",
+        "refund_status": "completed",
+        "refund_scope": "account_balance",
+        "refunded_credits": 50,
+        "refunded_at": 1,
+    },
 }
 DOC_CREDITS = {
     "data": {
         "token": {
-            "remaining_credits": 99416.4429,
-            "unlimited_credits": False,
+            "remaining_credits": None,
+            "unlimited_credits": True,
             "used_credits": 583.5571,
+            "daily_limit_credits": None,
+            "daily_used_credits": None,
+            "reset_timezone": None,
         },
         "user": {"remaining_credits": 1095.3996, "used_credits": 135.9048},
     },
@@ -268,6 +283,13 @@ async def test_task_query_errors_match_the_documented_table(
         ),
         (
             "denied",
+            402,
+            "key_model_not_allowed",
+            "permission_error",
+            "This API key may not use the model seedance-2.0-fast-text-to-video",
+        ),
+        (
+            "denied403",
             403,
             "model_access_denied",
             "invalid_request_error",
@@ -290,11 +312,14 @@ async def test_create_errors_match_the_documented_table(
     keys = {
         DEFAULT_KEY: KeyConfig(
             balance=10.0 if case == "poor" else 1000.0,
-            models=frozenset({"seedance-2.0-mini-text-to-video"}) if case == "denied" else None,
+            models=frozenset({"seedance-2.0-mini-text-to-video"})
+            if case.startswith("denied")
+            else None,
         )
     }
     app, _ = make_app(
         keys=keys,
+        model_denial="model_access_denied" if case == "denied403" else "key_model_not_allowed",
         create_rate=1.0 if case == "rate" else None,
         faults=[Fault("create", status=500)] if case == "fault500" else [],
     )
@@ -309,9 +334,16 @@ async def test_create_errors_match_the_documented_table(
     assert response.status_code == status
     error = response.json()["error"]
     assert (error["code"], error["type"]) == (code, type_)
+    flat = {  # §7.3: a 402's figures are flat members of error
+        "poor": {"estimated_credits": 41.0065, "account_balance_credits": 10.0},
+        "denied": {
+            "allowed_models": ["seedance-2.0-mini-text-to-video"],
+            "key_name": key_label(DEFAULT_KEY),
+        },
+    }.get(case, {})
     if message is not None:
         assert error["message"] == message
-        assert set(error) == {"code", "message", "type"}
+        assert error == {"code": code, "message": message, "type": type_, **flat}
     else:
         assert error["param"] == "duration" and "duration" in error["message"]
     assert "x-request-id" in response.headers
@@ -341,13 +373,18 @@ async def test_credits_answer_the_documented_shape_and_follow_reservations() -> 
         after = (await client.get("/v1/credits")).json()
     assert shape(before) == shape(DOC_CREDITS)
     assert before["data"]["token"] == {
-        "remaining_credits": 1000.0,
-        "unlimited_credits": False,
+        "remaining_credits": None,
+        "unlimited_credits": True,
         "used_credits": 0.0,
+        "daily_limit_credits": None,
+        "daily_used_credits": None,
+        "reset_timezone": None,
     }
+    assert before["data"]["user"] == {"remaining_credits": 1000.0, "used_credits": 0.0}
     reserved = task["usage"]["credits_reserved"]
-    assert after["data"]["token"]["remaining_credits"] == pytest.approx(1000.0 - reserved)
+    assert after["data"]["user"]["remaining_credits"] == pytest.approx(1000.0 - reserved)
     assert after["data"]["user"]["used_credits"] == pytest.approx(reserved)
+    assert after["data"]["token"]["used_credits"] == pytest.approx(reserved)
 
 
 @pytest.mark.anyio

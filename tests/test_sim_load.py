@@ -59,7 +59,7 @@ def _check(state: dict[str, Any], created: list[dict[str, Any]], n: int) -> None
         Decimal(str(t["credits_reserved"])) for t in state["tasks"] if t["status"] == "failed"
     )
     account = state["accounts"][key_label(DEFAULT_KEY)]
-    assert Decimal(str(account["charged"])) == reserved - refunded
+    assert Decimal(str(account["charged"])) == reserved  # gross: what creates debited
     assert Decimal(str(account["refunded"])) == refunded
     assert Decimal(str(account["reserved"])) == 0
     assert Decimal(str(account["balance"])) == Decimal(str(BALANCE)) - reserved + refunded

@@ -173,6 +173,6 @@ def test_the_simulator_also_runs_in_a_child_process() -> None:
             time.sleep(0.3)  # 300 simulated seconds
             done = http.get(f"/v1/tasks/{task['id']}").json()
         assert process.poll() is None
-    assert credits["data"]["token"]["remaining_credits"] == 50.0
+    assert credits["data"]["user"]["remaining_credits"] == 50.0
     assert done["status"] == "completed"
     assert process.poll() is not None

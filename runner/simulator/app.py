@@ -46,9 +46,10 @@ In process the same state is ``app.state.sim`` (a `Simulator`).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -58,19 +59,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .asgi import SimApp
-from .config import DEFAULT_KEY, KeyConfig, SimConfig
+from .config import DEFAULT_KEY, KEY_FIELDS, KeyConfig, SimConfig
 from .faults import Fault, parse_plan
 from .state import ApiError, Simulator
 from .tasks import key_label
-from .wire import EXPIRED_LINK_BODY, Endpoint, error_body, status_of
+from .wire import EXPIRED_LINK_BODY, NO_SUCH_KEY_BODY, Endpoint, error_body, status_of
 
 __all__ = ["DEFAULT_KEY", "Fault", "KeyConfig", "SimApp", "SimConfig", "Simulator", "create_app"]
 
 _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
-_NO_SUCH_KEY = (
-    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code>'
-    "<Message>The specified key does not exist.</Message></Error>\n"
-)
 
 
 def create_app(
@@ -85,16 +82,23 @@ def create_app(
     ``wall`` the unix clock that anchors it in a journal (default `time.time`).
     """
     sim = Simulator(config, clock=clock, wall=wall)
-    return SimApp(sim, _starlette(sim))
-
-
-def _starlette(sim: Simulator) -> Starlette:
     api = _Api(sim)
+    files = Starlette(
+        routes=[Route("/files/{name}", api.file, methods=["GET"])],
+        exception_handlers={HTTPException: _http_error},
+    )
+    return SimApp(sim, _starlette(api, files_here=sim.config.file_origin is None), files)
+
+
+def _starlette(api: _Api, *, files_here: bool) -> Starlette:
     routes = [
         Route("/v1/videos/generations", api.create, methods=["POST"]),
+        Route("/v1/tasks/batch", api.batch, methods=["POST"]),
+        Route("/v1/tasks", api.tasks, methods=["GET"]),
         Route("/v1/tasks/{task_id}", api.task, methods=["GET"]),
         Route("/v1/credits", api.credits, methods=["GET"]),
-        Route("/files/{name}", api.file, methods=["GET"]),
+        Route("/v1/models", api.models, methods=["GET"]),
+        *([Route("/files/{name}", api.file, methods=["GET"])] if files_here else []),
         Route("/_sim/state", api.state, methods=["GET"]),
         Route("/_sim/faults", api.faults, methods=["GET", "POST"]),
         Route("/_sim/advance", api.advance, methods=["POST"]),
@@ -125,6 +129,7 @@ class _Api:
             message=exc.message,
             param=exc.param,
             int_code=self.sim.config.int_error_codes,
+            fields=exc.fields,
         )
         return JSONResponse(body, status_code=status_of(exc.code), headers=exc.headers)
 
@@ -135,12 +140,13 @@ class _Api:
             key = self.sim.authenticate(request.headers.get("authorization"))
             raw = await request.body()
             idempotency_key = request.headers.get("idempotency-key")
+            run_id = request.headers.get("x-evo-run-id")
             if self.sim.journaled:  # the answer waits for the journal's fsync: not on the loop
                 response, replayed = await anyio.to_thread.run_sync(
-                    self.sim.create, key, raw, idempotency_key
+                    self.sim.create, key, raw, idempotency_key, run_id
                 )
             else:
-                response, replayed = self.sim.create(key, raw, idempotency_key)
+                response, replayed = self.sim.create(key, raw, idempotency_key, run_id)
         except ApiError as exc:
             return self._error(exc, "create")
         headers = {"idempotency-replayed": "true"} if replayed else None
@@ -153,6 +159,33 @@ class _Api:
         except ApiError as exc:
             return self._error(exc, "task")
         return JSONResponse(view)
+
+    async def batch(self, request: Request) -> Response:
+        try:
+            key = self.sim.authenticate(request.headers.get("authorization"))
+            try:
+                body = json.loads(await request.body())
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                body = None  # refused below, naming task_ids
+            view = self.sim.batch_view(key, body, str(request.base_url))
+        except ApiError as exc:
+            return self._error(exc, "batch")
+        return JSONResponse(view)
+
+    async def tasks(self, request: Request) -> Response:
+        try:
+            key = self.sim.authenticate(request.headers.get("authorization"))
+            view = self.sim.list_view(key, request.query_params)
+        except ApiError as exc:
+            return self._error(exc, "list")
+        return JSONResponse(view)
+
+    async def models(self, request: Request) -> Response:
+        try:
+            key = self.sim.authenticate(request.headers.get("authorization"))
+        except ApiError as exc:
+            return self._error(exc, "models")
+        return JSONResponse(self.sim.models_view(key))
 
     async def credits(self, request: Request) -> Response:
         try:
@@ -168,7 +201,7 @@ class _Api:
                 raise KeyError(name)
             task, expired = self.sim.result_task(name.removesuffix(".mp4"))
         except KeyError:
-            return Response(_NO_SUCH_KEY, status_code=404, media_type="application/xml")
+            return Response(NO_SUCH_KEY_BODY, status_code=404, media_type="application/xml")
         if expired:
             return Response(EXPIRED_LINK_BODY, status_code=403, media_type="application/xml")
         try:
@@ -221,15 +254,20 @@ class _Api:
         try:
             data = await _json(request)
             if not isinstance(data, dict):
-                raise ValueError('send {"<key>": {"balance": credits, "models": [...] | null}}')
+                raise ValueError(
+                    'send {"<key>": {"balance": credits, "models": [...] | null, '
+                    '"total_limit": credits | null, "daily_limit": credits | null, '
+                    '"reset_timezone": "Asia/Shanghai"}} (each part optional)'
+                )
             for key, spec in data.items():
-                if not isinstance(spec, dict) or not set(spec) <= {"balance", "models"}:
-                    raise ValueError(f"{key_label(key)}: give balance and/or models")
+                label = key_label(key)
+                if not isinstance(spec, dict) or not set(spec) <= set(KEY_FIELDS):
+                    raise ValueError(f"{label}: give some of {', '.join(KEY_FIELDS)}")
+                checked = {k: v for k, v in spec.items() if k != "models" and v is not None}
+                KeyConfig.from_json(label, checked)  # ValueError naming what is wrong
                 balance, models = spec.get("balance"), spec.get("models", "keep")
-                if balance is not None and not isinstance(balance, int | float):
-                    raise ValueError(f"{key_label(key)}: balance must be a number")
                 if models not in (None, "keep") and not isinstance(models, list):
-                    raise ValueError(f"{key_label(key)}: models must be a list or null")
+                    raise ValueError(f"{label}: models must be a list or null")
                 self.sim.set_key(
                     key,
                     balance=None if balance is None else float(balance),
@@ -238,10 +276,20 @@ class _Api:
                     else None
                     if models is None
                     else frozenset(map(str, models)),
+                    total_limit=_limit(spec, "total_limit"),
+                    daily_limit=_limit(spec, "daily_limit"),
+                    reset_timezone=str(spec.get("reset_timezone", "keep")),
                 )
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse({"accounts": self.sim.snapshot()["accounts"]})
+
+
+def _limit(spec: dict[str, Any], name: str) -> float | Literal["keep"] | None:
+    if name not in spec:
+        return "keep"
+    value = spec[name]
+    return None if value is None else float(value)
 
 
 async def _json(request: Request) -> Any:

@@ -1,10 +1,23 @@
-"""`SimApp`: the outermost ASGI layer of the simulator, where faults happen.
+"""`SimApp`: the outermost ASGI layer of the simulator, where origins are told apart and
+faults happen.
 
 It sits *outside* Starlette (whose error middleware would turn a dropped connection into a
-500): it classifies each request by endpoint, counts it, adds ``x-request-id`` and
-``x-simulator-speed`` to every response (unless the response already has them), buffers the
-request body, and either passes the call to the Starlette routes or plays the fault the plan
-picked for it (see `runner.simulator.faults`).
+500): it classifies each request by origin and endpoint, counts it, adds ``x-request-id``,
+``x-simulator-speed`` and a ``Date`` in simulated time to every response (unless the response
+already has them), buffers the request body, and either passes the call to the Starlette routes
+or plays the fault the plan picked for it (see `runner.simulator.faults`).
+
+Two origins, one app (``docs/simulator.md`` §21): with ``SimConfig.file_origin`` set, a request
+whose ``Host`` (and scheme) is that origin's reaches the file host (``/files/…`` only, endpoint
+``file``) and every other request the API, which then has no ``/files/``. ``SimApp.files`` is the
+file host alone, to serve on a port of its own (`testing.serve`). With ``strict_file_host`` the
+file host answers 403 ``error code: 1010`` (text/plain) before anything else to a request
+without a User-Agent, with a library's default one (`LIBRARY_AGENTS`) or with an
+``Authorization`` header [INF: a Cloudflare-style browser-signature block, §21].
+
+A create with an ``Idempotency-Key`` claims the key from its arrival until its answer has gone
+(faults and their delays included); a create with the same key meanwhile is answered 409
+``paid_outcome_unknown`` and creates nothing (`Simulator.claim_idempotency_key`, §17).
 
 Dropping a connection without a response needs the server's transport. Under uvicorn the raw
 ASGI ``send`` is a bound method of its request cycle, whose ``transport`` we close (``drop``:
@@ -26,7 +39,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import formatdate
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import anyio
 import anyio.lowlevel
@@ -35,57 +48,168 @@ from starlette.datastructures import State
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .config import origin_parts
 from .faults import Fault
 from .state import Simulator
-from .wire import EXPIRED_LINK_BODY, Endpoint, code_for_status, error_body
+from .wire import (
+    BLOCKED_BODY,
+    EXPIRED_LINK_BODY,
+    NO_SUCH_KEY_BODY,
+    Endpoint,
+    code_for_status,
+    error_body,
+)
 
 MAX_BODY_BYTES: Final = 64 * 1024 * 1024  # the documented request size limit (§1)
 _CHUNK: Final = 64 * 1024
 SPEED_HEADER: Final = b"x-simulator-speed"  # simulated seconds per wall second; EvoLink: none
 _FAKE_MP4_HEAD: Final = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+# User-Agents the strict file host refuses: libraries' defaults [INF]
+LIBRARY_AGENTS: Final = (
+    "python-httpx",
+    "python-requests",
+    "python-urllib",
+    "aiohttp",
+    "curl",
+    "wget",
+)
+Origin = Literal["api", "files"]
 
 
-def classify(method: str, path: str) -> tuple[Endpoint | None, str | None]:
-    """The EvoLink endpoint a request targets (None: not one) and the task id in its path."""
+def classify(
+    method: str, path: str, origin: Origin = "api", *, files_here: bool = True
+) -> tuple[Endpoint | None, str | None]:
+    """The EvoLink endpoint a request targets (None: not one) and the task id in its path.
+
+    On the file origin only ``/files/`` is one; on the API origin ``/files/`` is one while
+    ``files_here`` (no separate file origin)."""
+    if path.startswith("/files/") and method in ("GET", "HEAD"):
+        if origin == "files" or files_here:
+            return "file", path.removeprefix("/files/").removesuffix(".mp4")
+        return None, None
+    if origin == "files":
+        return None, None
     if path == "/v1/videos/generations" and method == "POST":
         return "create", None
+    if path == "/v1/tasks/batch" and method == "POST":
+        return "batch", None
+    if path == "/v1/tasks" and method in ("GET", "HEAD"):
+        return "list", None
     if path.startswith("/v1/tasks/") and method in ("GET", "HEAD"):
         return "task", path.removeprefix("/v1/tasks/")
     if path == "/v1/credits" and method in ("GET", "HEAD"):
         return "credits", None
-    if path.startswith("/files/") and method in ("GET", "HEAD"):
-        return "file", path.removeprefix("/files/").removesuffix(".mp4")
+    if path == "/v1/models" and method in ("GET", "HEAD"):
+        return "models", None
     return None, None
 
 
 class SimApp:
-    """The simulator's ASGI application; ``app.state.sim`` (and ``app.sim``) is its state."""
+    """The simulator's ASGI application; ``app.state.sim`` (and ``app.sim``) is its state.
 
-    def __init__(self, sim: Simulator, inner: ASGIApp) -> None:
+    ``inner`` serves the API origin, ``files_inner`` the file origin; `files` is an ASGI app of
+    the file origin alone."""
+
+    def __init__(self, sim: Simulator, inner: ASGIApp, files_inner: ASGIApp) -> None:
         self.sim = sim
         self.inner = inner
+        self.files_inner = files_inner
         self.state = State()
         self.state.sim = sim
         self.speed_header = speed_text(sim.config.speed).encode()
+        origin = sim.config.file_origin
+        self.file_origin = None if origin is None else origin_parts(origin)
+        self.files = FileHost(self)
 
     def __repr__(self) -> str:
         return f"<SimApp speed={self.sim.config.speed} tasks={len(self.sim.tasks)}>"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        files = (
+            scope["type"] == "http"
+            and self.file_origin is not None
+            and _origin_of(scope) == self.file_origin
+        )
+        await self.serve(scope, receive, send, "files" if files else "api")
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send, origin: Origin) -> None:
+        """Answer one request as ``origin`` does."""
+        inner = self.files_inner if origin == "files" else self.inner
         if scope["type"] != "http":
-            await self.inner(scope, receive, send)
+            await inner(scope, receive, send)
             return
-        endpoint, task_id = classify(scope["method"], scope["path"])
-        tagged = _tagged(send, self.speed_header)
+        endpoint, task_id = classify(
+            scope["method"], scope["path"], origin, files_here=self.file_origin is None
+        )
+        tagged = _tagged(send, self.speed_header, self.sim.now)
         if endpoint is None:
-            await self.inner(scope, receive, tagged)
+            if origin == "files":  # what a CDN says for anything else
+                await Response(NO_SUCH_KEY_BODY, 404, media_type="application/xml")(
+                    scope, receive, tagged
+                )
+            else:
+                await inner(scope, receive, tagged)
             return
-        seq, fault = self.sim.begin_call(endpoint, task_id)
-        call = _Call(self, endpoint, scope, receive, send, tagged)
+        agent = _header(scope, b"user-agent")
+        authorized = _header(scope, b"authorization") is not None
+        if endpoint == "file" and self.sim.config.strict_file_host and _blocked(agent, authorized):
+            self.sim.seen(endpoint, agent, authorized)
+            await Response(BLOCKED_BODY, 403, media_type="text/plain")(scope, receive, tagged)
+            self.sim.end_call(endpoint, 0, "403-1010")
+            return
+        seq, fault = self.sim.begin_call(
+            endpoint, task_id, user_agent=agent, authorization=authorized
+        )
+        call = _Call(self, endpoint, scope, receive, send, tagged, inner)
         try:
             await call.run(fault)
         finally:
             self.sim.end_call(endpoint, seq, call.outcome)
+
+
+class FileHost:
+    """The file origin of a `SimApp` alone, whatever the request's Host (to serve on a port
+    of its own)."""
+
+    def __init__(self, app: SimApp) -> None:
+        self.app = app
+        self.state = app.state
+
+    def __repr__(self) -> str:
+        return f"<FileHost of {self.app!r}>"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app.serve(scope, receive, send, "files")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _origin_of(scope: Scope) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` a request was addressed to (its Host header, else the server)."""
+    scheme = str(scope.get("scheme", "http"))
+    default = 443 if scheme == "https" else 80
+    host = (_header(scope, b"host") or "").strip().lower()
+    if host:
+        if host.startswith("["):  # an IPv6 literal
+            name, _, rest = host[1:].partition("]")
+            port = rest.removeprefix(":")
+        else:
+            name, _, port = host.partition(":")
+        return scheme, name, int(port) if port.isdigit() else default
+    server = scope.get("server") or ("", default)
+    return scheme, str(server[0]).lower(), int(server[1] or default)
+
+
+def _blocked(agent: str | None, authorized: bool) -> bool:
+    """Whether the strict file host refuses this client (see the module docstring)."""
+    if authorized or not agent or not agent.strip():
+        return True
+    return agent.strip().lower().startswith(LIBRARY_AGENTS)
 
 
 def speed_text(speed: float) -> str:
@@ -93,8 +217,9 @@ def speed_text(speed: float) -> str:
     return str(int(speed)) if float(speed).is_integer() else repr(float(speed))
 
 
-def _tagged(send: Send, speed: bytes) -> Send:
-    """``send`` adding ``x-request-id`` and ``x-simulator-speed`` to the response head."""
+def _tagged(send: Send, speed: bytes, now: Callable[[], float]) -> Send:
+    """``send`` adding ``x-request-id``, ``x-simulator-speed`` and ``Date`` (simulated time,
+    RFC 9110 IMF-fixdate) to the response head."""
 
     async def tagged(message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -104,6 +229,8 @@ def _tagged(send: Send, speed: bytes) -> Send:
                 headers.append((b"x-request-id", f"req-{uuid.uuid4().hex[:24]}".encode()))
             if SPEED_HEADER not in names:
                 headers.append((SPEED_HEADER, speed))
+            if b"date" not in names:
+                headers.append((b"date", formatdate(now(), usegmt=True).encode()))
             message = {**message, "headers": headers}
         await send(message)
 
@@ -131,8 +258,10 @@ class _Call:
         receive: Receive,
         raw_send: Send,
         send: Send,
+        inner: ASGIApp,
     ) -> None:
         self.app = app
+        self.inner = inner
         self.sim = app.sim
         self.endpoint = endpoint
         self.scope = scope
@@ -175,10 +304,24 @@ class _Call:
             if not message.get("more_body", False):
                 break
         self.body = b"".join(chunks)
-        if fault is None:
-            await self.app.inner(self.scope, self._replay(), self._send)
-            return
-        await self._fault(fault)
+        claim = None
+        if self.endpoint == "create" and (fault is None or fault.processes):
+            authorization = _header(self.scope, b"authorization")
+            idempotency_key = _header(self.scope, b"idempotency-key")
+            if not self.sim.claim_idempotency_key(authorization, idempotency_key):
+                body = error_body("paid_outcome_unknown", int_code=self.sim.config.int_error_codes)
+                await self._json(409, body)
+                return
+            if idempotency_key is not None:
+                claim = (authorization, idempotency_key)
+        try:
+            if fault is None:
+                await self.inner(self.scope, self._replay(), self._send)
+            else:
+                await self._fault(fault)
+        finally:
+            if claim is not None:
+                self.sim.release_idempotency_key(*claim)
 
     # --- faults ------------------------------------------------------------------------------
 
@@ -218,7 +361,7 @@ class _Call:
             elif message["type"] == "http.response.body":
                 parts.append(message.get("body", b""))
 
-        await self.app.inner(self.scope, self._replay(), send)
+        await self.inner(self.scope, self._replay(), send)
         out.body = b"".join(parts)
         return out
 

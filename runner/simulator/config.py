@@ -8,7 +8,7 @@ With ``journal`` set the simulator outlives its process: every change of state i
 that file (fsync-ed before the answer) and a simulator started later on the same file replays
 it and goes on, with simulated time anchored to the wall clock (see `runner.simulator.journal`
 and `Simulator`). The settings replay depends on (``speed``, ``concurrency``,
-``pending_seconds``) must stay the same across processes.
+``pending_seconds``, ``refunds``, ``refund_delay``) must stay the same across processes.
 """
 
 from __future__ import annotations
@@ -18,21 +18,92 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .faults import Fault, parse_plan
 from .prices import PriceBook
+from .tasks import key_label
 from .wire import TASK_FAILURES
 
 DEFAULT_KEY: Final = "sk-sim-local"
 """The key the default configuration knows (balance 1,000,000 credits, every model)."""
+KEY_FIELDS: Final = ("balance", "models", "total_limit", "daily_limit", "reset_timezone")
 
 
 @dataclass(frozen=True)
 class KeyConfig:
-    """One API key the simulator knows: its balance and the models it may use (None: all)."""
+    """One API key the simulator knows: its account's balance, the models it may use (None:
+    all) and its own limits (``docs/simulator.md`` §24): ``total_limit`` credits over its
+    life, ``daily_limit`` credits per day from midnight to midnight in ``reset_timezone``
+    (None: no such limit)."""
 
     balance: float = 1_000_000.0
     models: frozenset[str] | None = None
+    total_limit: float | None = None
+    daily_limit: float | None = None
+    reset_timezone: str = "Asia/Shanghai"
+
+    def __post_init__(self) -> None:
+        problems = key_problems(self.total_limit, self.daily_limit, self.reset_timezone)
+        if problems:
+            raise ValueError("invalid KeyConfig: " + "; ".join(problems))
+
+    @classmethod
+    def from_json(cls, label: str, spec: object) -> KeyConfig:
+        """A key from ``{"balance", "models", "total_limit", "daily_limit",
+        "reset_timezone"}`` (all optional); raises ValueError naming what is wrong."""
+        if not isinstance(spec, Mapping) or not set(spec) <= set(KEY_FIELDS):
+            raise ValueError(f"{label}: give some of {', '.join(KEY_FIELDS)}")
+        models = spec.get("models")
+        if models is not None and not isinstance(models, list):
+            raise ValueError(f"{label}: models must be a list of model ids or null")
+        try:
+            return cls(
+                balance=float(spec.get("balance", cls.balance)),
+                models=None if models is None else frozenset(map(str, models)),
+                total_limit=_credits(spec.get("total_limit")),
+                daily_limit=_credits(spec.get("daily_limit")),
+                reset_timezone=str(spec.get("reset_timezone", cls.reset_timezone)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{label}: {exc}") from None
+
+
+def key_problems(
+    total_limit: float | None, daily_limit: float | None, reset_timezone: str
+) -> list[str]:
+    """What is wrong with a key's limits (empty: nothing)."""
+    out = [
+        f"{name} must be credits >= 0 or None"
+        for name, value in (("total_limit", total_limit), ("daily_limit", daily_limit))
+        if value is not None and not value >= 0
+    ]
+    try:
+        ZoneInfo(reset_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        out.append(f"reset_timezone {reset_timezone!r} is not an IANA time zone")
+    return out
+
+
+def _credits(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"a limit must be a number of credits or null, got {value!r}")
+    return float(value)
+
+
+def origin_parts(origin: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of an origin like ``http://127.0.0.1:9000``; ValueError when it
+    is not an http(s) origin without a path."""
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{origin!r} is not an http(s) origin")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"{origin!r} must be scheme://host[:port], without a path")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, parts.hostname.lower(), port
 
 
 @dataclass(frozen=True)
@@ -69,14 +140,32 @@ class SimConfig:
     public_base_url: str | None = None  # base of result URLs; None: the request's base URL
     max_hang_seconds: float = 600.0  # a `hang` fault gives up after this many wall seconds
     prices: PriceBook | None = None  # None: EvoLink's public prices (prices.DEFAULT_PRICES)
+    # failed and cancelled tasks get their reservation back: at once, `refund_delay`
+    # simulated seconds after they end, or never (docs/simulator.md §19)
+    refunds: Literal["immediate", "late", "never"] = "immediate"
+    refund_delay: float = 600.0
+    # simulated seconds an Idempotency-Key is remembered; None: keys are ignored entirely
+    # (every create makes a new task and is charged again)
+    idempotency_ttl: float | None = 86_400.0
+    # a model the key may not use: 402 key_model_not_allowed (the gateway), or the older
+    # documented 403 model_access_denied
+    model_denial: Literal["key_model_not_allowed", "model_access_denied"] = "key_model_not_allowed"
+    # result files on a second origin (e.g. "http://files.simulator.local"); None: on the
+    # API's origin under /files/ as before
+    file_origin: str | None = None
+    # the file origin refuses (403 "error code: 1010") a library's default User-Agent, none,
+    # or an Authorization header
+    strict_file_host: bool = False
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SimConfig:
         """A config from plain JSON values (a CLI's ``--config``, a child process).
 
-        ``keys`` is ``{key: {"balance": credits, "models": [ids] | null}}``, ``faults`` a list
-        of fault objects (`Fault.from_json`), ``video_cache_dir`` and ``journal`` paths as
-        strings; ``video_source`` and ``prices`` cannot be given.
+        ``keys`` is ``{key: {"balance": credits, "models": [ids] | null, "total_limit":
+        credits | null, "daily_limit": credits | null, "reset_timezone": zone}}`` (each part
+        optional, `KeyConfig.from_json`), ``faults`` a list of fault objects
+        (`Fault.from_json`), ``video_cache_dir`` and ``journal`` paths as strings;
+        ``video_source`` and ``prices`` cannot be given.
         Raises ValueError naming what is wrong.
         """
         names = {f.name for f in dataclasses.fields(cls)} - {"video_source", "prices"}
@@ -87,12 +176,7 @@ class SimConfig:
         try:
             if kwargs.get("keys") is not None:
                 kwargs["keys"] = {
-                    str(key): KeyConfig(
-                        balance=float(spec.get("balance", KeyConfig.balance)),
-                        models=None
-                        if spec.get("models") is None
-                        else frozenset(map(str, spec["models"])),
-                    )
+                    str(key): KeyConfig.from_json(f"keys: {key_label(str(key))}", spec)
                     for key, spec in kwargs["keys"].items()
                 }
             if "faults" in kwargs:
@@ -125,5 +209,18 @@ class SimConfig:
             problems.append("fail_rates must be >= 0 and sum to at most 1")
         if not 0 <= self.jitter < 1:
             problems.append("jitter must be in [0, 1)")
+        if self.refunds not in ("immediate", "late", "never"):
+            problems.append("refunds must be 'immediate', 'late' or 'never'")
+        if not self.refund_delay >= 0:
+            problems.append("refund_delay must be simulated seconds >= 0")
+        if self.idempotency_ttl is not None and not self.idempotency_ttl > 0:
+            problems.append("idempotency_ttl must be simulated seconds > 0 or None")
+        if self.model_denial not in ("key_model_not_allowed", "model_access_denied"):
+            problems.append("model_denial must be 'key_model_not_allowed' or 'model_access_denied'")
+        if self.file_origin is not None:
+            try:
+                origin_parts(self.file_origin)
+            except ValueError as exc:
+                problems.append(f"file_origin: {exc}")
         if problems:
             raise ValueError("invalid SimConfig: " + "; ".join(problems))

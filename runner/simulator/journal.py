@@ -9,21 +9,25 @@ disk; concurrent creates share their fsyncs). Lines, each a JSON object, ``type`
      "concurrency":null,"pending_seconds":3.0}
     {"type":"create","wall":…,"sim":…,"id":"task-unified-…","key":"sk-sim-…1a2b3c",
      "key_sha256":"…","model":"…","tier":"fast","body":{…},"body_hash":"…","n":1,
-     "idempotency_key":null,"credits_reserved":15.2544,"base_seconds":110.0,
+     "idempotency_key":null,"run_id":null,"credits_reserved":15.2544,"base_seconds":110.0,
      "generation_seconds":104.2,"run_seconds":104.2,"outcome":null}
     {"type":"cancel","wall":…,"sim":…,"id":"task-unified-…"}
     {"type":"advance","wall":…,"sim":<after>,"seconds":500.0}
     {"type":"balance","wall":…,"sim":…,"key":"…","key_sha256":"…","balance":12.5,
-     "models":["…"] | null | "keep"}
+     "models":["…"] | null | "keep","limits":[total, daily, "Asia/Shanghai"] | "keep"}
 
 ``start`` is always the first line: the anchor of simulated time (the wall clock and the
 simulated time at the same instant; ``SimConfig.start_time`` only sets it for a new journal)
-and the settings replay depends on, which a later process must share. ``wall`` is the wall
-clock (unix seconds) and ``sim`` the simulated time of each event. A ``create`` holds all that
-was decided when the task was made (its fate included), so a replay never draws again. Not
-written, because replay derives it or it belongs to one process: settlement (slots are played
-forward from the creates and cancels), reads, fault plans, rate-limit buckets, request counts,
-video bytes. ``POST /_sim/reset`` cuts the journal back to a new ``start`` line.
+and the settings replay depends on (``refunds`` and ``refund_delay`` too), which a later
+process must share. ``wall`` is the wall clock (unix seconds) and ``sim`` the simulated time of
+each event. A ``create`` holds all that was decided when the task was made (its fate and its
+``X-Evo-Run-Id`` included), so a replay never draws again. Lines of older journals lack
+``run_id``, ``limits`` and the refund settings: none, unchanged and the defaults. Not written,
+because replay derives it or it belongs to one process: settlement (slots are played forward
+from the creates and cancels; refunds and daily use follow from the tasks' ends and the refund
+settings), idempotency memory (rebuilt from the creates), reads, fault plans, rate-limit
+buckets, request counts, User-Agents seen, video bytes. ``POST /_sim/reset`` cuts the journal
+back to a new ``start`` line.
 
 API keys are secrets and never written: a line names its key by `key_label` and the SHA-256 of
 the key. Replay maps the digest back to a configured key; an unconfigured one (``accept_any_key``,
@@ -43,7 +47,7 @@ import os
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from .tasks import UNITS_PER_CREDIT, Task, key_label, units
 
@@ -180,6 +184,7 @@ def task_record(task: Task) -> dict[str, Any]:
         "body_hash": task.body_hash,
         "n": task.n,
         "idempotency_key": task.idempotency_key,
+        "run_id": task.run_id,
         "credits_reserved": task.credits / UNITS_PER_CREDIT,
         "base_seconds": task.base_seconds,
         "generation_seconds": task.gen_seconds,
@@ -212,4 +217,20 @@ def task_from_record(record: Mapping[str, Any], key: str, created_wall: float) -
         run_seconds=float(record["run_seconds"]),
         outcome=None if outcome is None else str(outcome),
         estimated_end=0.0,
+        run_id=None if record.get("run_id") is None else str(record["run_id"]),
+    )
+
+
+def limits_of(
+    record: Mapping[str, Any],
+) -> tuple[float | None, float | None, str] | Literal["keep"]:
+    """The key limits a ``balance`` line sets (``"keep"``: unchanged, or an older line)."""
+    limits = record.get("limits", "keep")
+    if limits == "keep":
+        return "keep"
+    total, daily, zone = limits
+    return (
+        None if total is None else float(total),
+        None if daily is None else float(daily),
+        str(zone),
     )

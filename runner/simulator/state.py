@@ -9,9 +9,13 @@ Behaviour and its sources (tags and § numbers as in ``docs/simulator.md``; [INF
   401, 402, 403 and their bodies; task ids ``task-unified-<unix s>-<8 [a-z0-9]>``; statuses
   pending → processing → completed | failed; results valid 24 h; §7.2 failure codes.
 - [EVO] ``Idempotency-Key`` (16-96 chars ``[A-Za-z0-9._-]``, replay header
-  ``idempotency-replayed: true``, ``idempotency_conflict``); failed tasks are refunded.
-- [INF] credits: reserved at create from the simulator's own `prices` (§10), charged in full on
-  completion, refunded on failure; ``402`` when the key's balance is below the reservation.
+  ``idempotency-replayed: true``, ``idempotency_conflict``; §17): remembered for
+  ``idempotency_ttl`` simulated seconds (None: ignored, every create is new and paid); a create
+  whose key's first request is still being processed is a 409 ``paid_outcome_unknown`` (the app
+  holds the claim, `claim_idempotency_key`). ``X-Evo-Run-Id`` is recorded per task.
+- [INF] credits: debited at create from the simulator's own `prices` (§10), the final charge
+  when the task completes, given back to failed and cancelled tasks as ``refunds`` says
+  (`money`); the key's models and limits and the account's balance are checked first (402s).
 - [INF] simulated time ``start + (monotonic - t0) * speed + advanced``, evaluated lazily when
   anything is read (no background tasks). Generation takes about 110 s (fast), 105 s (mini) or
   155 s (standard) for 4 s at 480p (observed live, §5.6), longer for longer or sharper videos,
@@ -36,6 +40,7 @@ Behaviour and its sources (tags and § numbers as in ``docs/simulator.md``; [INF
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -48,10 +53,20 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from . import rules
-from .config import DEFAULT_KEY, KeyConfig, SimConfig
+from .config import DEFAULT_KEY, KeyConfig, SimConfig, key_problems
 from .faults import Fault, FaultPlan
-from .journal import Journal, alias, key_digest, key_ref, task_from_record, task_record
+from .journal import (
+    Journal,
+    alias,
+    key_digest,
+    key_ref,
+    limits_of,
+    task_from_record,
+    task_record,
+)
+from .money import Refunds, check_funds, check_model, daily_used, refund, token_credits
 from .prices import DEFAULT_PRICES
+from .reads import ListQuery, batch_ids, list_item, render
 from .tasks import (
     FAIL_AT,
     UNITS_PER_CREDIT,
@@ -66,12 +81,14 @@ from .tasks import (
 )
 from .tasks import body_hash as hash_body
 from .wire import (
-    TASK_FAILURES,
     TASK_ID_PREFIX,
+    ApiError,
+    BatchResponse,
     CreateResponse,
     CreditsResponse,
     Endpoint,
-    TaskInfo,
+    ListResponse,
+    ModelsResponse,
     TaskResponse,
 )
 
@@ -82,25 +99,16 @@ __all__ = ["DEFAULT_KEY", "ApiError", "Gcra", "KeyConfig", "SimConfig", "Simulat
 
 IDEMPOTENCY_KEY_RE: Final = re.compile(r"[A-Za-z0-9._-]{16,96}")
 _ID_ALPHABET: Final = "abcdefghijklmnopqrstuvwxyz0123456789"
-_REPLAYED_SETTINGS: Final = ("speed", "concurrency", "pending_seconds")
-
-
-class ApiError(Exception):
-    """An EvoLink error answer: the app renders it with `wire.error_body`."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str | None = None,
-        *,
-        param: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(code if message is None else f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.param = param
-        self.headers = dict(headers or {})
+# settings a journal's replay depends on, with their value in journals written before them
+_REPLAYED_SETTINGS: Final[dict[str, object]] = {
+    "speed": None,
+    "concurrency": None,
+    "pending_seconds": None,
+    "refunds": "immediate",
+    "refund_delay": 600.0,
+}
+Limits = tuple[float | None, float | None, str]  # total_limit, daily_limit, reset_timezone
+_KEEP: Final = "keep"
 
 
 class Gcra:
@@ -196,14 +204,20 @@ class Simulator:
             self._aliases: dict[str, str] = {}  # key digest -> alias, for keys not seen since
             self.tasks: dict[str, Task] = {}
             self.accounts: dict[str, Account] = {
-                k: Account(k, units(kc.balance), kc.models) for k, kc in cfg.keys.items()
+                k: _account_of(k, kc) for k, kc in cfg.keys.items()
             }
             self.slots = Slots(cfg.concurrency, cfg.pending_seconds, self._finish)
-            self._idem: dict[tuple[str, str], tuple[str, str, CreateResponse]] = {}
+            self.refunds = Refunds()
+            # (key, Idempotency-Key) -> (body hash, created at, the create's answer)
+            self._idem: dict[tuple[str, str], tuple[str, float, CreateResponse]] = {}
+            self._in_flight: set[tuple[str, str]] = set()  # creates being processed
             self.creates_by_body: Counter[str] = Counter()
             self.creates_by_idempotency_key: Counter[str] = Counter()
             self.replays_by_idempotency_key: Counter[str] = Counter()
+            self.outcome_unknown_by_idempotency_key: Counter[str] = Counter()
             self.requests: dict[str, Counter[str]] = {}
+            self.user_agents: dict[str, set[str]] = {}
+            self.file_requests_with_authorization = 0
             self.create_arrivals: list[dict[str, Any]] = []
             self._calls: Counter[str] = Counter()
             self.faults_fired: list[dict[str, Any]] = []
@@ -236,12 +250,28 @@ class Simulator:
         *,
         balance: float | None = None,
         models: frozenset[str] | Literal["keep"] | None = "keep",
+        total_limit: float | Literal["keep"] | None = "keep",
+        daily_limit: float | Literal["keep"] | None = "keep",
+        reset_timezone: str = "keep",
     ) -> None:
-        """Add a key or change its balance (available credits) and allowed models.
+        """Add a key or change its balance (available credits), allowed models and limits
+        (as in `KeyConfig`; ``"keep"``: unchanged).
 
-        Refunds due by now are settled first: the balance set is the balance from now on."""
+        Refunds due by now are settled first: the balance set is the balance from now on.
+        Raises ValueError for limits `KeyConfig` refuses."""
         with self._lock:
             self._adopt(key)
+            acct = self._account(key)
+            limits: Limits | Literal["keep"] = "keep"
+            if (total_limit, daily_limit, reset_timezone) != (_KEEP, _KEEP, _KEEP):
+                limits = (
+                    _credits_of(acct.total_limit) if total_limit == _KEEP else total_limit,
+                    _credits_of(acct.daily_limit) if daily_limit == _KEEP else daily_limit,
+                    acct.reset_timezone if reset_timezone == _KEEP else reset_timezone,
+                )
+                problems = key_problems(*limits)
+                if problems:
+                    raise ValueError("; ".join(problems))
             now = self.now()
             self._log(
                 {
@@ -250,9 +280,10 @@ class Simulator:
                     **key_ref(key),
                     "balance": balance,
                     "models": models if models in ("keep", None) else sorted(models or ()),
+                    "limits": limits if limits == _KEEP else list(limits),
                 }
             )
-            self._set_account(key, now, balance, models)
+            self._set_account(key, now, balance, models, limits)
         self._sync()
 
     def _set_account(
@@ -261,18 +292,37 @@ class Simulator:
         now: float,
         balance: float | None,
         models: frozenset[str] | Literal["keep"] | None,
+        limits: Limits | Literal["keep"] = "keep",
     ) -> None:
-        self.slots.settle_all(now)
+        self._settle(now)
         acct = self._account(key)
         if balance is not None:
             acct.available = units(balance)
         if models != "keep":
             acct.models = models
+        if limits != "keep":
+            total, daily, zone = limits
+            acct.total_limit = None if total is None else units(total)
+            acct.daily_limit = None if daily is None else units(daily)
+            acct.reset_timezone = zone
+
+    def _settle(self, now: float, key: str | None = None) -> None:
+        """Play state forward to ``now``: finished slots (of ``key``, or of every key), then
+        the refunds due by then."""
+        if key is None:
+            self.slots.settle_all(now)
+        else:
+            self.slots.settle(key, now)
+        for task in self.refunds.due(now):
+            assert task.refund_at is not None
+            refund(self.accounts[task.key], task, task.refund_at)
 
     def _account(self, key: str) -> Account:
         acct = self.accounts.get(key)
         if acct is None:
-            acct = self.accounts[key] = Account(key, units(self.config.default_balance), None)
+            acct = self.accounts[key] = _account_of(
+                key, KeyConfig(balance=self.config.default_balance)
+            )
         return acct
 
     # --- the journal -------------------------------------------------------------------------
@@ -323,9 +373,9 @@ class Simulator:
                 "give the simulator another journal path"
             )
         changed = [
-            f"{name}={start.get(name)!r}"
-            for name in _REPLAYED_SETTINGS
-            if start.get(name) != getattr(cfg, name)
+            f"{name}={start.get(name, old)!r}"
+            for name, old in _REPLAYED_SETTINGS.items()
+            if start.get(name, old) != getattr(cfg, name)
         ]
         if changed:
             raise ValueError(
@@ -353,7 +403,7 @@ class Simulator:
             self._book(task_from_record(record, self._known(record, keys), wall))
         elif kind == "cancel":
             task = self.tasks[record["id"]]
-            self.slots.settle(task.key, now)
+            self._settle(now, task.key)
             if task.finished_at is not None:
                 raise ValueError(f"{task.id} had already finished")
             self._end(task, now)
@@ -366,6 +416,7 @@ class Simulator:
                 now,
                 None if balance is None else float(balance),
                 models if models in ("keep", None) else frozenset(map(str, models)),
+                limits_of(record),
             )
         else:
             raise ValueError(f"unknown line type {kind!r}")
@@ -398,9 +449,17 @@ class Simulator:
 
     # --- calls as the app sees them -----------------------------------------------------------
 
-    def begin_call(self, endpoint: Endpoint, task_id: str | None) -> tuple[int, Fault | None]:
+    def begin_call(
+        self,
+        endpoint: Endpoint,
+        task_id: str | None,
+        *,
+        user_agent: str | None = None,
+        authorization: bool = False,
+    ) -> tuple[int, Fault | None]:
         """Count an arriving request; returns its sequence number and the fault to apply."""
         with self._lock:
+            self.seen(endpoint, user_agent, authorization)
             self._calls[endpoint] += 1
             seq = self._calls[endpoint]
             index, fault = self.plan.next_call(endpoint, task_id)
@@ -415,11 +474,45 @@ class Simulator:
             return seq, fault
 
     def end_call(self, endpoint: Endpoint, seq: int, outcome: str) -> None:
-        """Record how a request ended: its HTTP status, or reset/drop/hang/disconnect."""
+        """Record how a request ended: its HTTP status, or reset/drop/hang/disconnect.
+
+        ``seq`` 0: a request answered before it reached the simulator (the file host's
+        1010 block), seen with `seen`."""
         with self._lock:
             self.requests.setdefault(endpoint, Counter())[outcome] += 1
             if endpoint == "create" and 0 < seq <= len(self.create_arrivals):
                 self.create_arrivals[seq - 1]["status"] = outcome
+
+    def seen(self, endpoint: Endpoint, user_agent: str | None, authorization: bool) -> None:
+        """Note a request's User-Agent ("" when it sent none) and, for files, Authorization."""
+        with self._lock:
+            self.user_agents.setdefault(endpoint, set()).add(user_agent or "")
+            if endpoint == "file" and authorization:
+                self.file_requests_with_authorization += 1
+
+    def claim_idempotency_key(self, authorization: str | None, idempotency_key: str | None) -> bool:
+        """Mark a create as being processed under its Idempotency-Key; False when another
+        create with that key (and credentials) still is (→ 409 ``paid_outcome_unknown``).
+
+        The app calls it before the create is processed and `release_idempotency_key` once
+        its answer has gone, so a ``delay`` fault after processing keeps the claim."""
+        if (
+            self.config.idempotency_ttl is None
+            or idempotency_key is None
+            or not IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key)
+        ):
+            return True
+        claim = ((authorization or "").strip(), idempotency_key)
+        with self._lock:
+            if claim in self._in_flight:
+                self.outcome_unknown_by_idempotency_key[idempotency_key] += 1
+                return False
+            self._in_flight.add(claim)
+            return True
+
+    def release_idempotency_key(self, authorization: str | None, idempotency_key: str) -> None:
+        with self._lock:
+            self._in_flight.discard(((authorization or "").strip(), idempotency_key))
 
     def authenticate(self, authorization: str | None) -> str:
         scheme, _, token = (authorization or "").strip().partition(" ")
@@ -456,22 +549,28 @@ class Simulator:
     # --- create ------------------------------------------------------------------------------
 
     def create(
-        self, key: str, raw: bytes, idempotency_key: str | None
+        self, key: str, raw: bytes, idempotency_key: str | None, run_id: str | None = None
     ) -> tuple[CreateResponse, bool]:
         """Handle ``POST /v1/videos/generations``; returns (response, replayed).
 
+        ``run_id`` is the request's ``X-Evo-Run-Id``, kept with the task as ground truth.
         With a journal this waits for its fsync: call it from a worker thread."""
-        answer = self._create(key, raw, idempotency_key)
+        answer = self._create(key, raw, idempotency_key, run_id)
         self._sync()  # the task (a replayed one too) is on disk before its id leaves
         return answer
 
     def _create(
-        self, key: str, raw: bytes, idempotency_key: str | None
+        self, key: str, raw: bytes, idempotency_key: str | None, run_id: str | None
     ) -> tuple[CreateResponse, bool]:
         cfg = self.config
+        remember = cfg.idempotency_ttl is not None
         with self._lock:
             self._limit(self._create_limits, cfg.create_rate, cfg.create_burst, key)
-            if idempotency_key is not None and not IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key):
+            if (
+                remember
+                and idempotency_key is not None
+                and not IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key)
+            ):
                 raise ApiError(
                     "invalid_request",
                     "Idempotency-Key must be 16-96 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
@@ -479,13 +578,11 @@ class Simulator:
                 )
             body = _parse_body(raw)
             body_hash = hash_body(body)
-            if idempotency_key is not None:
-                seen = self._idem.get((key, idempotency_key))
-                if seen is not None:
-                    if seen[0] != body_hash:
-                        raise ApiError("idempotency_conflict")
-                    self.replays_by_idempotency_key[idempotency_key] += 1
-                    return seen[2], True
+            now = self.now()
+            if remember and idempotency_key is not None:
+                replay = self._replay_of(key, idempotency_key, body_hash, now)
+                if replay is not None:
+                    return replay, True
             violations = rules.problems(body)
             if violations:
                 text = "; ".join(f"{field}: {message}" for field, message in violations)
@@ -494,22 +591,35 @@ class Simulator:
                 )
             acct = self.accounts[key]
             model = str(body["model"])
-            if acct.models is not None and model not in acct.models:
-                raise ApiError("model_access_denied")
-            now = self.now()
-            self.slots.settle(key, now)  # refunds due by now count towards the balance
+            check_model(acct, model, cfg.model_denial)
+            self._settle(now, key)  # refunds due by now count towards the balance
             task = self._new_task(key, model, body, body_hash, idempotency_key, now)
-            if acct.available < task.credits:
-                raise ApiError("insufficient_quota")
+            task.run_id = run_id
+            check_funds(acct, task.credits, now)
             self._log(task_record(task))
             return self._book(task), False
 
+    def _replay_of(
+        self, key: str, idempotency_key: str, body_hash: str, now: float
+    ) -> CreateResponse | None:
+        """The original answer for a key still remembered (409 for another body)."""
+        seen = self._idem.get((key, idempotency_key))
+        ttl = self.config.idempotency_ttl
+        if seen is None or ttl is None or now > seen[1] + ttl:
+            return None  # never seen, or forgotten: a new task
+        if seen[0] != body_hash:
+            raise ApiError("idempotency_conflict")
+        self.replays_by_idempotency_key[idempotency_key] += 1
+        return seen[2]
+
     def _book(self, task: Task) -> CreateResponse:
-        """Reserve a new task's credits, count it and give it a slot (or a place in line)."""
+        """Debit a new task's credits, count it and give it a slot (or a place in line)."""
         acct = self._account(task.key)
-        self.slots.settle(task.key, task.created)
+        self._settle(task.created, task.key)
         acct.available -= task.credits
         acct.reserved += task.credits
+        acct.charged += task.credits
+        acct.tasks.append(task)
         self.creates_by_body[task.body_hash] += 1
         if task.idempotency_key is not None:
             self.creates_by_idempotency_key[task.idempotency_key] += 1
@@ -534,8 +644,8 @@ class Simulator:
                 "user_group": "default",
             },
         }
-        if task.idempotency_key is not None:
-            self._idem[(task.key, task.idempotency_key)] = (task.body_hash, task.id, response)
+        if task.idempotency_key is not None and self.config.idempotency_ttl is not None:
+            self._idem[(task.key, task.idempotency_key)] = (task.body_hash, task.created, response)
         return response
 
     def _new_task(
@@ -610,30 +720,38 @@ class Simulator:
     # --- the generation slots ----------------------------------------------------------------
 
     def _finish(self, task: Task, at: float) -> None:
-        """A task's slot time is over: settle its money (charge, or refund a failure)."""
+        """A task's slot time is over: its charge stands (completed), or it is held until the
+        refund the ``refunds`` setting gives (failed, or cancelled: ``request_cancelled``)."""
         task.finished_at = at
         acct = self.accounts[task.key]
         acct.reserved -= task.credits
         if task.outcome is None:
             task.status, task.settled = "completed", "charged"
-            acct.charged += task.credits
-        else:
-            task.status, task.settled = "failed", "refunded"
-            acct.available += task.credits
-            acct.refunded += task.credits
+            return
+        task.status = "cancelled" if task.outcome == "request_cancelled" else "failed"
+        task.settled = "held"
+        acct.held += task.credits
+        mode = self.config.refunds
+        if mode == "immediate":
+            task.refund_at = at
+            refund(acct, task, at)
+        elif mode == "late":
+            self.refunds.schedule(task, at + self.config.refund_delay)
 
     def cancel(self, task_id: str) -> TaskResponse:
-        """Test hook: end a task now as failed/``request_cancelled`` (refunded)."""
+        """Test hook: end a task now as ``cancelled`` (``request_cancelled``; refunded as the
+        ``refunds`` setting says)."""
         with self._lock:
             task = self.tasks.get(task_id)
             if task is None:
                 raise ApiError("task_not_found")
             now = self.now()
-            self.slots.settle(task.key, now)
+            self._settle(now, task.key)
             if task.finished_at is not None:
                 raise ApiError("invalid_request", f"task {task_id} already {task.status}")
             self._log({"type": "cancel", "sim": now, "id": task.id})
             self._end(task, now)
+            self._settle(now)  # an immediate refund is due now
             view = self._render(task, now, "")
         self._sync()
         return view
@@ -658,63 +776,73 @@ class Simulator:
             if task.key != key:
                 raise ApiError("permission_denied")
             now = self.now()
-            self.slots.settle(task.key, now)
+            self._settle(now, task.key)
             return self._render(task, now, base_url)
+
+    def batch_view(self, key: str, body: object, base_url: str) -> BatchResponse:
+        """Handle ``POST /v1/tasks/batch`` for ``key`` (one query against the rate limit)."""
+        cfg = self.config
+        with self._lock:
+            self._limit(self._query_limits, cfg.query_rate, cfg.query_burst, key)
+            ids = batch_ids(body)
+            now = self.now()
+            self._settle(now, key)
+            found = [self.tasks.get(task_id) for task_id in ids]
+            return {
+                "data": [
+                    self._render(task, now, base_url)
+                    for task in found
+                    if task is not None and task.key == key
+                ]
+            }
+
+    def list_view(self, key: str, params: Mapping[str, str]) -> ListResponse:
+        """Handle ``GET /v1/tasks`` for ``key`` (one query against the rate limit)."""
+        cfg = self.config
+        with self._lock:
+            self._limit(self._query_limits, cfg.query_rate, cfg.query_burst, key)
+            query = ListQuery.parse(params)
+            now = self.now()
+            self._settle(now, key)
+            listed = []
+            for task in reversed(self.accounts[key].tasks):  # newest first
+                view = self._render(task, now, "")
+                if query.matches(task, view["status"]):
+                    listed.append((task, view))
+            return {
+                "data": [list_item(task, view) for task, view in query.page_of(listed)],
+                "total": len(listed),
+                "page": query.page,
+                "page_size": query.page_size,
+            }
+
+    def models_view(self, key: str) -> ModelsResponse:
+        """Handle ``GET /v1/models``: the models this key may use."""
+        with self._lock:
+            allowed = self.accounts[key].models
+        ids = sorted(rules.MODEL_TABLE if allowed is None else allowed)
+        return {"object": "list", "data": [{"id": model} for model in ids]}
 
     def _render(self, task: Task, now: float, base_url: str) -> TaskResponse:
         cfg = self.config
-        out: TaskResponse = {
-            "created": int(task.created),
-            "id": task.id,
-            "model": task.model,
-            "object": "video.generation.task",
-            "progress": 0,
-            "status": "pending",
-            "task_info": {"can_cancel": True},
-            "type": "video",
-        }
-        info: TaskInfo
-        if task.finished_at is not None:
-            out["status"] = task.status
-            out["task_info"] = {"can_cancel": False}
-            if task.outcome is None:
-                out["progress"] = 100
-                base = (cfg.public_base_url or base_url).rstrip("/")
-                out["results"] = [f"{base}/files/{task.id}.mp4"]
-            else:
-                out["error"] = {
-                    "code": task.outcome,
-                    "message": TASK_FAILURES[task.outcome],
-                    "type": "task_error",
-                }
-        elif task.started_at is not None and now >= task.started_at + cfg.pending_seconds:
-            done = (now - task.started_at - cfg.pending_seconds) / task.gen_seconds
-            out["status"] = "processing"
-            out["progress"] = min(99, max(1, int(100 * done)))
-        else:
-            info = {
-                "can_cancel": True,
-                "estimated_time": max(1, round(task.estimated_end - now)),
-                "video_duration": int(task.body.get("duration", 5)),
-            }
-            out["task_info"] = info
-        return out
+        base = cfg.file_origin or cfg.public_base_url or base_url
+        return render(task, now, pending_seconds=cfg.pending_seconds, result_base=base)
 
     def credits_view(self, key: str) -> CreditsResponse:
-        """Handle ``GET /v1/credits``: the key is its own account (token and user agree)."""
+        """Handle ``GET /v1/credits``: the key is its own account; ``token`` adds the key's
+        limits (`money.token_credits`)."""
         with self._lock:
-            self.slots.settle(key, self.now())
+            now = self.now()
+            self._settle(now, key)
             acct = self.accounts[key]
-            remaining = acct.available / UNITS_PER_CREDIT
-            used = (acct.charged + acct.reserved) / UNITS_PER_CREDIT
+            used = (acct.charged - acct.refunded) / UNITS_PER_CREDIT
             return {
                 "data": {
-                    "token": {
-                        "remaining_credits": remaining,
-                        "unlimited_credits": False,
+                    "token": token_credits(acct, now),
+                    "user": {
+                        "remaining_credits": acct.available / UNITS_PER_CREDIT,
                         "used_credits": used,
                     },
-                    "user": {"remaining_credits": remaining, "used_credits": used},
                 },
                 "message": "",
                 "success": True,
@@ -728,7 +856,7 @@ class Simulator:
         with self._lock:
             task = self.tasks[task_id]
             now = self.now()
-            self.slots.settle(task.key, now)
+            self._settle(now, task.key)
             if task.status != "completed" or task.finished_at is None:
                 raise KeyError(task_id)
             return task, now > task.finished_at + self.config.result_ttl
@@ -764,29 +892,26 @@ class Simulator:
     def account(self, key: str) -> Account:
         """A copy of the key's account, settled up to now."""
         with self._lock:
-            self.slots.settle_all(self.now())
-            acct = self.accounts[key]
-            return Account(
-                acct.key, acct.available, acct.models, acct.reserved, acct.charged, acct.refunded
-            )
+            self._settle(self.now())
+            return dataclasses.replace(self.accounts[key], tasks=[])
 
     def task(self, task_id: str) -> Task:
         with self._lock:
-            self.slots.settle_all(self.now())
+            self._settle(self.now())
             return self.tasks[task_id]
 
     def peak_generating(self, key: str | None = None) -> int:
         """Most tasks holding a generation slot at once (of ``key``, or of all keys)."""
         with self._lock:
             now = self.now()
-            self.slots.settle_all(now)
+            self._settle(now)
             return peak([t for t in self.tasks.values() if key is None or t.key == key], now)
 
     def snapshot(self) -> dict[str, Any]:
         """Everything ``GET /_sim/state`` shows, as plain JSON values."""
         with self._lock:
             now = self.now()
-            self.slots.settle_all(now)
+            self._settle(now)
             tasks = list(self.tasks.values())
             by_key: dict[str, list[Task]] = {}
             for task in tasks:
@@ -806,11 +931,23 @@ class Simulator:
                         "creates_by_body": dict(self.creates_by_body),
                         "creates_by_idempotency_key": dict(self.creates_by_idempotency_key),
                         "replays_by_idempotency_key": dict(self.replays_by_idempotency_key),
+                        "outcome_unknown_by_idempotency_key": dict(
+                            self.outcome_unknown_by_idempotency_key
+                        ),
                         "accounts": {
-                            key_label(k): {**a.to_json(), "tasks": len(by_key.get(k, []))}
+                            key_label(k): {
+                                **a.to_json(),
+                                "tasks": len(by_key.get(k, [])),
+                                "daily_used": daily_used(a, now) / UNITS_PER_CREDIT
+                                if a.daily_limit is not None
+                                else None,
+                            }
                             for k, a in self.accounts.items()
                         },
                         "requests": {e: dict(c) for e, c in self.requests.items()},
+                        "user_agents": {e: sorted(u) for e, u in self.user_agents.items()},
+                        "file_requests_with_authorization": self.file_requests_with_authorization,
+                        "refunds_due": len(self.refunds),
                         "peak_generating": peak(tasks, now),
                         "peak_generating_by_key": {
                             key_label(k): peak(ts, now) for k, ts in by_key.items()
@@ -823,6 +960,21 @@ class Simulator:
                 )
             )
             return snapshot
+
+
+def _credits_of(value: int | None) -> float | None:
+    return None if value is None else value / UNITS_PER_CREDIT
+
+
+def _account_of(key: str, kc: KeyConfig) -> Account:
+    return Account(
+        key,
+        units(kc.balance),
+        kc.models,
+        total_limit=None if kc.total_limit is None else units(kc.total_limit),
+        daily_limit=None if kc.daily_limit is None else units(kc.daily_limit),
+        reset_timezone=kc.reset_timezone,
+    )
 
 
 def _parse_body(raw: bytes) -> dict[str, Any]:

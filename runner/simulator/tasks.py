@@ -35,7 +35,11 @@ FAIL_AT: Final[dict[str, tuple[float, float]]] = {
 
 @dataclass
 class Account:
-    """One key's money, in credits units of 1e-4 (``UNITS_PER_CREDIT``)."""
+    """One key's money, in credits units of 1e-4 (``UNITS_PER_CREDIT``).
+
+    ``charged`` is what creates debited (gross), ``refunded`` what came back; ``reserved`` is
+    held by unfinished tasks and ``held`` by failed or cancelled ones not (yet) refunded.
+    ``total_limit`` and ``daily_limit`` are the key's own limits (None: none)."""
 
     key: str = field(repr=False)
     available: int
@@ -43,6 +47,11 @@ class Account:
     reserved: int = 0
     charged: int = 0
     refunded: int = 0
+    held: int = 0
+    total_limit: int | None = None
+    daily_limit: int | None = None
+    reset_timezone: str = "Asia/Shanghai"
+    tasks: list[Task] = field(default_factory=list, repr=False)  # in creation order
 
     def to_json(self) -> dict[str, float]:
         return {
@@ -50,6 +59,7 @@ class Account:
             "reserved": self.reserved / UNITS_PER_CREDIT,
             "charged": self.charged / UNITS_PER_CREDIT,
             "refunded": self.refunded / UNITS_PER_CREDIT,
+            "held": self.held / UNITS_PER_CREDIT,
         }
 
 
@@ -73,11 +83,14 @@ class Task:
     run_seconds: float  # slot time after pending: gen_seconds, or until it fails
     outcome: str | None  # None: completes; else the task error code it fails with
     estimated_end: float
+    run_id: str | None = None  # the X-Evo-Run-Id header of its create
     started_at: float | None = None  # slot acquired
     ends_at: float | None = None
     finished_at: float | None = None
-    status: str = "pending"  # the stored status; "completed"/"failed" once finished
-    settled: str | None = None  # "charged" | "refunded"
+    status: str = "pending"  # the stored status; "completed"/"failed"/"cancelled" once finished
+    settled: str | None = None  # "charged" | "held" (failed, not refunded yet) | "refunded"
+    refund_at: float | None = None  # when its refund is (or was) due; None: none due
+    refunded_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,9 +103,15 @@ class Task:
             "body_hash": self.body_hash,
             "n": self.n,
             "idempotency_key": self.idempotency_key,
+            "run_id": self.run_id,
             "created": self.created,
             "created_wall": self.created_wall,
             "credits_reserved": self.credits / UNITS_PER_CREDIT,
+            "reserved": self.credits / UNITS_PER_CREDIT,
+            "credits_used": self.credits / UNITS_PER_CREDIT if self.status == "completed" else None,
+            "refunded": self.credits / UNITS_PER_CREDIT if self.refunded_at is not None else 0.0,
+            "refund_at": self.refund_at,
+            "refunded_at": self.refunded_at,
             "generation_seconds": self.gen_seconds,
             "started_at": self.started_at,
             "ends_at": self.ends_at,

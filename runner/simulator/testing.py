@@ -6,7 +6,20 @@ cleanly (hung requests are cut after ``graceful_timeout`` seconds). `serve_proce
 same in a child Python process, for tests that must kill or outlive the server's process.
 `ManualClock` and `asgi_client` are the in-process test seams.
 uvicorn runs with the pure-Python h11 protocol and the asyncio loop, the setup the
-simulator's connection faults (reset, drop, truncate) are verified against.
+simulator's connection faults (reset, drop, truncate) are verified against, and without its
+own ``Date`` header: the simulator's (in simulated time) is the only one.
+
+The file origin on a port of its own: bind its socket first, so that its URL can go into the
+config, then serve the app and its file host (``app.files``)::
+
+    files = listen()
+    app = create_app(SimConfig(file_origin=origin(files), strict_file_host=True))
+    with serve(app) as api_url, serve(app.files, sock=files) as files_url:
+        ...  # result URLs are f"{files_url}/files/<task id>.mp4"
+
+    files = listen()
+    with serve_process({"file_origin": origin(files)}, file_socket=files) as (url, proc):
+        ...
 """
 
 from __future__ import annotations
@@ -19,7 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import httpx
@@ -67,6 +80,17 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def listen(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening socket on ``host`` (port 0: a free one), for `serve` and `serve_process`."""
+    return _bind(host, port)
+
+
+def origin(sock: socket.socket) -> str:
+    """``http://host:port`` of a listening socket."""
+    host, port = sock.getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
 def _config(app: ASGIApp | str, host: str, graceful_timeout: int, **extra: Any) -> uvicorn.Config:
     return uvicorn.Config(
         app,
@@ -79,6 +103,7 @@ def _config(app: ASGIApp | str, host: str, graceful_timeout: int, **extra: Any) 
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=graceful_timeout,
+        date_header=False,  # the simulator sends its own, in simulated time
         **extra,
     )
 
@@ -89,11 +114,17 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     *,
+    sock: socket.socket | None = None,
     graceful_timeout: int = 2,
     startup_timeout: float = 10.0,
 ) -> Iterator[str]:
-    """Run ``app`` under uvicorn in a thread; yields ``http://host:port``."""
-    sock = _bind(host, port)
+    """Run ``app`` under uvicorn in a thread; yields ``http://host:port``.
+
+    ``sock``: a socket from `listen` to serve on (``host`` and ``port`` are then ignored);
+    it is closed afterwards."""
+    if sock is None:
+        sock = _bind(host, port)
+    host = sock.getsockname()[0]
     server = uvicorn.Server(_config(app, host, graceful_timeout))
     failure: list[BaseException] = []
 
@@ -128,12 +159,15 @@ def serve_process(
     port: int = 0,
     *,
     speed: float | None = None,
+    file_socket: socket.socket | None = None,
     startup_timeout: float = 20.0,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Run the simulator in a child process; yields ``(base_url, process)``.
 
     ``config`` is what `SimConfig.from_json` takes. The listening socket is
     bound here and inherited by the child, so the URL is valid before the child is ready.
+    ``file_socket`` (from `listen`; give ``config["file_origin"]`` its `origin`): the child
+    serves the file origin on it too.
     """
     settings = dict(config or {})
     if speed is not None:
@@ -146,7 +180,11 @@ def serve_process(
         "RUNNER_SIM_CONFIG": json.dumps(settings),
         "RUNNER_SIM_FD": str(sock.fileno()),
     }
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, pass_fds=[sock.fileno()])
+    fds = [sock.fileno()]
+    if file_socket is not None:
+        env["RUNNER_SIM_FILE_FD"] = str(file_socket.fileno())
+        fds.append(file_socket.fileno())
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, pass_fds=fds)
     url = f"http://{bound_host}:{bound_port}"
     try:
         deadline = time.monotonic() + startup_timeout
@@ -166,6 +204,8 @@ def serve_process(
         yield url, proc
     finally:
         sock.close()
+        if file_socket is not None:
+            file_socket.close()
         if proc.poll() is None:
             proc.terminate()
             try:
@@ -179,4 +219,8 @@ def _child() -> None:
     """Entry point of `serve_process`'s child."""
     app = create_app(SimConfig.from_json(json.loads(os.environ["RUNNER_SIM_CONFIG"])))
     sock = socket.socket(fileno=int(os.environ["RUNNER_SIM_FD"]))  # family detected from the fd
-    uvicorn.Server(_config(app, sock.getsockname()[0], 2)).run(sockets=[sock])
+    file_fd = os.environ.get("RUNNER_SIM_FILE_FD")
+    with ExitStack() as stack:
+        if file_fd is not None:
+            stack.enter_context(serve(app.files, sock=socket.socket(fileno=int(file_fd))))
+        uvicorn.Server(_config(app, sock.getsockname()[0], 2)).run(sockets=[sock])

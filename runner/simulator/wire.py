@@ -8,30 +8,60 @@ Sources are ``docs/simulator.md`` sections; each shape says where it comes from:
 - [3P]/[EVO] 502 ``upstream_error``, 503 ``service_unavailable_error``, 413
   ``request_too_large_error`` (S2A); the integer-``code`` variant with ``param`` and
   ``fallback_suggestion`` (S2A, MCP; §7.1, "two error shapes").
-- [INF] ``idempotency_conflict``'s HTTP status (409) and message, 504's body, the multi-line
-  texts of task failures (modelled on the docs' example), the expired-link body of result files
-  (a CDN-style XML ``AccessDenied``).
+- [EVO] the gateway's surface (§15-§18): batch reads, the task list and its items, the models
+  list, task money (``usage`` and ``billing``), 402s with flat ``error.*`` figures
+  (``key_model_not_allowed``, ``key_quota_exhausted``, ``key_daily_quota_exhausted``),
+  ``paid_outcome_unknown``; the token part of the credits answer.
+- [INF] ``idempotency_conflict``'s and ``paid_outcome_unknown``'s HTTP status (409) and
+  messages, every ``type`` of the gateway's codes, 504's body, the multi-line texts of task
+  failures (modelled on the docs' example), the expired-link body of result files (a CDN-style
+  XML ``AccessDenied``) and the file host's ``error code: 1010`` page.
 """
 
 from __future__ import annotations
 
-from typing import Final, Literal, NotRequired, TypedDict
+from collections.abc import Mapping
+from typing import Any, Final, Literal, NotRequired, TypedDict
 
-Endpoint = Literal["create", "task", "credits", "file"]
-ENDPOINTS: Final[tuple[Endpoint, ...]] = ("create", "task", "credits", "file")
+Endpoint = Literal["create", "task", "credits", "file", "batch", "list", "models"]
+ENDPOINTS: Final[tuple[Endpoint, ...]] = (
+    "create",
+    "task",
+    "credits",
+    "file",
+    "batch",
+    "list",
+    "models",
+)
 TASK_ID_PREFIX: Final = "task-unified-"
+CREDITS_PER_USD: Final = 68  # §10
+BLOCKED_BODY: Final = "error code: 1010"  # the file host refusing a client's signature (§5.2)
 
 
-class ErrorDetail(TypedDict):
-    code: str | int
-    message: str
-    type: str
-    param: NotRequired[str | None]
-    fallback_suggestion: NotRequired[str]
+class ApiError(Exception):
+    """An EvoLink error answer: the app renders it with `error_body`.
+
+    ``fields`` are extra flat ``error.*`` members (a 402's figures, §7.3)."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        *,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(code if message is None else f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.param = param
+        self.headers = dict(headers or {})
+        self.fields = dict(fields or {})
 
 
 class ErrorBody(TypedDict):
-    error: ErrorDetail
+    error: dict[str, Any]  # code, message, type; param, fallback_suggestion, flat figures
 
 
 class TaskInfo(TypedDict):
@@ -66,8 +96,38 @@ class TaskError(TypedDict):
     type: str
 
 
+class ReservedUsage(TypedDict):
+    """``usage`` of a task read while unfinished, failed or cancelled (§19)."""
+
+    credits_reserved: float
+
+
+class Cost(TypedDict):
+    credits: float
+    usd: float
+
+
+class FinalUsage(TypedDict):
+    """``usage`` of a completed task: the final charge (§19)."""
+
+    credits_used: float
+    cost: Cost
+
+
+class Billing(TypedDict):
+    """``billing`` of a failed or cancelled task: whether its reservation came back (§19)."""
+
+    reserved_credits: float
+    charge_status: Literal["released", "held"]
+    refund_status: Literal["completed", "pending", "none"]
+    refund_scope: str
+    refunded_credits: float
+    refunded_at: int | None
+
+
 class TaskResponse(TypedDict):
-    """§5.1 (``GET /v1/tasks/{id}``): ``results`` only when completed, ``error`` when failed."""
+    """§5.1 (``GET /v1/tasks/{id}``): ``results`` only when completed, ``error`` when failed
+    or cancelled; ``usage`` always, ``billing`` when failed or cancelled (§19)."""
 
     created: int
     id: str
@@ -79,16 +139,66 @@ class TaskResponse(TypedDict):
     type: str
     results: NotRequired[list[str]]
     error: NotRequired[TaskError]
+    usage: NotRequired[ReservedUsage | FinalUsage]
+    billing: NotRequired[Billing]
+
+
+class BatchResponse(TypedDict):
+    """``POST /v1/tasks/batch`` (§15): the tasks found, each as ``GET /v1/tasks/{id}``."""
+
+    data: list[TaskResponse]
+
+
+class ListItem(TypedDict):
+    """One task of ``GET /v1/tasks`` (§16): no links, no error code, no prompt."""
+
+    id: str
+    status: str
+    model: str
+    type: str
+    progress: int
+    created_at: int
+    has_results: bool
+    credits_used: float | None
+    has_error: bool
+
+
+class ListResponse(TypedDict):
+    data: list[ListItem]
+    total: int
+    page: int
+    page_size: int
+
+
+class ModelItem(TypedDict):
+    id: str
+
+
+class ModelsResponse(TypedDict):
+    """``GET /v1/models`` (§18): the models this key may use."""
+
+    object: str
+    data: list[ModelItem]
 
 
 class CreditsBucket(TypedDict):
     remaining_credits: float
     used_credits: float
-    unlimited_credits: NotRequired[bool]
+
+
+class TokenCredits(TypedDict):
+    """The key's own figures (§18): None where the key has no such limit."""
+
+    remaining_credits: float | None
+    unlimited_credits: bool
+    used_credits: float
+    daily_limit_credits: float | None
+    daily_used_credits: float | None
+    reset_timezone: str | None
 
 
 class CreditsData(TypedDict):
-    token: CreditsBucket
+    token: TokenCredits
     user: CreditsBucket
 
 
@@ -139,6 +249,24 @@ ERRORS: Final[dict[str, ErrorSpec]] = {
         "message": "Insufficient quota. Please top up your account.",
         "suggestion": "top up your account",
     },
+    "key_model_not_allowed": {
+        "status": 402,
+        "type": "permission_error",
+        "message": "This API key may not use the requested model",
+        "suggestion": "use one of allowed_models, or allow this model for the key",
+    },
+    "key_quota_exhausted": {
+        "status": 402,
+        "type": "insufficient_quota",
+        "message": "This API key's credit limit is used up",
+        "suggestion": "raise the key's credit limit",
+    },
+    "key_daily_quota_exhausted": {
+        "status": 402,
+        "type": "insufficient_quota",
+        "message": "This API key's daily credit limit is used up; it resets at midnight",
+        "suggestion": "wait until reset_at, or raise the key's daily limit",
+    },
     "model_access_denied": {
         "status": 403,
         "type": "invalid_request_error",
@@ -169,6 +297,13 @@ ERRORS: Final[dict[str, ErrorSpec]] = {
         "message": "This Idempotency-Key was already used with a different request body; "
         "use a new key for a new request",
         "suggestion": "use a new Idempotency-Key",
+    },
+    "paid_outcome_unknown": {
+        "status": 409,
+        "type": "invalid_request_error",
+        "message": "The earlier submission with this Idempotency-Key is still being processed; "
+        "wait a minute and retry with the same key",
+        "suggestion": "wait a minute and retry with the same Idempotency-Key",
     },
     "request_too_large": {
         "status": 413,
@@ -222,7 +357,7 @@ _CODE_FOR_STATUS: Final[dict[Endpoint, dict[int, str]]] = {
         402: "insufficient_quota",
         403: "model_access_denied",
         404: "not_found",
-        409: "idempotency_conflict",
+        409: "idempotency_conflict",  # paid_outcome_unknown: give it as json_body
         413: "request_too_large",
         429: "rate_limit_exceeded",
     },
@@ -236,6 +371,9 @@ _CODE_FOR_STATUS: Final[dict[Endpoint, dict[int, str]]] = {
     },
     "credits": {401: "unauthorized", 429: "rate_limit_exceeded"},
     "file": {},
+    "batch": {400: "invalid_request", 401: "unauthorized", 429: "rate_limit_exceeded"},
+    "list": {400: "invalid_request", 401: "unauthorized", 429: "rate_limit_exceeded"},
+    "models": {401: "unauthorized", 429: "rate_limit_exceeded"},
 }
 _SERVER_CODES: Final[dict[int, str]] = {
     500: "internal_error",
@@ -253,11 +391,13 @@ def error_body(
     param: str | None = None,
     status: int | None = None,
     int_code: bool = False,
+    fields: Mapping[str, Any] | None = None,
 ) -> ErrorBody:
     """The documented error JSON for ``code`` as ``endpoint`` words it.
 
     With ``int_code`` the body takes the integer variant: ``code`` is the HTTP status and the
-    keys ``param`` and ``fallback_suggestion`` are always present.
+    keys ``param`` and ``fallback_suggestion`` are always present. ``fields`` are added as
+    flat members of ``error`` (never nested under ``details``, §7.3).
     """
     spec = ERRORS.get(code)
     err_type = spec["type"] if spec else "api_error"
@@ -265,7 +405,7 @@ def error_body(
     if endpoint == "task" and code in TASK_ERROR_OVERRIDES:
         err_type, text = TASK_ERROR_OVERRIDES[code]
     http_status = status if status is not None else spec["status"] if spec else 500
-    detail: ErrorDetail = {
+    detail: dict[str, Any] = {
         "code": http_status if int_code else code,
         "message": message if message is not None else text,
         "type": err_type,
@@ -275,6 +415,7 @@ def error_body(
         detail["fallback_suggestion"] = spec["suggestion"] if spec else "retry later"
     elif param is not None:
         detail["param"] = param
+    detail.update(fields or {})
     return {"error": detail}
 
 
@@ -289,6 +430,10 @@ def status_of(code: str) -> int:
     return spec["status"] if spec else 500
 
 
+NO_SUCH_KEY_BODY: Final = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code>'
+    "<Message>The specified key does not exist.</Message></Error>\n"
+)
 EXPIRED_LINK_BODY: Final = (
     '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
     "<Message>Request has expired</Message></Error>\n"
