@@ -75,7 +75,7 @@ async def dispatch(
     sim: Sim | None = None,
     provider: Callable[[httpx.AsyncClient], Provider] | None = None,
     files: httpx.AsyncBaseTransport | None = None,
-    trusted: str = SIM,
+    trusted: str | tuple[str, ...] = SIM,
     **settings: Any,
 ) -> Outcome:
     """Run the dispatcher to its end while ``clock`` drives time."""
@@ -93,7 +93,9 @@ async def dispatch(
             api,
             files_client,
             run.ledger.workspace / run.run_id / "media",
-            Settings(trusted_origins=(trusted,), **settings),
+            Settings(
+                trusted_origins=(trusted,) if isinstance(trusted, str) else trusted, **settings
+            ),
             run.events.append,
             clock=clock,
             rand=lambda: 0.5,

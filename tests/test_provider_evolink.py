@@ -36,6 +36,7 @@ REQUEST = Request("text", "A lamp on a desk", 4, "720p", "16:9", False, False)
 FAST = "seedance-2.0-fast-text-to-video"
 KEY = "idempotency-key-0001"
 SECRET = "sk-TOPSECRET-0123456789abcdef"  # an API key that must never show in a message
+SIM_DATE = datetime(2026, 3, 1, 10, 30, 0, tzinfo=UTC)  # what the provider's clock says
 
 
 class Spy(httpx.AsyncBaseTransport):
@@ -253,11 +254,35 @@ async def test_the_simulators_own_model_refusal_stops() -> None:
     keys = {DEFAULT_KEY: KeyConfig(models=frozenset({"seedance-2.0-mini-text-to-video"}))}
     provider, app, _ = _provider(keys=keys)
     result = await _create(provider)
-    assert isinstance(result, Stop) and result.kind in ("model", "access")
+    assert isinstance(result, Stop)
+    assert (result.kind, result.allowed) == ("model", ("seedance-2.0-mini-text-to-video",))
+    assert FAST in result.message
     assert app.sim.snapshot()["tasks"] == []
 
 
-SIM_DATE = datetime(2026, 3, 1, 10, 30, 0, tzinfo=UTC)  # what the provider's clock says
+async def test_the_simulators_own_daily_limit_stops_until_its_midnight() -> None:
+    from runner.simulator.config import KeyConfig
+
+    key = KeyConfig(daily_limit=20.0, reset_timezone="Asia/Shanghai")
+    # simulated time 10:30 UTC = 18:30 in Shanghai: its midnight is 5.5 h away, whatever
+    # this machine's clock says (the simulator's Date header is simulated time)
+    provider, app, _ = _provider(keys={DEFAULT_KEY: key}, start_time=SIM_DATE.timestamp())
+    result = await _create(provider)
+    assert isinstance(result, Stop)
+    assert (result.kind, result.code) == ("daily", "key_daily_quota_exhausted")
+    assert result.reset_in == pytest.approx(5.5 * 3600, abs=1.0)
+    assert app.sim.snapshot()["tasks"] == []
+
+
+async def test_the_simulators_own_key_quota_is_a_balance_stop_naming_the_key() -> None:
+    from runner.simulator.config import KeyConfig
+
+    provider, app, _ = _provider(keys={DEFAULT_KEY: KeyConfig(total_limit=10.0)})
+    result = await _create(provider)
+    assert isinstance(result, Stop) and result.kind == "balance"
+    assert "this API key has used up its own credit limit" in result.message
+    assert "10.00 credits left of 10.00" in result.message
+    assert app.sim.snapshot()["tasks"] == []
 
 
 @pytest.mark.parametrize(
@@ -390,12 +415,25 @@ async def test_the_key_is_in_no_create_outcome(status: int) -> None:
 
 
 async def test_creates_carry_the_key_as_idempotency_key_and_x_evo_run_id_and_runners_ua() -> None:
-    provider, app, spy = _provider()
+    provider, app, _ = _provider()
     await _create(provider)
-    assert app.sim.snapshot()["creates_by_idempotency_key"] == {KEY: 1}
-    sent = spy.requests[-1].headers
-    assert sent["idempotency-key"] == sent["x-evo-run-id"] == KEY
-    assert sent["user-agent"] == f"runner/{runner.__version__}"
+    truth = app.sim.snapshot()
+    assert truth["creates_by_idempotency_key"] == {KEY: 1}
+    assert [t["run_id"] for t in truth["tasks"]] == [KEY]  # X-Evo-Run-Id, as the simulator saw
+    assert truth["user_agents"] == {"create": [f"runner/{runner.__version__}"]}
+
+
+async def test_every_api_request_says_runners_user_agent() -> None:
+    provider, app, _ = _provider()
+    created = await _create(provider)
+    assert isinstance(created, Created)
+    await provider.read_tasks([created.task_id])
+    await provider.read_tasks([created.task_id, "task-unified-1-missing"])
+    await provider.balance()
+    await provider.models()
+    agents = app.sim.snapshot()["user_agents"]
+    assert set(agents) == {"create", "task", "batch", "credits", "models"}
+    assert all(a == [runner.USER_AGENT] for a in agents.values())
 
 
 # ---------------------------------------------------------------------- task reads
@@ -542,6 +580,103 @@ async def test_task_errors_read_without_inventing_text(
     assert view.error_message != "None"
 
 
+async def _tasks(provider: EvoLink, n: int) -> list[str]:
+    """``n`` real tasks (one create each, keys of their own)."""
+    ids = []
+    for i in range(n):
+        created = await _create(provider, f"idempotency-key-{i:04d}")
+        assert isinstance(created, Created)
+        ids.append(created.task_id)
+    return ids
+
+
+async def test_batch_reads_go_in_chunks_of_fifty_distinct_ids() -> None:
+    provider, app, _ = _provider()
+    ids = await _tasks(provider, 120)
+    reads = await provider.read_tasks(ids + ids[:30])  # duplicates are read once
+    assert list(reads) == ids
+    assert all(isinstance(v, TaskView) and v.task_id == k for k, v in reads.items())
+    assert _requests(app, "batch") == 3  # 50 + 50 + 20
+    assert _requests(app, "task") == 0
+
+
+async def test_a_single_id_is_one_task_read_not_a_batch() -> None:
+    provider, app, _ = _provider()
+    (task_id,) = await _tasks(provider, 1)
+    reads = await provider.read_tasks([task_id, task_id])
+    assert isinstance(reads[task_id], TaskView)
+    assert (_requests(app, "batch"), _requests(app, "task")) == (0, 1)
+
+
+async def test_an_id_missing_from_a_batch_is_confirmed_with_one_single_read() -> None:
+    provider, app, _ = _provider()
+    ids = await _tasks(provider, 3)
+    missing = "task-unified-1700000000-missing1"
+    reads = await provider.read_tasks([*ids, missing])
+    assert all(isinstance(reads[i], TaskView) for i in ids)
+    assert isinstance(reads[missing], TaskGone)
+    assert app.sim.snapshot()["requests"]["batch"] == {"200": 1}
+    assert app.sim.snapshot()["requests"]["task"] == {"404": 1}  # one confirmation, its 404
+
+
+async def test_a_malformed_batch_item_is_confirmed_by_a_single_read() -> None:
+    provider, app, _ = _provider()
+    ids = await _tasks(provider, 2)
+    app.sim.set_faults(
+        parse_plan(
+            [{"endpoint": "batch", "kind": "patch", "json_body": {"data": [{"id": ids[0]}]}}]
+        )
+    )
+    reads = await provider.read_tasks(ids)
+    assert all(isinstance(reads[i], TaskView) for i in ids)
+    assert (_requests(app, "batch"), _requests(app, "task")) == (1, 2)
+
+
+@pytest.mark.parametrize("status", [404, 405])
+async def test_two_batch_misses_in_a_row_switch_to_single_reads_for_good(status: int) -> None:
+    provider, app, _ = _provider({"endpoint": "batch", "kind": "respond", "status": status})
+    ids = await _tasks(provider, 2)
+    for _ in range(3):
+        reads = await provider.read_tasks(ids)
+        assert all(isinstance(reads[i], TaskView) for i in ids)
+    assert provider.batch_reads is False
+    assert _requests(app, "batch") == 2  # the third read did not try the batch address
+    assert _requests(app, "task") == 6  # every read still answered, one task at a time
+
+
+async def test_one_batch_miss_then_an_answer_keeps_batch_reads() -> None:
+    miss = {"endpoint": "batch", "kind": "respond", "status": 404}
+    provider, app, _ = _provider({**miss, "calls": [1]}, {**miss, "calls": [3]})
+    ids = await _tasks(provider, 2)
+    for _ in range(4):
+        await provider.read_tasks(ids)
+    assert provider.batch_reads is True
+    assert _requests(app, "batch") == 4
+    assert _requests(app, "task") == 4  # the two misses, read singly
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ({"kind": "rate_limit", "retry_after": 5}, Transient),
+        ({"status": 401}, AccessLost),
+        ({"status": 403}, AccessLost),
+        ({"status": 500}, Transient),
+        ({"status": 503}, Transient),
+        ({"status": 200, "body": "not json"}, Transient),
+        ({"kind": "reset"}, Transient),
+    ],
+)
+async def test_a_failed_batch_read_raises(fault: dict[str, Any], error: type[Exception]) -> None:
+    provider, app, _ = _provider({"endpoint": "batch", "kind": "respond", **fault})
+    ids = await _tasks(provider, 2)
+    with pytest.raises(error) as caught:
+        await provider.read_tasks(ids)
+    if fault.get("kind") == "rate_limit":
+        assert caught.value.retry_after == 5.0  # type: ignore[attr-defined]
+    assert _requests(app, "task") == 0  # nothing read singly: the read as a whole failed
+
+
 # ---------------------------------------------------------------------- credits, models
 
 
@@ -587,10 +722,23 @@ def test_funds_available_is_the_least_limit() -> None:
 
 
 async def test_the_simulators_own_credits_answer_is_funds() -> None:
-    provider, _, spy = _provider()
+    from runner.simulator.config import KeyConfig
+
+    limited = KeyConfig(balance=900.0, total_limit=500.0, daily_limit=100.0, reset_timezone="UTC")
+    provider, _, _ = _provider(keys={DEFAULT_KEY: limited})
+    assert await provider.balance() == Funds(900.0, 500.0, 100.0, 0.0, "UTC")
+    created = await _create(provider)
+    assert isinstance(created, Created) and created.credits_reserved is not None
     funds = await provider.balance()
-    assert funds.account == funds.key == funds.available == 1_000_000.0
-    assert spy.requests[-1].headers["user-agent"] == runner.USER_AGENT
+    assert funds.daily_used == pytest.approx(created.credits_reserved)
+    assert funds.available == pytest.approx(100.0 - created.credits_reserved)
+
+
+async def test_the_simulators_unlimited_key_is_the_account_balance() -> None:
+    provider, _, _ = _provider()
+    funds = await provider.balance()
+    assert (funds.account, funds.key, funds.daily_limit) == (1_000_000.0, None, None)
+    assert funds.available == 1_000_000.0
 
 
 @pytest.mark.parametrize(
@@ -607,3 +755,41 @@ async def test_a_failed_credits_read_raises(fault: dict[str, Any], error: type[E
     provider, _, _ = _provider({"endpoint": "credits", "kind": "respond", **fault})
     with pytest.raises(error):
         await provider.balance()
+
+
+async def test_models_lists_what_the_key_may_use() -> None:
+    from runner.simulator.config import KeyConfig
+
+    mine = frozenset({"seedance-2.0-mini-text-to-video", FAST})
+    provider, app, _ = _provider(keys={DEFAULT_KEY: KeyConfig(models=mine)})
+    assert sorted(await provider.models() or []) == sorted(mine)
+    assert _requests(app, "models") == 1
+
+
+async def test_models_of_an_unrestricted_key_include_every_tier() -> None:
+    provider, _, _ = _provider()
+    models = await provider.models() or []
+    assert {FAST, "seedance-2.0-text-to-video", "seedance-2.0-mini-text-to-video"} <= set(models)
+
+
+@pytest.mark.parametrize(
+    ("fault", "outcome"),
+    [
+        ({"status": 404}, None),
+        ({"status": 405}, None),
+        ({"status": 401}, AccessLost),
+        ({"status": 403}, AccessLost),
+        ({"status": 500}, Transient),
+        ({"status": 429}, Transient),
+        ({"status": 200, "json_body": {"data": "not a list"}}, Transient),
+    ],
+)
+async def test_models_when_the_gateway_cannot_list_or_fails(
+    fault: dict[str, Any], outcome: type[Exception] | None
+) -> None:
+    provider, _, _ = _provider({"endpoint": "models", "kind": "respond", **fault})
+    if outcome is None:
+        assert await provider.models() is None
+    else:
+        with pytest.raises(outcome):
+            await provider.models()

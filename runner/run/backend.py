@@ -115,6 +115,7 @@ async def connect(backend: Backend) -> AsyncIterator[tuple[Provider, httpx.Async
         app = create_app(
             SimConfig(
                 speed=SIM_SPEED,
+                file_origin=SIM_FILE_ORIGIN,  # result files on a host of their own, like EvoLink's
                 # its tasks outlive this process, so `runner resume` in another one finds them
                 journal=state / "journal.jsonl" if state else None,
                 video_cache_dir=state / "videos" if state else None,
