@@ -633,13 +633,17 @@ async def test_a_malformed_batch_item_is_confirmed_by_a_single_read() -> None:
 
 
 @pytest.mark.parametrize("status", [404, 405])
-async def test_two_batch_misses_in_a_row_switch_to_single_reads_for_good(status: int) -> None:
+async def test_two_batch_misses_in_a_row_switch_to_single_reads_for_good(
+    status: int, caplog: pytest.LogCaptureFixture
+) -> None:
     provider, app, _ = _provider({"endpoint": "batch", "kind": "respond", "status": status})
     ids = await _tasks(provider, 2)
     for _ in range(3):
         reads = await provider.read_tasks(ids)
         assert all(isinstance(reads[i], TaskView) for i in ids)
     assert provider.batch_reads is False
+    said = [r for r in caplog.records if "one task at a time" in r.getMessage()]
+    assert len(said) == 1  # logged once
     assert _requests(app, "batch") == 2  # the third read did not try the batch address
     assert _requests(app, "task") == 6  # every read still answered, one task at a time
 
@@ -793,3 +797,69 @@ async def test_models_when_the_gateway_cannot_list_or_fails(
     else:
         with pytest.raises(outcome):
             await provider.models()
+
+
+# ---------------------------------------------------------------------- the simulator's money
+
+
+@pytest.mark.parametrize(
+    ("refunds", "advance", "refunded"),
+    [
+        ("immediate", 3600, True),
+        ("never", 3600, False),
+        ("late", 3600, False),  # failed, the refund not made yet: no proof
+        ("late", 10_000, True),
+    ],
+)
+async def test_the_simulators_own_refund_counts_only_once_proven(
+    refunds: str, advance: float, refunded: bool
+) -> None:
+    provider, app, _ = _provider(
+        fail_rates={"service_error": 1.0}, refunds=refunds, refund_delay=7200.0
+    )
+    created = await _create(provider)
+    assert isinstance(created, Created)
+    app.sim.advance(advance)
+    view = (await provider.read_tasks([created.task_id]))[created.task_id]
+    assert isinstance(view, TaskView) and view.status == "failed"
+    (task,) = app.sim.snapshot()["tasks"]
+    assert view.credits_used is None  # never a final charge for a failed task
+    assert view.refunded == (pytest.approx(task["refunded"]) if refunded else None)
+    assert (task["refunded"] > 0) is refunded  # the simulator did (or did not) refund
+
+
+async def test_the_simulators_final_charge_is_read_once_completed() -> None:
+    provider, app, _ = _provider()
+    created = await _create(provider)
+    assert isinstance(created, Created)
+    early = (await provider.read_tasks([created.task_id]))[created.task_id]
+    assert isinstance(early, TaskView) and early.credits_used is None
+    assert early.credits_reserved == created.credits_reserved
+    app.sim.advance(3600)
+    done = (await provider.read_tasks([created.task_id]))[created.task_id]
+    (task,) = app.sim.snapshot()["tasks"]
+    assert isinstance(done, TaskView) and done.status == "completed"
+    assert done.credits_used == pytest.approx(task["credits_used"])
+    assert done.refunded is None
+
+
+async def test_the_same_key_while_the_first_create_is_in_flight_is_paid_outcome_unknown() -> None:
+    import anyio
+
+    # the first create is processed, then its answer is held back 0.3 s (wall)
+    slow = {"endpoint": "create", "kind": "pass", "calls": [1], "delay": 0.3, "processed": True}
+    provider, app, _ = _provider(slow)
+    results: list[Any] = []
+
+    async def send() -> None:
+        results.append(await _create(provider))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(send)
+        await anyio.sleep(0.1)
+        tg.start_soon(send)
+    second, first = results
+    assert isinstance(first, Created)
+    assert isinstance(second, Unknown) and second.code == "paid_outcome_unknown"
+    assert second.replayable
+    assert len(app.sim.snapshot()["tasks"]) == 1
