@@ -101,3 +101,52 @@ def test_bad_simulator_options_are_usage_errors(cli: Callable[..., Result]) -> N
     assert "--fail-rate 'service_error': write CODE=P" in result.stderr
     unknown = cli("simulate", "--fail-rate", "no_such_code=0.5")
     assert unknown.exit_code == 2 and "unknown task error codes" in unknown.stderr
+
+
+def test_file_port_serves_result_files_on_a_second_origin() -> None:
+    port, file_port = _free_port(), _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "simulate",
+            "--port",
+            str(port),
+            "--file-port",
+            str(file_port),
+            "--strict-file-host",
+            "--speed",
+            "1000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                httpx.get(f"{url}/_sim/state", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        api = httpx.Client(base_url=url, headers={"Authorization": "Bearer sk-anything"})
+        task = api.post(
+            "/v1/videos/generations",
+            json={"model": "seedance-2.0-mini-text-to-video", "prompt": "A kite", "duration": 4},
+        ).json()
+        api.post("/_sim/advance", json={"seconds": 1000})
+        done = api.get(f"/v1/tasks/{task['id']}").json()
+        api.close()
+        result = done["results"][0]
+        refused = httpx.get(result, timeout=5)
+        video = httpx.get(result, headers={"User-Agent": "EvoLinkClient/1.0"}, timeout=60)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+
+    assert result.startswith(f"http://127.0.0.1:{file_port}/files/")
+    assert refused.status_code == 403 and refused.text == "error code: 1010"
+    assert video.status_code == 200 and video.content[4:8] == b"ftyp"
+    assert f"files on http://127.0.0.1:{file_port}" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from pathlib import Path
@@ -24,6 +25,18 @@ from .base import (
     help="Address to serve on (loopback only by default).",
 )
 @click.option("--port", default=8787, show_default=True, type=int)
+@click.option(
+    "--file-port",
+    type=click.IntRange(min=1, max=65535),
+    help="Serve result files on this port of the same host, as a second origin "
+    "(like EvoLink's file host); default: on the API's port.",
+)
+@click.option(
+    "--strict-file-host",
+    is_flag=True,
+    help="The file host refuses library User-Agents and Authorization headers "
+    "(403 'error code: 1010').",
+)
 @click.option(
     "--speed",
     default=1.0,
@@ -59,6 +72,8 @@ from .base import (
 def simulate(
     host: str,
     port: int,
+    file_port: int | None,
+    strict_file_host: bool,
     speed: float,
     rate_limit: float | None,
     concurrency: int | None,
@@ -72,11 +87,13 @@ def simulate(
     \b
     Examples:
       runner simulate --speed 100
+      runner simulate --speed 100 --file-port 8788 --strict-file-host
       runner run experiments/demo.csv --base-url http://127.0.0.1:8787
     """
     import uvicorn
 
     from ..simulator.app import KeyConfig, SimConfig, create_app
+    from ..simulator.testing import serve
 
     data: dict[str, Any] = json.loads(config_file.read_text()) if config_file else {}
     config = SimConfig.from_json(data) if data else SimConfig()
@@ -100,11 +117,29 @@ def simulate(
         changes["keys"] = {k: KeyConfig() for k in keys}
     else:
         changes["accept_any_key"] = True
+    if file_port is not None:
+        changes["file_origin"] = f"http://{host}:{file_port}"
+    if strict_file_host:
+        changes["strict_file_host"] = True
     try:
         config = dataclasses.replace(config, **changes)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    click.echo(f"Simulator on http://{host}:{port} (speed x{speed:g}); Ctrl-C to stop.")
-    uvicorn.run(
-        create_app(config), host=host, port=port, log_level="warning", http="h11", loop="asyncio"
-    )
+    app = create_app(config)
+    files = f"; files on http://{host}:{file_port}" if file_port is not None else ""
+    click.echo(f"Simulator on http://{host}:{port}{files} (speed x{speed:g}); Ctrl-C to stop.")
+    with contextlib.ExitStack() as stack:
+        if file_port is not None:
+            try:
+                stack.enter_context(serve(app.files, host, file_port))
+            except OSError as exc:
+                raise InputError(f"--file-port {file_port}: {exc}") from None
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            http="h11",
+            loop="asyncio",
+            date_header=False,  # the simulator's Date is in simulated time
+        )

@@ -4,40 +4,58 @@ EvoLink's surface (``docs/simulator.md``, whose sections the § numbers cite; ev
 ``Authorization: Bearer <key>``, `DEFAULT_KEY` in the default configuration):
 
 - ``POST /v1/videos/generations`` [DOC §3-§4, §7.1]: validated by the simulator's own
-  `rules.problems` (400 ``invalid_request`` naming the field in ``param`` and the message), 401, 403
-  ``model_access_denied``, 402 ``insufficient_quota``, 429 ``rate_limit_exceeded`` with
-  ``Retry-After``; [EVO] ``Idempotency-Key`` replay (``idempotency-replayed: true``) and 409
-  ``idempotency_conflict`` [INF status]; 200 with the §4 body and an ``x-request-id`` header.
-- ``GET /v1/tasks/{id}`` [DOC §5.1, §5.5]: the task as it stands in simulated time;
-  400 ``invalid_task_id``, 401, 403 ``permission_denied``, 404 ``task_not_found``, 429.
-- ``GET /v1/credits`` [DOC get-credits]: ``{"data": {"token": {"remaining_credits",
-  "unlimited_credits", "used_credits"}, "user": {"remaining_credits", "used_credits"}},
-  "message": "", "success": true}``; here the key is the whole account, so ``token`` and
-  ``user`` agree [INF]; ``used_credits`` = charged + still reserved [INF].
+  `rules.problems` (400 ``invalid_request`` naming the field in ``param`` and the message), 401,
+  the 402s with flat figures [EVO §7.3] ``key_model_not_allowed`` (or the documented 403
+  ``model_access_denied``, ``model_denial``), ``key_quota_exhausted``,
+  ``key_daily_quota_exhausted``, ``insufficient_quota``; 429 ``rate_limit_exceeded`` with
+  ``Retry-After``; [EVO §17] ``Idempotency-Key`` replay within ``idempotency_ttl``
+  (``idempotency-replayed: true``), 409 ``idempotency_conflict`` and 409
+  ``paid_outcome_unknown`` [INF statuses]; 200 with the §4 body and an ``x-request-id``.
+- ``GET /v1/tasks/{id}`` [DOC §5.1, §5.5]: the task as it stands in simulated time, with
+  ``usage`` and, failed or cancelled, ``billing`` [EVO §19]; 400 ``invalid_task_id``, 401, 403
+  ``permission_denied``, 404 ``task_not_found``, 429.
+- ``POST /v1/tasks/batch`` ``{"task_ids": [1-50 ids]}`` [EVO §15] → ``{"data": [task, ...]}``,
+  unknown and foreign ids absent; 400 ``invalid_request`` (``param: "task_ids"``), 401, 429.
+- ``GET /v1/tasks?status=&type=&model=&page=&page_size=`` [EVO §16] → ``{"data": [item, ...],
+  "total", "page", "page_size"}``, the key's tasks newest first; 400 naming the parameter.
+- ``GET /v1/models`` [EVO §18] → ``{"object": "list", "data": [{"id"}, ...]}``, the key's models.
+- ``GET /v1/credits`` [DOC get-credits, EVO §18]: ``{"data": {"token": {"remaining_credits",
+  "unlimited_credits", "used_credits", "daily_limit_credits", "daily_used_credits",
+  "reset_timezone"}, "user": {"remaining_credits", "used_credits"}}, "message": "",
+  "success": true}``; the key is the whole account [INF]; ``token`` figures are null where the
+  key has no such limit.
 - ``GET /files/{task_id}.mp4`` [DOC §5.2, INF details]: the result (``video/mp4``, single
   byte ranges → 206, unsatisfiable → 416), no auth like a CDN link; 403 with an XML
   ``AccessDenied`` body once 24 h of simulated time have passed since completion [INF body].
-  Result URLs are absolute, built from the request's base URL (or ``public_base_url``).
+  Result URLs are absolute: ``{file_origin}/files/…`` when the files have an origin of their
+  own (§21: routed by Host, ``SimApp.files`` for a port of its own, ``strict_file_host``'s 403
+  ``error code: 1010``), else built from the request's base URL (or ``public_base_url``).
 
 Ground truth, outside EvoLink's surface and without auth:
 
-- ``GET /_sim/state``: `Simulator.snapshot` (tasks with body/status/fate, creates per body hash
-  and per Idempotency-Key, replays, credits per key label, requests per endpoint and outcome,
-  peak concurrent generating tasks, create arrival times (simulated and wall), faults fired).
+- ``GET /_sim/state``: `Simulator.snapshot` (tasks with body/status/fate/money/run id, creates
+  per body hash and per Idempotency-Key, replays and ``paid_outcome_unknown`` answers per key,
+  money per key label (charged gross, refunded, held, reserved, daily use), requests per
+  endpoint and outcome, User-Agents per endpoint, file requests with Authorization, peak
+  concurrent generating tasks, create arrival times (simulated and wall), faults fired).
 - ``GET /_sim/faults`` / ``POST /_sim/faults`` (``[fault, ...]`` or ``{"faults": [...],
   "append": false}``) → ``{"installed": n, "faults": [...]}``.
 - ``POST /_sim/advance`` ``{"seconds": N}`` → ``{"sim_time": t}``.
 - ``POST /_sim/reset`` → ``{"ok": true}`` (a journal starts afresh too).
-- ``POST /_sim/cancel/{task_id}`` → the task, now failed with ``request_cancelled``.
-- ``POST /_sim/keys`` ``{"<key>": {"balance": credits, "models": [ids] | null}}`` → accounts.
+- ``POST /_sim/cancel/{task_id}`` → the task, now ``cancelled`` (``request_cancelled``),
+  refunded as ``refunds`` says.
+- ``POST /_sim/keys`` ``{"<key>": {"balance": credits, "models": [ids] | null, "total_limit":
+  credits | null, "daily_limit": credits | null, "reset_timezone": zone}}`` (each part
+  optional) → accounts.
 
-Every answer (errors and faults included) carries ``x-request-id`` and, outside EvoLink's
-surface, ``x-simulator-speed: <simulated seconds per wall second>`` (e.g. ``100``): the runner
-converts ``estimated_time`` and the 24 h result lifetime into wall seconds with it (EvoLink
-sends no such header: speed 1).
+Every answer (errors and faults included) carries ``x-request-id``, a ``Date`` in simulated
+time (§22) and, outside EvoLink's surface, ``x-simulator-speed: <simulated seconds per wall
+second>`` (e.g. ``100``): the runner converts ``estimated_time`` and the 24 h result lifetime
+into wall seconds with it (EvoLink sends no such header: speed 1).
 
 With ``SimConfig(journal=path)`` the simulator survives its process: each task, cancel,
-advance and balance change is appended to the file and fsync-ed before the answer, and a
+advance and key change is appended to the file and fsync-ed before the answer (refunds, daily
+use and idempotency memory follow from them on replay), and a
 simulator started on the same file (in any process) replays it and continues, its simulated
 time having run on meanwhile (`runner.simulator.journal`).
 

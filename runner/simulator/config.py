@@ -34,7 +34,7 @@ KEY_FIELDS: Final = ("balance", "models", "total_limit", "daily_limit", "reset_t
 @dataclass(frozen=True)
 class KeyConfig:
     """One API key the simulator knows: its account's balance, the models it may use (None:
-    all) and its own limits (``docs/simulator.md`` §24): ``total_limit`` credits over its
+    all) and its own limits (``docs/simulator.md`` §20): ``total_limit`` credits over its
     life, ``daily_limit`` credits per day from midnight to midnight in ``reset_timezone``
     (None: no such limit)."""
 
@@ -79,10 +79,11 @@ def key_problems(
         for name, value in (("total_limit", total_limit), ("daily_limit", daily_limit))
         if value is not None and not value >= 0
     ]
-    try:
-        ZoneInfo(reset_timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        out.append(f"reset_timezone {reset_timezone!r} is not an IANA time zone")
+    if daily_limit is not None:  # the zone matters (and is looked up) only then
+        try:
+            ZoneInfo(reset_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            out.append(f"reset_timezone {reset_timezone!r} is not an IANA time zone")
     return out
 
 

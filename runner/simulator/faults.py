@@ -1,8 +1,8 @@
 """Fault plans: what the simulator does instead of (or after) answering a request normally.
 
-A `Fault` names an endpoint (``create``, ``task``, ``credits``, ``file``), *when* it fires and
-*what* happens. The same JSON shape is used in process (``SimConfig(faults=...)``,
-``sim.set_faults(...)``) and over HTTP (``POST /_sim/faults``)::
+A `Fault` names an endpoint (``create``, ``task``, ``credits``, ``file``, ``batch``, ``list``,
+``models``), *when* it fires and *what* happens. The same JSON shape is used in process
+(``SimConfig(faults=...)``, ``sim.set_faults(...)``) and over HTTP (``POST /_sim/faults``)::
 
     {"endpoint": "create", "kind": "reset", "calls": [1], "processed": true}
 
@@ -42,6 +42,8 @@ What (``kind``):
 
 ``processed: true`` lets the simulator handle the request first (the task *is* created and
 charged) and only then replaces the answer: ``create_then(500 | hang | reset | garbage 2xx)``;
+a create with an Idempotency-Key stays "being processed" until the faulted answer has gone, so
+a concurrent create with that key meanwhile is a 409 ``paid_outcome_unknown``;
 ``processed: false`` (the default) faults the request before it is handled (nothing created).
 ``patch``, ``pass``, ``truncate`` and ``throttle`` act on the normal answer, so they always
 process the request. ``delay`` seconds (``delay_clock`` ``"wall"``, or ``"sim"``: simulated

@@ -343,7 +343,7 @@ ERRORS: Final[dict[str, ErrorSpec]] = {
     },
 }
 
-# What `GET /v1/tasks/{id}` says instead (§5.5).
+# What `GET /v1/tasks/{id}` says instead (§5.5); the other task reads (batch, list) too [INF].
 TASK_ERROR_OVERRIDES: Final[dict[str, tuple[str, str]]] = {
     "unauthorized": ("authentication_error", "Authentication required"),
     "rate_limit_exceeded": ("evo_api_error", "Rate limit exceeded"),
@@ -402,7 +402,7 @@ def error_body(
     spec = ERRORS.get(code)
     err_type = spec["type"] if spec else "api_error"
     text = spec["message"] if spec else "Request failed"
-    if endpoint == "task" and code in TASK_ERROR_OVERRIDES:
+    if endpoint in ("task", "batch", "list") and code in TASK_ERROR_OVERRIDES:
         err_type, text = TASK_ERROR_OVERRIDES[code]
     http_status = status if status is not None else spec["status"] if spec else 500
     detail: dict[str, Any] = {
