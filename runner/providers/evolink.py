@@ -121,7 +121,9 @@ class EvoLink:
     # ------------------------------------------------------------------ task reads
 
     async def read_tasks(self, task_ids: Sequence[str]) -> TaskReads:
-        """Each task's view keyed by id, `TaskGone` for an unknown or invalid id."""
+        """Each task's view keyed by id, `TaskGone` for an unknown or invalid id; raises
+        `Transient`/`AccessLost` when a batch, or a single read (a confirmation included),
+        failed: the read as a whole is then retried by the caller."""
         views: dict[str, TaskView | TaskGone] = {}
         wanted: list[str] = []
         for task_id in dict.fromkeys(task_ids):
