@@ -75,8 +75,8 @@ async def dispatch(
     sim: Sim | None = None,
     provider: Callable[[httpx.AsyncClient], Provider] | None = None,
     files: httpx.AsyncBaseTransport | None = None,
-    trusted: str = SIM,
-    timeout: float = 60,
+    trusted: str | tuple[str, ...] = SIM,
+    give_up_after: float = 60,
     **settings: Any,
 ) -> Outcome:
     """Run the dispatcher to its end while ``clock`` drives time."""
@@ -94,7 +94,9 @@ async def dispatch(
             api,
             files_client,
             run.ledger.workspace / run.run_id / "media",
-            Settings(trusted_origin=trusted, **settings),
+            Settings(
+                trusted_origins=(trusted,) if isinstance(trusted, str) else trusted, **settings
+            ),
             run.events.append,
             clock=clock,
             rand=lambda: 0.5,
@@ -102,7 +104,7 @@ async def dispatch(
         with stamina.set_testing(True, attempts=20):  # stamina's own waits are wall time
             async with anyio.create_task_group() as tg:
                 tg.start_soon(clock.drive)
-                with anyio.fail_after(timeout):  # a hang fails the test, not the suite
+                with anyio.fail_after(give_up_after):  # a hang fails the test, not the suite
                     outcome = await dispatcher.run()
                 tg.cancel_scope.cancel()
     return outcome

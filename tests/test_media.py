@@ -110,7 +110,7 @@ class Sim:
         return data
 
     async def fetch(self, url: str, name: str = "job-1.mp4", **kwargs: Any) -> Downloaded:
-        kwargs.setdefault("trusted_origin", self.url)
+        kwargs.setdefault("trusted_origins", (self.url,))
         return await download(self.http, url, self.media / name, **kwargs)
 
     def leftovers(self) -> list[str]:
@@ -279,7 +279,6 @@ async def test_an_endless_body_without_length_is_cut_at_the_cap(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("content_type", "body", "words"),
     [
-        ("text/html", "<html><body>Link expired</body></html>", "text/html (probably an error"),
         ("application/json", '{"error": "nope"}', "application/json instead of a video"),
         ("application/xml", "<Error/>", "application/xml instead of a video"),
         ("video/mp4", "this is not a video at all", "not an MP4 video"),
@@ -295,6 +294,30 @@ async def test_a_body_that_is_not_an_mp4_is_not_video(
         error = await refused(sim, url)
     assert error.code == "not_video" and not error.retryable
     assert words in error.message
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("status", "content_type", "body"),
+    [
+        (200, "text/html", "<html><body>Link expired</body></html>"),
+        (200, "video/mp4", "<!DOCTYPE html><html><body>Just a moment...</body></html>"),
+        (200, "application/octet-stream", "\n  <HTML><body>blocked</body></HTML>"),
+        (403, "text/plain", "error code: 1010"),
+        (403, "text/html", "<!DOCTYPE html><title>Access denied | Error 1010</title>"),
+    ],
+)
+async def test_a_block_or_web_page_from_the_file_host_is_refused_not_expired(
+    tmp_path: Path, status: int, content_type: str, body: str
+) -> None:
+    # docs/evolink.md §21: a fresh link may work (the dispatcher re-reads the task for one)
+    fault = Fault("file", status=status, body=body, content_type=content_type)
+    async with running(tmp_path, fault) as sim:
+        url = await sim.result_url()
+        error = await refused(sim, url)
+    assert (error.code, error.retryable) == ("refused", False)
+    assert error.message.startswith("the file host ")
 
 
 @pytest.mark.slow
@@ -393,8 +416,8 @@ async def test_endless_redirects_stop_after_max_redirects(tmp_path: Path) -> Non
 async def test_a_loopback_link_is_refused_unless_it_is_the_trusted_origin(tmp_path: Path) -> None:
     async with running(tmp_path) as sim:
         url = await sim.result_url()
-        error = await refused(sim, url, trusted_origin=None)
-        other = await refused(sim, url, trusted_origin="http://simulator.local")
+        error = await refused(sim, url, trusted_origins=())
+        other = await refused(sim, url, trusted_origins=("http://simulator.local",))
     assert error.code == other.code == "blocked_url"
     assert (
         error.message == "the result link was refused: only https links are downloaded, "
@@ -440,6 +463,12 @@ async def test_a_loopback_link_is_refused_unless_it_is_the_trusted_origin(tmp_pa
         ("http://simulator.local:80/files/x.mp4", "http://simulator.local", True),
         ("http://simulator.local.evil.com/x.mp4", "http://simulator.local", False),
         ("https://files.evolink.ai/a.mp4", "http://127.0.0.1:8787", True),
+        ("http://127.0.0.1:9999/files/x.mp4", "http://127.0.0.1:*", True),
+        ("http://[::1]:8/files/x.mp4", "http://[::1]:*", True),
+        ("http://LOCALHOST:8/files/x.mp4", "http://localhost:*", True),
+        ("https://127.0.0.1:9999/files/x.mp4", "http://127.0.0.1:*", False),
+        ("http://127.0.0.2:9999/files/x.mp4", "http://127.0.0.1:*", False),
+        ("http://10.0.0.1:9999/files/x.mp4", "http://127.0.0.1:*", False),
     ],
 )
 def test_check_url_allows_public_https_and_the_trusted_origin_only(
@@ -483,7 +512,7 @@ async def test_a_destination_outside_the_media_folder_is_refused_before_fetching
                 http,
                 "http://127.0.0.1:9/files/x.mp4",
                 tmp_path / "media" / relative,
-                trusted_origin="http://127.0.0.1:9",
+                trusted_origins=("http://127.0.0.1:9",),
             )
     assert transport.requests == []
     assert listing(tmp_path) == []
@@ -502,7 +531,7 @@ async def test_a_relative_workspace_above_the_current_folder_is_fine(
             sim.http,
             await sim.result_url(),
             Path("..") / "media" / "job-1.mp4",
-            trusted_origin=sim.url,
+            trusted_origins=(sim.url,),
         )
     assert got.size == len(real_video())
     assert sim.leftovers() == ["job-1.mp4"]

@@ -48,7 +48,7 @@ async def test_a_night_of_500_jobs_costs_what_the_provider_charged(tmp_path: Pat
         seed=7,
     )
     async with new_run(tmp_path, 500) as run:
-        await dispatch(run, clock=clock, sim=sim, concurrency=50, timeout=300)
+        await dispatch(run, clock=clock, sim=sim, concurrency=50, give_up_after=300)
         counts = run.counts()
         tally = run.ledger.tally(run.run_id)
     truth = sim.truth()

@@ -65,7 +65,9 @@ class FakeProvider:
         return views
 
     async def balance(self) -> Funds:
-        return Funds(100.0, None, None, None, None)
+        return Funds(
+            account=100.0, key=None, daily_limit=None, daily_used=None, reset_timezone=None
+        )
 
     async def models(self) -> list[str] | None:
         return None

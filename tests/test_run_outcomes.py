@@ -108,10 +108,10 @@ def test_out_of_credits_stops_creates_but_finishes_what_is_paid(
         state = truth(url)
 
     assert result.exit_code == 3
-    assert "the account has 70.00 credits and the jobs still to send need about 164.03" in (
+    assert "can spend 70.00 credits and the jobs still to send need about 164.03" in (
         result.stderr
     )  # the free preflight warned before anything was spent
-    assert "out of credits (HTTP 402)" in result.stdout + result.stderr
+    assert "the EvoLink account is out of credits" in result.stdout + result.stderr
     assert len(state["tasks"]) == 2
     assert states(ws) == {"done": 2, "pending": 3}
 
@@ -133,7 +133,9 @@ def test_a_model_the_key_may_not_use_stops_creates(
         )
 
     assert result.exit_code == 3
-    assert "may not use the model (HTTP 403)" in result.stdout + result.stderr
+    assert "this API key may not use seedance-2.0-fast-text-to-video" in (
+        result.stdout + result.stderr
+    )
     assert states(ws) == {"pending": 2}
 
 

@@ -12,12 +12,14 @@ import pytest
 
 from .runhelp import grid, install_faults, runner, simulator, truth
 
+# JSON instead of the video: not a file-host refusal (a web page or a 403 "1010" would get a
+# fresh link within the run already, docs/evolink.md §21), so the job ends result_error
 NOT_A_VIDEO: dict[str, Any] = {
     "endpoint": "file",
     "kind": "respond",
     "status": 200,
-    "body": "<html>busy</html>",
-    "headers": {"content-type": "text/html"},
+    "body": '{"error": "busy"}',
+    "headers": {"content-type": "application/json"},
 }
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
+from ..providers.evolink import valid_task_id
+from ..providers.evolink_wire import shown_id
 from ..run import runs
 from ..run.ledger import EXPIRED, FAILED, LOST, RESULT_ERROR, UNKNOWN, JobRecord, Ledger
 from .base import (
@@ -175,10 +177,18 @@ def resolve(
             click.echo(f"{job.job_key}: will be sent again by `runner resume {run_id}`")
         for mark in marks:
             ref, sep, task_id = mark.partition("=")
-            if not sep or not task_id.startswith("task-unified-"):
+            task_id = task_id.strip()
+            if not sep or not ref.strip():
                 raise InputError(
-                    f"--mark-created {mark!r}: write JOB=TASK_ID with a task id "
-                    "starting task-unified-"
+                    f"--mark-created {mark!r}: write JOB=TASK_ID, e.g. "
+                    "3f2a9c0d1e4b5a6c-fast-1=task-unified-1774857405-abc12345"
+                )
+            if not valid_task_id(task_id):
+                raise InputError(
+                    f"--mark-created: {shown_id(task_id)} is not a task id. Copy it from "
+                    "the EvoLink dashboard: it starts with a letter or digit, then letters, "
+                    "digits and . _ : - (never two dots in a row), at most 128 characters, "
+                    "e.g. task-unified-1774857405-abc12345"
                 )
             job = ledger.find_job(run_id, ref)
             _require_held(job)

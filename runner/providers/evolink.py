@@ -1,40 +1,44 @@
 """EvoLink behind the provider protocol, over an injected ``httpx.AsyncClient``; httpx errors
 become the protocol's values and errors here, and nowhere else.
 
-A create is never retried here, and never by a generic retry wrapper: its outcome is
-classified by whether the request could have been processed (docs/design.md §6,
-docs/reliability.md §4.5):
+Creates (``POST /v1/videos/generations``) are never retried here, nor by a generic retry
+wrapper: each answer is classified by whether a task may exist (`classify_create`, whose
+docstring has the table; docs/evolink.md §7.3, §17, §20). Every create carries its attempt's
+``Idempotency-Key`` and the identical ``X-Evo-Run-Id`` (§17), so the dispatcher may send a
+`NotSent` or a replayable `Unknown` again with the same key and body.
 
-- `Created`: 2xx with a valid ``task-unified-`` id.
-- `NotSent`: connect error, connect/pool timeout, 408, 429: provably not processed; retry.
-- `Rejected`: 400/413/422 and other 4xx: processed and refused; final, shown with the row.
-- `Stop`: 401, 402, 403, 404/405 on the endpoint: no new creates until a person acts.
-- `Unknown`: read/write timeout, reset after sending, 409, 5xx, a 2xx without a valid task id:
-  the task may exist. Held, never re-created automatically.
+Reads raise `Transient` for what a retry may fix (timeouts, resets, 429 with its Retry-After,
+5xx, malformed JSON) and `AccessLost` for 401/403:
 
-Reads (`read_tasks`, `balance`; today one ``GET /v1/tasks/{id}`` per id) raise `Transient`
-for what a retry may fix (timeouts, resets, 429 with its Retry-After, 5xx, malformed JSON),
-`TaskGone` for 400/404 (per id from `read_tasks`), `AccessLost` for 401/403. The API key
-travels only in the ``Authorization`` header and never appears in an error message.
+- `read_tasks`: ``POST /v1/tasks/batch`` with up to 50 distinct ids (§15); an id missing
+  from the answer is confirmed with one ``GET /v1/tasks/{id}`` (404 → `TaskGone`), never
+  taken as gone on the batch's word. A single id is read with that ``GET`` directly (one
+  request either way). If the batch address answers 404/405 twice in a row, this object reads
+  one task at a time from then on. An id that is not a valid task id (`valid_task_id`) is
+  `TaskGone` without a request; ids are percent-encoded in paths.
+- `models`: ``GET /v1/models`` (§22), None when the gateway has no such list (404/405).
+- `balance`: ``GET /v1/credits`` as `Funds` (§22).
+
+Every request says ``User-Agent: runner/<version>``. The API key travels only in the
+``Authorization`` header and never appears in a message.
 """
 
 from __future__ import annotations
 
-import json
-import time
+import logging
 from collections.abc import Sequence
-from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
+from .. import USER_AGENT
 from ..models import Request
 from .base import (
     AccessLost,
-    Created,
     CreateOutcome,
+    Funds,
     NotSent,
-    Rejected,
     Stop,
     TaskGone,
     TaskReads,
@@ -42,10 +46,25 @@ from .base import (
     Transient,
     Unknown,
 )
+from .evolink_create import classify_create
+from .evolink_wire import (
+    error_text,
+    excerpt,
+    parse_funds,
+    parse_retry_after,
+    parse_task,
+    shown_id,
+    valid_task_id,
+)
+
+__all__ = ["USER_AGENT", "EvoLink", "classify_create", "parse_task", "valid_task_id"]
+
+log = logging.getLogger(__name__)
 
 CREATE_PATH = "/v1/videos/generations"
-TASK_PREFIX = "task-unified-"
-_EXCERPT = 500
+BATCH_PATH = "/v1/tasks/batch"
+BATCH_MAX = 50  # ids per batch read (docs/evolink.md §15)
+BATCH_MISSES = 2  # 404/405 in a row on the batch address before reading one task at a time
 
 # Timeouts: a create may take a while to answer and must not be cut short (an abandoned
 # create is an unknown outcome); queries are cheap and retried.
@@ -55,45 +74,33 @@ QUERY_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=10.0, pool=30.0)
 # costs CPU on every call; creates and polls are rate-limited and need only a handful.
 LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=8)
 
-
-_STOP_ADVICE = {
-    401: (
-        "auth",
-        "the API key was refused (HTTP 401): check EVOLINK_API_KEY "
-        "(keys are at https://evolink.ai/dashboard/keys)",
-    ),
-    402: (
-        "balance",
-        "the account is out of credits (HTTP 402): top up at evolink.ai, then run `runner resume`",
-    ),
-    403: (
-        "access",
-        "this API key may not use the model (HTTP 403): enable the model for "
-        "the key, or use another tier",
-    ),
-    404: ("endpoint", "the create endpoint was not found (HTTP 404): check --base-url"),
-    405: ("endpoint", "the create endpoint refused the method (HTTP 405): check --base-url"),
-}
-
-
 SPEED_HEADER = "x-simulator-speed"  # a simulator's time scale, on its every answer
 
 
 class EvoLink:
-    """EvoLink's create, task and credits calls, as a `runner.providers.base.Provider`."""
+    """EvoLink's create, task, model and credits calls, as a `runner.providers.base.Provider`."""
 
     key_env = "EVOLINK_API_KEY"
 
     def __init__(self, http: httpx.AsyncClient, api_key: str) -> None:
         self.http = http
-        self._auth = {"Authorization": f"Bearer {api_key}"}
+        self._key = api_key
+        self._headers = {"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT}
         self.last_headers = httpx.Headers()  # of the last query's answer
+        self.batch_reads = True  # False once the batch address proved missing
+        self._batch_misses = 0
 
     def __repr__(self) -> str:
-        return f"EvoLink(base_url={str(self.http.base_url)!r})"
+        return f"EvoLink(base_url={str(self.http.base_url)!r}, batch_reads={self.batch_reads})"
+
+    # ------------------------------------------------------------------ create
 
     async def create(self, body: dict[str, Any], idempotency_key: str) -> CreateOutcome:
-        headers = {**self._auth, "Idempotency-Key": idempotency_key}
+        headers = {
+            **self._headers,
+            "Idempotency-Key": idempotency_key,
+            "X-Evo-Run-Id": idempotency_key,
+        }
         try:
             response = await self.http.post(
                 CREATE_PATH, json=body, headers=headers, timeout=CREATE_TIMEOUT
@@ -106,25 +113,108 @@ class EvoLink:
             return Unknown(
                 f"the connection failed after the request was sent ({type(exc).__name__})"
             )
-        return classify_create(response)
+        model = body.get("model")
+        return classify_create(
+            response, model=model if isinstance(model, str) else None, secret=self._key
+        )
+
+    # ------------------------------------------------------------------ task reads
 
     async def read_tasks(self, task_ids: Sequence[str]) -> TaskReads:
-        """One ``GET /v1/tasks/{id}`` per id (EvoLink has no batch read yet)."""
+        """Each task's view keyed by id, `TaskGone` for an unknown or invalid id; raises
+        `Transient`/`AccessLost` when a batch, or a single read (a confirmation included),
+        failed: the read as a whole is then retried by the caller."""
         views: dict[str, TaskView | TaskGone] = {}
-        for task_id in task_ids:
-            try:
-                views[task_id] = await self.task(task_id)
-            except TaskGone as exc:
-                views[task_id] = exc
+        wanted: list[str] = []
+        for task_id in dict.fromkeys(task_ids):
+            if valid_task_id(task_id):
+                wanted.append(task_id)
+            else:
+                views[task_id] = TaskGone(f"{shown_id(task_id)} is not a valid task id")
+        for start in range(0, len(wanted), BATCH_MAX):
+            chunk = wanted[start : start + BATCH_MAX]
+            found = await self._read_batch(chunk) if len(chunk) > 1 and self.batch_reads else {}
+            for task_id in chunk:
+                view = found.get(task_id) if found is not None else None
+                views[task_id] = view if view is not None else await self._read_one(task_id)
         return views
 
     async def task(self, task_id: str) -> TaskView:
-        data = await self._get_json(f"/v1/tasks/{task_id}")
-        return parse_task(data, task_id)
+        """One ``GET /v1/tasks/{id}``; raises `TaskGone` for 400/404 or an invalid id."""
+        if not valid_task_id(task_id):
+            raise TaskGone(f"{shown_id(task_id)} is not a valid task id")
+        response = await self._send("GET", f"/v1/tasks/{quote(task_id, safe='')}", "task")
+        self._check(response, gone=(400, 404))
+        return parse_task(_json(response), task_id)
+
+    async def _read_one(self, task_id: str) -> TaskView | TaskGone:
+        try:
+            return await self.task(task_id)
+        except TaskGone as exc:
+            return exc
+
+    async def _read_batch(self, task_ids: list[str]) -> dict[str, TaskView] | None:
+        """The tasks the batch answer carries, by id (the missing ones are for the caller to
+        confirm); None when this chunk must be read one task at a time."""
+        response = await self._send("POST", BATCH_PATH, "batch", json={"task_ids": task_ids})
+        status = response.status_code
+        items = _task_list(response)
+        if status in (404, 405) and items is None:
+            self._batch_misses += 1
+            if self._batch_misses >= BATCH_MISSES and self.batch_reads:
+                self.batch_reads = False
+                log.warning(
+                    "the batch task read (%s) answered HTTP %d %d times in a row; "
+                    "reading one task at a time from now on",
+                    BATCH_PATH,
+                    status,
+                    self._batch_misses,
+                )
+            return None
+        if status == 400:  # the gateway refused this list: each id on its own says why
+            return None
+        if not (200 <= status < 300 and items is not None):
+            self._check(response, gone=())
+            raise Transient(f"the batch read answer has no task list: {excerpt(response)}")
+        self._batch_misses = 0
+        asked = set(task_ids)
+        found: dict[str, TaskView] = {}
+        for item in items:
+            task_id = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(task_id, str) or task_id not in asked or task_id in found:
+                continue
+            try:
+                found[task_id] = parse_task(item, task_id)
+            except Transient:
+                continue  # a malformed item: confirmed by a single read
+        return found
+
+    # ------------------------------------------------------------------ models, credits
 
     async def models(self) -> list[str] | None:
-        """EvoLink does not list the models a key may use."""
-        return None
+        """The model ids this key may use (``GET /v1/models``, docs/evolink.md §22), or None
+        when the gateway cannot list them (404/405)."""
+        response = await self._send("GET", "/v1/models", "models")
+        if response.status_code in (404, 405):
+            return None
+        self._check(response, gone=())
+        items = _task_list(response)
+        if items is None:
+            raise Transient(f"the model list answer has no data list: {excerpt(response)}")
+        return [
+            item["id"]
+            for item in items
+            if isinstance(item, dict) and isinstance(item.get("id"), str)
+        ]
+
+    async def balance(self) -> Funds:
+        """What the account and this key may still spend (``GET /v1/credits``, docs/evolink.md
+        §22): free, creates nothing."""
+        response = await self._send("GET", "/v1/credits", "credits")
+        self._check(response, gone=())
+        return parse_funds(_json(response))
+
+    # ------------------------------------------------------------------ the rest
 
     def body_for(self, request: Request, tier: str) -> dict[str, Any]:
         return request.body(tier)
@@ -138,145 +228,45 @@ class EvoLink:
         except ValueError:
             return None
 
-    async def balance(self) -> dict[str, Any]:
-        return await self.credits()
-
-    async def credits(self) -> dict[str, Any]:
-        """The account balance (``GET /v1/credits``): free, creates nothing."""
-        data = await self._get_json("/v1/credits")
-        if not isinstance(data, dict):
-            raise Transient("the credits answer was not a JSON object")
-        return data
-
-    async def _get_json(self, path: str) -> Any:
+    async def _send(self, method: str, path: str, what: str, json: object = None) -> httpx.Response:
+        """One query; transport errors become `Transient` naming ``what`` was read."""
         try:
-            response = await self.http.get(path, headers=self._auth, timeout=QUERY_TIMEOUT)
-        except httpx.HTTPError as exc:
-            raise Transient(f"{type(exc).__name__} on {path.split('/')[2]}") from None
-        self.last_headers = response.headers
-        status = response.status_code
-        if status == 429:
-            raise Transient("rate limited (HTTP 429)", parse_retry_after(response))
-        if status in (401, 403):
-            raise AccessLost(f"HTTP {status}: {error_text(response)}")
-        if status in (400, 404):
-            raise TaskGone(f"HTTP {status}: {error_text(response)}")
-        if status >= 300:
-            raise Transient(f"HTTP {status}: {error_text(response)}")
-        try:
-            return response.json()
-        except ValueError:
-            raise Transient(f"malformed JSON in the answer: {excerpt(response)}") from None
-
-
-def classify_create(response: httpx.Response) -> CreateOutcome:
-    status = response.status_code
-    if 200 <= status < 300:
-        try:
-            data = response.json()
-        except ValueError:
-            return Unknown(
-                f"HTTP {status} but the answer was not JSON: {excerpt(response)}", status
+            response = await self.http.request(
+                method, path, json=json, headers=self._headers, timeout=QUERY_TIMEOUT
             )
-        task_id = data.get("id") if isinstance(data, dict) else None
-        if not isinstance(task_id, str) or not task_id.startswith(TASK_PREFIX):
-            return Unknown(f"HTTP {status} without a valid task id: {excerpt(response)}", status)
-        usage = data.get("usage") or {}
-        info = data.get("task_info") or {}
-        return Created(
-            task_id=task_id,
-            credits_reserved=json_number(usage.get("credits_reserved")),
-            estimated_time=json_number(info.get("estimated_time")),
-            replayed=response.headers.get("idempotency-replayed", "").lower() == "true",
-            http_status=status,
-        )
-    if status in (408, 429):
-        return NotSent(
-            f"HTTP {status}", status, parse_retry_after(response), rate_limited=status == 429
-        )
-    if status in _STOP_ADVICE:
-        kind, advice = _STOP_ADVICE[status]
-        return Stop(kind, f"{advice}. The provider said: {error_text(response)}", status)
-    if status == 409 or status >= 500:
-        return Unknown(f"HTTP {status}: {error_text(response)}", status)
-    code = error_code(response) or f"http_{status}"
-    return Rejected(code, error_text(response), status)
+        except httpx.HTTPError as exc:
+            raise Transient(f"{type(exc).__name__} on the {what} read") from None
+        self.last_headers = response.headers
+        return response
+
+    def _check(self, response: httpx.Response, *, gone: tuple[int, ...]) -> None:
+        """Raise for a failed read: 429 and others `Transient`, 401/403 `AccessLost`, a
+        ``gone`` status `TaskGone`."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        said = error_text(response, self._key)
+        if status == 429:
+            raise Transient(f"rate limited (HTTP 429): {said}", parse_retry_after(response))
+        if status in (401, 403):
+            raise AccessLost(f"HTTP {status}: {said}")
+        if status in gone:
+            raise TaskGone(f"HTTP {status}: {said}")
+        raise Transient(f"HTTP {status}: {said}")
 
 
-def parse_task(data: Any, task_id: str) -> TaskView:
-    if not isinstance(data, dict) or not isinstance(data.get("status"), str):
-        raise Transient(f"task answer without a status: {json.dumps(data)[:_EXCERPT]}")
-    results = data.get("results") or []
-    error = data.get("error") or {}
-    info = data.get("task_info") or {}
-    progress = data.get("progress")
-    return TaskView(
-        task_id=task_id,
-        status=data["status"],
-        progress=progress if isinstance(progress, int) else None,
-        result_url=results[0] if results and isinstance(results[0], str) else None,
-        error_code=str(error["code"]) if isinstance(error, dict) and "code" in error else None,
-        error_message=str(error.get("message")) if isinstance(error, dict) else None,
-        estimated_time=json_number(info.get("estimated_time") if isinstance(info, dict) else None),
-    )
-
-
-def parse_retry_after(response: httpx.Response, now: float | None = None) -> float | None:
-    """Retry-After as seconds: a number of seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    value = value.strip()
+def _json(response: httpx.Response) -> Any:
     try:
-        return max(0.0, float(value))
+        return response.json()
     except ValueError:
-        pass
+        raise Transient(f"malformed JSON in the answer: {excerpt(response)}") from None
+
+
+def _task_list(response: httpx.Response) -> list[Any] | None:
+    """The ``data`` list of an answer (a batch read, the model list), or None."""
     try:
-        when = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
+        data = response.json()
+    except ValueError:
         return None
-    return max(0.0, when - (time.time() if now is None else now))
-
-
-def error_code(response: httpx.Response) -> str | None:
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        return None
-    if isinstance(error, dict) and error.get("code") is not None:
-        return str(error["code"])
-    return None
-
-
-def error_text(response: httpx.Response) -> str:
-    """The provider's message (code, message, param), or a short excerpt of the body."""
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        error = None
-    if isinstance(error, dict):
-        parts = [str(error.get("message") or "").strip()]
-        if error.get("param"):
-            parts.append(f"(field: {error['param']})")
-        if error.get("code") is not None:
-            parts.append(f"[{error['code']}]")
-        text = " ".join(p for p in parts if p)
-        if text:
-            return text[:2048]
-    return excerpt(response) or f"HTTP {response.status_code}"
-
-
-def excerpt(response: httpx.Response) -> str:
-    try:
-        text = response.text
-    except (httpx.ResponseNotRead, UnicodeDecodeError):
-        return ""
-    text = " ".join(text.split())
-    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
-
-
-def json_number(value: object) -> float | None:
-    """A JSON number as a float (never a string or a bool): what the wire may carry."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
+    items = data.get("data") if isinstance(data, dict) else None
+    return items if isinstance(items, list) else None

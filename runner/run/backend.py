@@ -17,12 +17,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .. import USER_AGENT
 from ..errors import InputError
 from ..providers.base import Provider
 from ..providers.evolink import LIMITS, EvoLink
 
 EVOLINK_URL = "https://api.evolink.ai"
 SIM_ORIGIN = "http://simulator.local"
+SIM_FILE_ORIGIN = "http://files.simulator.local"  # its result files: another host, like EvoLink's
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 SIM_SPEED = 100.0  # the in-process simulator: a 2-minute generation takes 1.2 s
 FILE_LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=4)
 FILE_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=10.0, pool=60.0)
@@ -49,13 +52,20 @@ class Backend:
         return self.name == "sim"
 
     @property
-    def trusted_origin(self) -> str | None:
-        """Result files may come over plain http from here: a simulator on loopback or in
-        process (docs/design.md §6: https only, except when the base URL itself is local)."""
-        parts = urlsplit(self.base_url)
-        if self.in_process or parts.hostname in ("127.0.0.1", "localhost", "::1"):
-            return f"{parts.scheme}://{parts.netloc}"
-        return None
+    def trusted_origins(self) -> tuple[str, ...]:
+        """Where result files may come from over plain http (`runner.run.media.check_url`):
+        the in-process simulator's API and file hosts; for a simulator on loopback, any
+        loopback origin (its file host may listen on another port). Nothing for any other
+        base URL: EvoLink's result links are https on public hosts (docs/design.md §6)."""
+        if self.in_process:
+            return (SIM_ORIGIN, SIM_FILE_ORIGIN)
+        if urlsplit(self.base_url).hostname in LOOPBACK_HOSTS:
+            return tuple(
+                f"{scheme}://{host}:*"
+                for scheme in ("http", "https")
+                for host in ("127.0.0.1", "localhost", "[::1]")
+            )
+        return ()
 
     def announce(self) -> str:
         if self.in_process:
@@ -105,18 +115,28 @@ async def connect(backend: Backend) -> AsyncIterator[tuple[Provider, httpx.Async
         app = create_app(
             SimConfig(
                 speed=SIM_SPEED,
+                file_origin=SIM_FILE_ORIGIN,  # result files on a host of their own, like EvoLink's
                 # its tasks outlive this process, so `runner resume` in another one finds them
                 journal=state / "journal.jsonl" if state else None,
                 video_cache_dir=state / "videos" if state else None,
             )
         )
         transport = httpx.ASGITransport(app=app)
+    headers = {"User-Agent": USER_AGENT}
     async with (
         httpx.AsyncClient(
-            base_url=backend.base_url, transport=transport, limits=LIMITS, follow_redirects=False
+            base_url=backend.base_url,
+            transport=transport,
+            limits=LIMITS,
+            follow_redirects=False,
+            headers=headers,
         ) as http,
         httpx.AsyncClient(
-            transport=transport, limits=FILE_LIMITS, follow_redirects=False, timeout=FILE_TIMEOUT
+            transport=transport,
+            limits=FILE_LIMITS,
+            follow_redirects=False,
+            timeout=FILE_TIMEOUT,
+            headers=headers,
         ) as files,
     ):
         yield EvoLink(http, backend.key.value), files

@@ -20,7 +20,7 @@ import errno
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
+from runner import USER_AGENT
 from runner.errors import RunnerError
 from runner.urls import is_private_host
 
@@ -48,7 +49,7 @@ MAX_VIDEO_BYTES: Final = 512 * 1024 * 1024
 """Default size cap of one result file (a 15 s 1080p Seedance render is far smaller)."""
 
 DownloadCode = Literal[
-    "expired", "blocked_url", "not_video", "too_large", "http_error", "network", "disk"
+    "expired", "refused", "blocked_url", "not_video", "too_large", "http_error", "network", "disk"
 ]
 
 VIDEO_TYPES: Final = frozenset(
@@ -61,6 +62,8 @@ _EXPIRED: Final = frozenset({403, 404, 410})
 _RETRY_STATUSES: Final = frozenset({408, 425, 429})  # plus every 5xx
 _WRITE_BLOCK: Final = 1024 * 1024  # bytes gathered before one write in a worker thread
 _PLAIN_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_HEAD_BYTES: Final = 64  # bytes looked at before anything is written: the MP4 signature, or HTML
+_BLOCK_CODE: Final = b"1010"  # a CDN's block of a client by its signature (docs/evolink.md §21)
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
@@ -68,8 +71,11 @@ class DownloadError(RunnerError):
     """A result file could not be downloaded, stored or read as a video.
 
     ``code`` says what went wrong: ``expired`` (403/404/410 from the file host),
-    ``blocked_url`` (scheme or host not allowed, on any redirect hop), ``not_video`` (a web
-    page, JSON, no MP4 signature, undecodable), ``too_large``, ``http_error`` (any other
+    ``refused`` (the file host blocked this client: a 403 whose body says ``1010``, or a web
+    page instead of the video; a fresh link from a re-read of the task may work,
+    docs/evolink.md §21), ``blocked_url`` (scheme or host not allowed, on any redirect hop),
+    ``not_video`` (JSON or other non-video content, no MP4 signature, undecodable),
+    ``too_large``, ``http_error`` (any other
     status), ``network`` (timeouts, resets, a body shorter than announced) or ``disk``
     (writing failed, e.g. the disk is full). ``retryable`` is True when fetching the same
     link again can help (network errors, 5xx/408/429); whether an ``expired`` link is really
@@ -104,24 +110,24 @@ def is_retryable(exc: BaseException) -> bool:
 # --- which links may be fetched ---------------------------------------------------------------
 
 
-def check_url(url: str, trusted_origin: str | None) -> str | None:
+def check_url(url: str, trusted_origins: Sequence[str] | str | None = ()) -> str | None:
     """Why the runner must not fetch ``url``, in plain words; None when it may.
 
     Allowed: ``https`` links whose host is a name other than ``localhost`` or a public IP
-    address; or any ``http``/``https`` link on exactly ``trusted_origin`` (scheme, host and
-    port of the API base URL: a local simulator on 127.0.0.1, or the in-process one). Host
-    *names* are not resolved here: a public name that resolves to a private address is the
-    file host's DNS, which the runner trusts as much as the API itself.
+    address; or any ``http``/``https`` link on one of ``trusted_origins`` (scheme, host and
+    port: the in-process simulator's API and file hosts, or a local simulator's). A trusted
+    origin written with port ``*`` (``http://127.0.0.1:*``) matches that scheme and host on any
+    port. Host *names* are not resolved here: a public name that resolves to a private address
+    is the file host's DNS, which the runner trusts as much as the API itself.
     """
     origin = _origin(url)
     if origin is None:
         return "it is not a valid web address"
     scheme, host, _ = origin
     if (
-        trusted_origin is not None
-        and origin == _origin(trusted_origin)
-        and host
-        and (scheme in _DEFAULT_PORTS)
+        host
+        and scheme in _DEFAULT_PORTS
+        and any(_matches(origin, t) for t in _listed(trusted_origins))
     ):
         return None
     if scheme != "https":
@@ -132,6 +138,22 @@ def check_url(url: str, trusted_origin: str | None) -> str | None:
     if is_private_host(host, legacy_ipv4=True):
         return f"it points to a private, loopback or link-local address ({host})"
     return None
+
+
+def _listed(trusted: Sequence[str] | str | None) -> Sequence[str]:
+    if trusted is None:
+        return ()
+    return (trusted,) if isinstance(trusted, str) else trusted
+
+
+def _matches(origin: tuple[str, str, int | None], trusted: str) -> bool:
+    any_port = trusted.endswith(":*")
+    pattern = _origin(trusted.removesuffix(":*") if any_port else trusted)
+    if pattern is None:
+        return False
+    if any_port:
+        return origin[:2] == pattern[:2]
+    return origin == pattern
 
 
 def _origin(url: str) -> tuple[str, str, int | None] | None:
@@ -162,7 +184,7 @@ async def download(
     url: str,
     dest: Path,
     *,
-    trusted_origin: str | None,
+    trusted_origins: Sequence[str] = (),
     max_bytes: int = MAX_VIDEO_BYTES,
     max_redirects: int = 5,
 ) -> Downloaded:
@@ -173,17 +195,18 @@ async def download(
     is a bug of the caller and raises ValueError before anything is fetched. Redirects are
     followed here (never by httpx), each hop checked with `check_url`. The client's
     ``Authorization`` and ``Cookie`` headers are never sent: a result link is a bare CDN
-    link, and the API key must not travel to a file host. The size cap applies to the
-    announced length and to the bytes really received; the content type and the MP4
-    signature are checked before anything is written. The file appears at ``dest`` only
-    when complete and fsynced; on any failure (cancellation included) the ``.part`` is
-    removed. The client's timeouts apply to every read; an overall deadline is the
-    caller's (``anyio.fail_after``).
+    link, and the API key must not travel to a file host; ``User-Agent`` is runner's own
+    (`runner.USER_AGENT`), as file hosts may refuse a library's default (docs/evolink.md
+    §21). The size cap applies to the announced length and to the bytes really received;
+    the content type and the MP4 signature are checked before anything is written. The file
+    appears at ``dest`` only when complete and fsynced; on any failure (cancellation
+    included) the ``.part`` is removed. The client's timeouts apply to every read; an
+    overall deadline is the caller's (``anyio.fail_after``).
     """
     _check_destination(dest)
     current = url
     for hop in range(max_redirects + 1):
-        reason = check_url(current, trusted_origin)
+        reason = check_url(current, trusted_origins)
         if reason is not None:
             raise DownloadError(
                 "blocked_url",
@@ -192,7 +215,9 @@ async def download(
                 else f"the result link was refused: {reason}",
             )
         try:
-            request = http.build_request("GET", current, headers={"Accept-Encoding": "identity"})
+            request = http.build_request(
+                "GET", current, headers={"Accept-Encoding": "identity", "User-Agent": USER_AGENT}
+            )
         except httpx.InvalidURL as exc:
             raise DownloadError("blocked_url", f"the result link is not valid: {exc}") from None
         for name in ("Authorization", "Cookie"):
@@ -203,7 +228,7 @@ async def download(
                 if response.status_code in _REDIRECTS:
                     current = _next_hop(response)
                     continue
-                _check_response(response, max_bytes)
+                await _check_response(response, max_bytes)
                 return await _save(response, dest, max_bytes)
             finally:
                 await response.aclose()
@@ -258,8 +283,15 @@ def _next_hop(response: httpx.Response) -> str:
         ) from None
 
 
-def _check_response(response: httpx.Response, max_bytes: int) -> None:
+async def _check_response(response: httpx.Response, max_bytes: int) -> None:
     status = response.status_code
+    if status == 403 and _BLOCK_CODE in await _peek(response):
+        raise DownloadError(
+            "refused",
+            "the file host refused the download (HTTP 403, error 1010: it blocks this "
+            "kind of client)",
+            status=status,
+        )
     if status in _EXPIRED:
         raise DownloadError(
             "expired",
@@ -276,11 +308,12 @@ def _check_response(response: httpx.Response, max_bytes: int) -> None:
             status=status,
         )
     kind = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind == "text/html":
+        raise _web_page(status)
     if kind and kind not in VIDEO_TYPES:
-        page = " (probably an error or expiry page)" if kind == "text/html" else ""
         raise DownloadError(
             "not_video",
-            f"the result link returned {kind}{page} instead of a video",
+            f"the result link returned {kind} instead of a video",
             status=status,
         )
     declared = _content_length(response)
@@ -291,6 +324,25 @@ def _check_response(response: httpx.Response, max_bytes: int) -> None:
             f"{_mb(max_bytes)} limit; it was not downloaded",
             status=status,
         )
+
+
+async def _peek(response: httpx.Response, limit: int = 4096) -> bytes:
+    """The first ``limit`` bytes of an error answer's body (it is closed by the caller)."""
+    seen = b""
+    with suppress(httpx.HTTPError):
+        async for chunk in response.aiter_bytes():
+            seen += chunk
+            if len(seen) >= limit:
+                break
+    return seen[:limit]
+
+
+def _web_page(status: int | None = None) -> DownloadError:
+    return DownloadError(
+        "refused",
+        "the file host answered a web page instead of the video (an error or block page)",
+        status=status,
+    )
 
 
 def _content_length(response: httpx.Response) -> int | None:
@@ -304,6 +356,7 @@ async def _save(response: httpx.Response, dest: Path, max_bytes: int) -> Downloa
     digest = hashlib.sha256()
     size = 0
     head = b""  # the first bytes, until the MP4 signature is checked
+    checked = False
     block = bytearray()
     with anyio.CancelScope(shield=True):  # a cancelled create would leave the .part behind
         handle = await anyio.to_thread.run_sync(_PartFile.create, part)
@@ -316,10 +369,11 @@ async def _save(response: httpx.Response, dest: Path, max_bytes: int) -> Downloa
                     f"the result file is larger than the {_mb(max_bytes)} "
                     "limit; the download was stopped",
                 )
-            if len(head) < 8:
-                head += chunk[: 8 - len(head)]
-                if len(head) == 8:
+            if not checked:
+                head += chunk[: _HEAD_BYTES - len(head)]
+                if len(head) == _HEAD_BYTES:
                     _check_signature(head)
+                    checked = True
             digest.update(chunk)
             block += chunk
             if len(block) >= _WRITE_BLOCK:
@@ -332,7 +386,7 @@ async def _save(response: httpx.Response, dest: Path, max_bytes: int) -> Downloa
                 f"{declared} bytes); it may work again",
                 retryable=True,
             )
-        if len(head) < 8:
+        if not checked:
             _check_signature(head)
         await anyio.to_thread.run_sync(handle.write, bytes(block))
         with anyio.CancelScope(shield=True):  # once renamed, report it as done
@@ -344,10 +398,13 @@ async def _save(response: httpx.Response, dest: Path, max_bytes: int) -> Downloa
 
 
 def _check_signature(head: bytes) -> None:
-    if head[4:8] != b"ftyp":
-        raise DownloadError(
-            "not_video", "the result file is not an MP4 video (its first bytes are wrong)"
-        )
+    if head[4:8] == b"ftyp":
+        return
+    if head.lstrip().lower().startswith((b"<!doctype", b"<html")):
+        raise _web_page()
+    raise DownloadError(
+        "not_video", "the result file is not an MP4 video (its first bytes are wrong)"
+    )
 
 
 def _network_error(exc: httpx.RequestError) -> DownloadError:

@@ -123,8 +123,11 @@ def _link(src: Path, dest: Path) -> None:
 
 
 def settings_of(run: L.RunRecord, **overrides: Any) -> Settings:
-    saved = dict(run.settings)
+    known = {f.name for f in dataclasses.fields(Settings)}
+    saved = {k: v for k, v in run.settings.items() if k in known}  # older runs: renamed fields
     saved.update({k: v for k, v in overrides.items() if v is not None})
+    if isinstance(saved.get("trusted_origins"), list):  # a tuple, stored as a JSON list
+        saved["trusted_origins"] = tuple(saved["trusted_origins"])
     return Settings(**saved)
 
 
@@ -141,7 +144,7 @@ async def execute(
     ledger.set_run_state(run_id, "running")
     async with connect(backend) as (provider, http):
         try:
-            balance = remaining_credits(await provider.balance())
+            funds = (await provider.balance()).available
         except AccessLost as exc:
             raise RunStopped(
                 f"the API key was refused ({exc}): check EVOLINK_API_KEY "
@@ -149,18 +152,18 @@ async def execute(
                 f"spent; `runner resume {run_id}` continues."
             ) from None
         except (Transient, TaskGone) as exc:
-            balance = None
+            funds = None
             notice(f"Warning: the credit check failed ({exc}); going on.")
         needed = ledger.credits_to_send(run_id)
-        if balance is not None and balance < needed:
+        if funds is not None and funds < needed:
             notice(
-                f"Warning: the account has {balance:,.2f} credits and the jobs still to "
-                f"send need about {needed:,.2f}; creates will stop when the provider "
-                "refuses (top up, then `runner resume`)."
+                f"Warning: the account and this key can spend {funds:,.2f} credits and the "
+                f"jobs still to send need about {needed:,.2f}; creates will stop when the "
+                "provider refuses (top up or raise the key's limit, then `runner resume`)."
             )
         speed = provider.time_scale() or (SIM_SPEED if backend.in_process else 1.0)
         settings = dataclasses.replace(
-            settings, time_scale=speed, trusted_origin=backend.trusted_origin
+            settings, time_scale=speed, trusted_origins=backend.trusted_origins
         )
         dispatcher = Dispatcher(
             ledger, run_id, provider, http, ledger.workspace / run_id / "media", settings, emit
@@ -194,18 +197,6 @@ async def _signals(dispatcher: Dispatcher, notice: Callable[[str], None]) -> Non
             else:
                 notice(f"Stopped at once. `runner resume {dispatcher.run_id}` continues.")
                 os._exit(3)
-
-
-def remaining_credits(data: dict[str, Any]) -> float | None:
-    """The balance in a ``GET /v1/credits`` answer (``data.token`` or ``data.user``
-    ``remaining_credits``), or None when the answer does not say."""
-    inner = data.get("data")
-    for part in ("token", "user"):
-        section = inner.get(part) if isinstance(inner, dict) else None
-        value = section.get("remaining_credits") if isinstance(section, dict) else None
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    return None
 
 
 def finish_state(ledger: L.Ledger, run_id: str, outcome: Outcome) -> int:

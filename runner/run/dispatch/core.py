@@ -57,7 +57,8 @@ class Settings:
     replay: bool = True  # replay an unknown create once with the same key (--no-replay)
     breaker_probes: int = 5  # credit probes before the run stops for good
     time_scale: float = 1.0  # API seconds per wall second (a simulator's speed)
-    trusted_origin: str | None = None  # result files may come from here over http
+    # result files may come over http from these origins (`runner.run.media.check_url`)
+    trusted_origins: tuple[str, ...] = ()
     max_video_bytes: int = 512 * 1024 * 1024
 
 

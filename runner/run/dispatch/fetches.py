@@ -1,13 +1,16 @@
 """Fetches: download a finished task's file, verify it, decode it in a worker process.
 
 A job ends here as done, expired (the link ran out) or result_error. A file downloaded and
-renamed before a crash is verified, not fetched (and paid) again.
+renamed before a crash is verified, not fetched (and paid) again. A file host that refuses
+the download (403 "1010", or a web page) gets a fresh link from a free re-read of the task,
+twice at most (docs/evolink.md §21).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,12 +19,18 @@ import anyio.to_process
 import httpx
 import stamina
 
+from ...providers.base import AccessLost, TaskView, Transient
 from .. import ledger as L
 from ..failpoints import failpoint
 from ..media import Downloaded, DownloadError, download
+from .polls import EXPIRY_MARGIN, RESULT_TTL
 
 if TYPE_CHECKING:
     from .core import Dispatcher
+
+log = logging.getLogger(__name__)
+
+REFUSED_REREADS = 2  # fresh links tried after the file host refused a download
 
 
 class Fetches:
@@ -81,8 +90,35 @@ class Fetches:
         d.emit("done", job)
 
     async def _download(self, job: L.JobRecord, dest: Path) -> Downloaded | None:
-        """The file, retried (stamina) on what a retry may fix until the link expires;
-        None after recording why the job ended expired or result_error."""
+        """The file; None after recording why the job ended expired or result_error.
+
+        A file host that refuses the download (a 403 "1010" block, or a web page instead of
+        the video) gets a fresh link: the task is read again (free) and the download tried
+        again, at most `REFUSED_REREADS` times (docs/evolink.md §21). A new paid task is never
+        made here."""
+        url = job.result_url or ""
+        for rereads in range(REFUSED_REREADS + 1):
+            try:
+                return await self._download_link(job, url, dest)
+            except DownloadError as exc:
+                if exc.code != "refused":
+                    self._ended(job, exc)
+                    return None
+                if rereads == REFUSED_REREADS:
+                    self.d.finish(
+                        job,
+                        L.RESULT_ERROR,
+                        "file_host_refused",
+                        f"{exc.message}, also with a fresh link; the video was made and paid "
+                        "for: `runner retry` reads the task again and downloads it for free "
+                        "(never a new paid task)",
+                    )
+                    return None
+                url = await self._fresh_link(job, url)
+        raise AssertionError("unreachable: the loop returns")
+
+    async def _download_link(self, job: L.JobRecord, url: str, dest: Path) -> Downloaded:
+        """``url`` downloaded, retried (stamina) on what a retry may fix until it expires."""
         d = self.d
         clock = d.clock
         expires = job.result_expires_at or 0.0
@@ -97,30 +133,51 @@ class Fetches:
                 return refused < 3 and clock.wall() < expires
             return exc.retryable
 
+        async for attempt in stamina.retry_context(  # stamina sleeps in wall seconds
+            on=retry,
+            attempts=8,
+            timeout=max(1.0, expires - clock.wall()),
+            wait_initial=clock.to_wall(2.0),
+            wait_max=clock.to_wall(60.0),
+            wait_jitter=clock.to_wall(2.0),
+        ):
+            with attempt:
+                failpoint("before_download")
+                return await download(
+                    self.files,
+                    url,
+                    dest,
+                    trusted_origins=d.s.trusted_origins,
+                    max_bytes=d.s.max_video_bytes,
+                )
+        raise AssertionError("unreachable: stamina re-raises the last error")
+
+    def _ended(self, job: L.JobRecord, exc: DownloadError) -> None:
+        d = self.d
+        if exc.code == "expired" or d.clock.wall() >= (job.result_expires_at or 0.0):
+            d.finish(job, L.EXPIRED, "result_expired", exc.message)
+        else:
+            d.finish(job, L.RESULT_ERROR, exc.code, exc.message)
+
+    async def _fresh_link(self, job: L.JobRecord, url: str) -> str:
+        """The task's result link read again (through the poll rate), recorded; ``url`` when
+        the read fails or gives no link."""
+        d = self.d
+        assert job.task_id is not None  # a completed job has its task
+        await d.polls.rate.acquire()
         try:
-            async for attempt in stamina.retry_context(  # stamina sleeps in wall seconds
-                on=retry,
-                attempts=8,
-                timeout=max(1.0, expires - clock.wall()),
-                wait_initial=clock.to_wall(2.0),
-                wait_max=clock.to_wall(60.0),
-                wait_jitter=clock.to_wall(2.0),
-            ):
-                with attempt:
-                    failpoint("before_download")
-                    return await download(
-                        self.files,
-                        job.result_url or "",
-                        dest,
-                        trusted_origin=d.s.trusted_origin,
-                        max_bytes=d.s.max_video_bytes,
-                    )
-        except DownloadError as exc:
-            if exc.code == "expired" or clock.wall() >= expires:
-                d.finish(job, L.EXPIRED, "result_expired", exc.message)
-            else:
-                d.finish(job, L.RESULT_ERROR, exc.code, exc.message)
-        return None
+            view = (await d.provider.read_tasks([job.task_id])).get(job.task_id)
+        except (Transient, AccessLost) as exc:
+            log.info("re-reading task %s for a fresh link failed: %s", job.task_id, exc)
+            return url
+        if not isinstance(view, TaskView) or not view.result_url:
+            return url
+        expires = job.result_expires_at
+        if expires is None:
+            expires = d.clock.wall_after(RESULT_TTL * (1 - EXPIRY_MARGIN))
+        d.ledger.completed(job.job_id, view.result_url, expires, d.run_id, view.credits_used)
+        d.emit("retrying", job, "the file host refused the download; trying a fresh link")
+        return view.result_url
 
 
 def _media_info(
