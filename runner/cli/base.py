@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -164,7 +165,11 @@ def continue_run(
     return execute_run(ledger, run.run_id, chosen, runs.settings_of(run, **overrides))
 
 
-def execute_run(ledger: Ledger, run_id: str, chosen: Backend, settings: Settings) -> int:
+def execute_run(
+    ledger: Ledger, run_id: str, chosen: Backend, settings: Settings, *, yes: bool = True
+) -> int:
+    """Run the dispatcher, then write the report and the summary. ``yes``: a shortfall of
+    credits found by the preflight caps the run instead of refusing it."""
     tally = ledger.tally(run_id)
     display = Display(tally.total, tally[DONE], sys.stderr)
     display.credits = tally.spent
@@ -172,7 +177,16 @@ def execute_run(ledger: Ledger, run_id: str, chosen: Backend, settings: Settings
     try:
         with display:
             outcome = anyio.run(
-                runs.execute, ledger, run_id, chosen, settings, display, display.notice
+                functools.partial(
+                    runs.execute,
+                    ledger,
+                    run_id,
+                    chosen,
+                    settings,
+                    display,
+                    display.notice,
+                    yes=yes,
+                )
             )
     finally:
         code = runs.finish_state(ledger, run_id, outcome) if outcome else 3

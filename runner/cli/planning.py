@@ -180,7 +180,7 @@ def run(
         click.echo(
             f"Run {run_id}" + (f" ({reused} job(s) reused from earlier runs)" if reused else "")
         )
-        code = execute_run(ledger, run_id, chosen, settings)
+        code = execute_run(ledger, run_id, chosen, settings, yes=yes)
     raise SystemExit(code)
 
 
@@ -305,5 +305,5 @@ def promote(
             f"Run {run_id} (promoted from {parent.run_id})"
             + (f" ({reused} job(s) reused from earlier runs)" if reused else "")
         )
-        code = execute_run(ledger, run_id, chosen, settings)
+        code = execute_run(ledger, run_id, chosen, settings, yes=yes)
     raise SystemExit(code)

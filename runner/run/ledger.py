@@ -462,6 +462,16 @@ class Store:
             )
         ]
 
+    def models_to_send(self, run_id: str) -> list[str]:
+        """The model ids of the jobs still to create."""
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT DISTINCT model FROM jobs WHERE run_id = ? AND state = ? ORDER BY model",
+                (run_id, PENDING),
+            )
+        ]
+
     def credits_to_send(self, run_id: str) -> float:
         """Estimated credits of the jobs still to create."""
         return float(

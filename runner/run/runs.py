@@ -22,9 +22,9 @@ from typing import Any
 
 import anyio
 
-from ..errors import RunStopped
+from ..errors import InputError, RunStopped
 from ..grid.plan import Plan
-from ..providers.base import AccessLost, TaskGone, Transient
+from ..providers.base import AccessLost, Provider, TaskGone, Transient
 from . import ledger as L
 from .backend import SIM_SPEED, Backend, connect
 from .dispatch import Dispatcher, Outcome, Settings
@@ -138,29 +138,15 @@ async def execute(
     settings: Settings,
     emit: Callable[[Event], None],
     notice: Callable[[str], None],
+    *,
+    yes: bool = True,
 ) -> Outcome:
-    """Preflight (free credits call), then dispatch until every job is settled or creates
-    stop. Ctrl-C once stops creates and lets paid work finish; twice exits at once."""
-    ledger.set_run_state(run_id, "running")
+    """Preflight (the key's models and credits, both free), then dispatch until every job is
+    settled or creates stop. Ctrl-C once stops creates and lets paid work finish; twice exits
+    at once. ``yes``: a shortfall of credits caps the run instead of refusing it."""
     async with connect(backend) as (provider, http):
-        try:
-            funds = (await provider.balance()).available
-        except AccessLost as exc:
-            raise RunStopped(
-                f"the API key was refused ({exc}): check EVOLINK_API_KEY "
-                "(keys are at https://evolink.ai/dashboard/keys). Nothing was "
-                f"spent; `runner resume {run_id}` continues."
-            ) from None
-        except (Transient, TaskGone) as exc:
-            funds = None
-            notice(f"Warning: the credit check failed ({exc}); going on.")
-        needed = ledger.credits_to_send(run_id)
-        if funds is not None and funds < needed:
-            notice(
-                f"Warning: the account and this key can spend {funds:,.2f} credits and the "
-                f"jobs still to send need about {needed:,.2f}; creates will stop when the "
-                "provider refuses (top up or raise the key's limit, then `runner resume`)."
-            )
+        settings, before = await preflight(provider, ledger, run_id, settings, yes, notice)
+        ledger.set_run_state(run_id, "running")
         speed = provider.time_scale() or (SIM_SPEED if backend.in_process else 1.0)
         settings = dataclasses.replace(
             settings, time_scale=speed, trusted_origins=backend.trusted_origins
@@ -172,7 +158,74 @@ async def execute(
             tg.start_soon(_signals, dispatcher, notice)
             outcome = await dispatcher.run()
             tg.cancel_scope.cancel()
+        outcome.balance_before = before
+        with contextlib.suppress(Transient, AccessLost, TaskGone):
+            outcome.balance_after = (await provider.balance()).account
     return outcome
+
+
+async def preflight(
+    provider: Provider,
+    ledger: L.Ledger,
+    run_id: str,
+    settings: Settings,
+    yes: bool,
+    notice: Callable[[str], None],
+) -> tuple[Settings, float | None]:
+    """Before anything is spent (docs/evolink.md §22): every model the run still sends must be
+    on the key's model list (else InputError, exit 2), and the account and key must be able to
+    pay for what is left to send (else InputError, or with ``yes`` a budget that stops creates
+    before the shortfall). A daily key limit only warns: creates pause at it until it resets.
+    Returns the settings to run with and the account's balance."""
+    key = provider.key_env
+    try:
+        allowed = await provider.models()
+        funds = await provider.balance()
+    except AccessLost as exc:
+        raise RunStopped(
+            f"the API key was refused ({exc}): check {key} "
+            "(keys are at https://evolink.ai/dashboard/keys). Nothing was "
+            f"spent; `runner resume {run_id}` continues."
+        ) from None
+    except (Transient, TaskGone) as exc:
+        notice(f"Warning: the model and credit checks failed ({exc}); going on.")
+        return settings, None
+    models = ledger.models_to_send(run_id)
+    if allowed is not None:
+        missing = [m for m in models if m not in allowed]
+        if missing:
+            raise InputError(
+                f"this API key may not use {', '.join(missing)} (it may use: "
+                f"{', '.join(sorted(allowed)) or 'no video model'}). Enable the model for the "
+                "key in the EvoLink dashboard, or run on another --tier. Nothing was spent."
+            )
+    needed = ledger.credits_to_send(run_id)
+    spendable = [v for v in (funds.account, funds.key) if v is not None]
+    can = min(spendable) if spendable else None
+    if can is not None and can < needed:
+        what = "the account" if can == funds.account else "this API key's credit limit"
+        if not yes:
+            raise InputError(
+                f"{what} allows {can:,.2f} more credits and the jobs still to send need about "
+                f"{needed:,.2f}: top up (or raise the key's limit), or shrink the grid; --yes "
+                "runs until the credits run out. Nothing was spent."
+            )
+        cap = ledger.spent(run_id) + can
+        budget = cap if settings.budget is None else min(settings.budget, cap)
+        settings = dataclasses.replace(settings, budget=budget)
+        notice(
+            f"{what} allows {can:,.2f} more credits; the jobs still to send need about "
+            f"{needed:,.2f}: creates stop before the shortfall (at {budget:,.2f} credits)."
+        )
+    if funds.daily_limit is not None:
+        left = funds.daily_limit - (funds.daily_used or 0.0)
+        if left < needed:
+            notice(
+                f"This API key's daily limit leaves {max(left, 0):,.2f} credits today and the "
+                f"jobs still to send need about {needed:,.2f}: creates will pause at the limit "
+                f"until it resets at midnight ({funds.reset_timezone or 'the key time zone'})."
+            )
+    return settings, funds.account
 
 
 async def _signals(dispatcher: Dispatcher, notice: Callable[[str], None]) -> None:
