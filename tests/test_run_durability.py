@@ -24,17 +24,25 @@ def job_states(ws: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("point", "held"),
+    ("point", "replay", "held"),
     [
-        ("after_intent_commit", 1),  # intent committed, never sent: held, no task
-        ("after_response_before_commit", 1),  # created but the id was lost: held, one task
-        ("after_task_id_commit", 0),
-        ("before_download", 0),
-        ("after_rename_before_done_commit", 0),
+        # intent committed, never sent: resume replays its key, which is its first send
+        ("after_intent_commit", True, 0),
+        # created but the id was lost: resume replays the key and gets the same task back
+        ("after_response_before_commit", True, 0),
+        # without the replay both are held for `runner resolve`
+        ("after_intent_commit", False, 1),
+        ("after_response_before_commit", False, 1),
+        ("after_task_id_commit", True, 0),
+        ("before_download", True, 0),
+        ("after_rename_before_done_commit", True, 0),
     ],
 )
-def test_kill_at_a_named_point_then_resume(point: str, held: int, tmp_path: Path) -> None:
+def test_kill_at_a_named_point_then_resume(
+    point: str, replay: bool, held: int, tmp_path: Path
+) -> None:
     exp, ws = grid(tmp_path / "g.csv", 3), tmp_path / "ws"
+    flags = [] if replay else ["--no-replay"]
     with simulator() as url:
         killed = runner(
             "run",
@@ -45,9 +53,10 @@ def test_kill_at_a_named_point_then_resume(point: str, held: int, tmp_path: Path
             ws,
             "--rate",
             "5",
+            *flags,
             env={"RUNNER_FAILPOINT": f"{point}:2"},
         )
-        resumed = runner("resume", "latest", "--workspace", ws, "--base-url", url)
+        resumed = runner("resume", "latest", "--workspace", ws, "--base-url", url, *flags)
         state = truth(url)
 
     assert killed.returncode == -signal.SIGKILL
@@ -58,12 +67,16 @@ def test_kill_at_a_named_point_then_resume(point: str, held: int, tmp_path: Path
     assert max(truth_counts(state)) == 1  # nothing was created twice
     assert all(created.get(key) == 1 for key, s in states.items() if s == "done")
     assert sorted(states.values()) == ["done"] * (3 - held) + ["unknown"] * held
-    if point == "after_intent_commit":
+    replays = sum(state["replays_by_idempotency_key"].values())
+    if point == "after_intent_commit" and held:
         (key,) = [k for k, s in states.items() if s == "unknown"]
         assert key not in created  # the held job really was never sent
     if point == "after_response_before_commit":
-        (key,) = [k for k, s in states.items() if s == "unknown"]
-        assert created[key] == 1  # held, and it does exist: `runner resolve` settles it
+        if held:
+            (key,) = [k for k, s in states.items() if s == "unknown"]
+            assert created[key] == 1  # held, and it does exist: `runner resolve` settles it
+        else:
+            assert replays == 1  # the gateway answered the replay with the original task
     assert resumed.returncode == (1 if held else 0), resumed.stderr
     if point == "after_rename_before_done_commit":
         assert sum(state["requests"]["file"].values()) == 3  # verified, not downloaded again

@@ -85,7 +85,7 @@ def test_a_wrong_key_stops_before_anything_is_created(
 
 
 @pytest.mark.slow
-def test_out_of_credits_stops_creates_but_finishes_what_is_paid(
+def test_a_balance_short_of_the_quote_stops_creates_before_the_shortfall_with_yes(
     cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     exp, ws = grid(tmp_path / "g.csv", 5), tmp_path / "ws"
@@ -108,34 +108,33 @@ def test_out_of_credits_stops_creates_but_finishes_what_is_paid(
         state = truth(url)
 
     assert result.exit_code == 3
-    assert "can spend 70.00 credits and the jobs still to send need about 164.03" in (
+    assert "the account allows 70.00 more credits; the jobs still to send need about 164.03" in (
         result.stderr
-    )  # the free preflight warned before anything was spent
-    assert "the EvoLink account is out of credits" in result.stdout + result.stderr
+    )  # the free preflight said so before anything was spent
+    assert "budget" in result.stdout + result.stderr
+    assert "402" not in str(state["requests"]["create"])  # stopped before the provider refused
     assert len(state["tasks"]) == 2
     assert states(ws) == {"done": 2, "pending": 3}
 
 
 @pytest.mark.slow
-def test_a_model_the_key_may_not_use_stops_creates(
+def test_a_model_the_key_may_not_use_ends_the_run_before_any_create(
     cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     exp, ws = grid(tmp_path / "g.csv", 2), tmp_path / "ws"
     monkeypatch.setenv("EVOLINK_API_KEY", "sk-std")
     key = _key(1000.0, models=frozenset({"seedance-2.0-text-to-video"}))
-    # the documented 403 this runner handles; the gateway's 402 key_model_not_allowed is the
-    # simulator's default
-    with simulator(
-        accept_any_key=False, keys={"sk-std": key}, model_denial="model_access_denied"
-    ) as url:
+    with simulator(accept_any_key=False, keys={"sk-std": key}) as url:
         result = cli(
             "run", exp, "--base-url", url, "--backend", "evolink", "--yes", "--workspace", ws
         )
+        state = truth(url)
 
-    assert result.exit_code == 3
+    assert result.exit_code == 2  # found by the free model list, before anything was sent
     assert "this API key may not use seedance-2.0-fast-text-to-video" in (
         result.stdout + result.stderr
     )
+    assert "create" not in state["requests"]
     assert states(ws) == {"pending": 2}
 
 
@@ -156,13 +155,14 @@ def test_an_unknown_outcome_is_held_never_resent_and_settled_by_resolve(
                 "body": "Bad gateway",
             },
         )
-        first = cli("run", exp, "--base-url", url, "--workspace", ws, "--rate", "50")
+        # --no-replay: held at once (the replay's own tests are in test_dispatch_inprocess.py)
+        first = cli("run", exp, "--base-url", url, "--workspace", ws, "--rate", "50", "--no-replay")
         held_task = [t for t in truth(url)["tasks"]][1]
         listing = cli("resolve", "latest", "--workspace", ws)
         job_key = next(
             line.split()[0] for line in listing.stdout.splitlines() if line.startswith("  ")
         )
-        again = cli("resume", "latest", "--workspace", ws, "--base-url", url)
+        again = cli("resume", "latest", "--workspace", ws, "--base-url", url, "--no-replay")
         still_held = states(ws)
         cli(
             "resolve", "latest", "--workspace", ws, "--mark-created", f"{job_key}={held_task['id']}"
@@ -195,7 +195,7 @@ def test_resolve_resubmit_sends_a_held_job_again(
                 "body": "oops",
             },
         )
-        cli("run", exp, "--base-url", url, "--workspace", ws, "--rate", "50")
+        cli("run", exp, "--base-url", url, "--workspace", ws, "--rate", "50", "--no-replay")
         with sqlite3.connect(ws / "ledger.sqlite") as db:
             (key,) = db.execute("SELECT job_key FROM jobs WHERE state = 'unknown'").fetchone()
         cli("resolve", "latest", "--workspace", ws, "--resubmit", key)
@@ -245,7 +245,17 @@ def test_three_unknowns_in_a_row_open_the_breaker_probed_with_credits(
             },
         )
         result = cli(
-            "run", exp, "--base-url", url, "--workspace", ws, "--rate", "50", "--concurrency", "1"
+            "run",
+            exp,
+            "--base-url",
+            url,
+            "--workspace",
+            ws,
+            "--rate",
+            "50",
+            "--concurrency",
+            "1",
+            "--no-replay",
         )
         state = truth(url)
 
