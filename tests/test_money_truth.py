@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.review.results import result_rows
 from runner.run.clock import VirtualClock
 from runner.simulator.video import render_video
 
@@ -51,6 +52,7 @@ async def test_a_night_of_500_jobs_costs_what_the_provider_charged(tmp_path: Pat
         await dispatch(run, clock=clock, sim=sim, concurrency=50, give_up_after=300)
         counts = run.counts()
         tally = run.ledger.tally(run.run_id)
+        exported = sum(r["credits"] or 0.0 for r in result_rows(run.ledger, run.run_id))
     truth = sim.truth()
     charged, refunded = _books(sim)
     assert "unknown" not in counts, counts  # the one replay settled every lost answer
@@ -61,6 +63,7 @@ async def test_a_night_of_500_jobs_costs_what_the_provider_charged(tmp_path: Pat
     assert abs(tally.charged - charged) <= per_job, (tally.charged, charged)
     assert abs(tally.refunded - refunded) <= per_job, (tally.refunded, refunded)
     assert abs(tally.spent - (charged - refunded)) <= per_job
+    assert exported == pytest.approx(tally.spent)  # `runner export`: the same figure per job
     # no body paid twice, beyond a failed task and its one allowed resubmit
     failed_bodies: dict[str, int] = {}
     for task in truth["tasks"]:
