@@ -53,6 +53,10 @@ def test_kill_at_a_named_point_then_resume(
             ws,
             "--rate",
             "5",
+            # one task at a time: no other download can be in flight (and be fetched again
+            # by the resume) when the second job reaches the named point
+            "--concurrency",
+            "1",
             *flags,
             env={"RUNNER_FAILPOINT": f"{point}:2"},
         )
