@@ -63,6 +63,10 @@ def test_a_balance_short_of_the_quote_refuses_or_with_yes_stops_before_it(
     assert capped.returncode == 3, capped.stdout + capped.stderr
     assert state["requests"]["create"] == {"200": 3}  # stopped before the shortfall: no 402
     assert _states(tmp_path / "b") == {"done": 3, "pending": 3}
+    charged = sum(a["charged"] for a in state["accounts"].values())
+    # the summary: runner's figure, and the account's own change beside it
+    assert f"spent {charged:,.2f} credits" in capped.stdout
+    assert f"Account balance: 100.00 -> {100 - charged:,.2f} credits" in capped.stdout
 
 
 @functools.cache
