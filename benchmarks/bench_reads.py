@@ -4,7 +4,7 @@ EvoLink's batch read and without it (single ``GET /v1/tasks/{id}``).
 Target (issue 10): <= 0.3 task-read requests per job with batch reads, <= 2.5 without, on a
 2,000-job run. The run is the real dispatcher against the simulator in process, on a virtual
 clock (no real sleeping: simulated generation times of about two minutes, the default create
-rate of 2/s and 50 tasks in flight); the counts are the simulator's, not the runner's.
+50 tasks in flight); the counts are the simulator's, not the runner's.
 
 Run:  python benchmarks/bench_reads.py [--jobs 2000]
 """
@@ -59,7 +59,11 @@ async def one_run(folder: Path, jobs: int, batch: bool) -> dict[str, Any]:
         run_id, _ = runs.create(
             ledger, plan, choose("sim", None, ws), Settings(), name="bench", reuse=False
         )
-        settings = Settings(trusted_origins=(API, FILES))
+        # The rate limiters sleep in real time (aiolimiter), not on the virtual clock, which
+        # would run ahead while they sleep: rates too high to ever sleep keep the two apart.
+        # 50 tasks in flight is then what bounds the reads, as at the default 2 creates/s
+        # against 2-minute tasks (they fill the 50 slots in 25 s either way).
+        settings = Settings(trusted_origins=(API, FILES), rate=1e6, poll_rate=1e6)
         async with (
             httpx.AsyncClient(base_url=API, transport=transport) as http,
             httpx.AsyncClient(transport=transport) as files,

@@ -10,6 +10,7 @@ call, which EvoLink answers with one ``POST /v1/tasks/batch`` per 50 ids (docs/e
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,8 @@ class PollPolicy:
         base = max(self.min_delay, estimate * self.backoff * self.growth**step)
         return base * (1 - self.jitter + 2 * self.jitter * rand)
 
+    batch_gap: float = 5.0  # provider seconds at least between two batch reads
+
     def slack(self, delay: float) -> float:
         """How early a read may go to share a batch with others: a quarter of the wait, at
         most 15 s (EvoLink's CLI reads a video task every 8 s at most)."""
@@ -102,6 +105,7 @@ class Reads:
         self.wanted: dict[str, _Wanted] = {}
         self._leading = False
         self._changed = anyio.Event()
+        self._last_sent = -math.inf
         self.requests = 0  # provider calls made (each one HTTP request per 50 ids)
 
     async def read(self, task_id: str, delay: float, slack: float) -> TaskView:
@@ -126,13 +130,20 @@ class Reads:
 
     async def _lead(self) -> None:
         clock = self.d.clock
+        gap = self.polls.policy.batch_gap
         try:
             while self.wanted:
                 now = clock.monotonic()
+                # the first read due, but no sooner than a gap after the last batch, so reads
+                # falling due close together share one request (a read may come a gap late),
+                # unless a whole batch is waiting
                 first = min(w.due for w in self.wanted.values())
+                if len(self.wanted) < self.BATCH:
+                    first = max(first, self._last_sent + gap)
                 if first > now:
                     await clock.wait(self._changed, first - now)
                     continue
+                self._last_sent = now
                 ready = sorted(
                     (w for w in self.wanted.values() if w.earliest <= now), key=lambda w: w.due
                 )
