@@ -102,3 +102,33 @@ async def test_a_daily_limit_reached_mid_run_pauses_until_its_reset_then_continu
     midnight = datetime(2027, 3, 2, tzinfo=shanghai).timestamp()
     assert all(a["sim"] >= midnight for a in after), after
     assert paused and "resets at" in paused[0].detail
+
+
+@pytest.mark.anyio
+async def test_a_replay_kept_waiting_past_the_window_by_a_daily_pause_is_held_not_sent(
+    tmp_path: Path,
+) -> None:
+    """The second create is charged but its answer lost; before its replay goes, the third
+    hits the key's daily limit and creates wait 30 minutes for midnight: by then the gateway
+    may have forgotten the key, so the replay is not sent and the job is held."""
+    shanghai = ZoneInfo("Asia/Shanghai")
+    start = datetime(2027, 3, 1, 23, 30, tzinfo=shanghai).timestamp()  # 30 min to midnight
+    clock = VirtualClock()
+    sim = Sim(
+        clock,
+        {"endpoint": "create", "kind": "respond", "status": 504, "processed": True, "calls": [2]},
+        accept_any_key=False,
+        keys={DEFAULT_KEY: KeyConfig(daily_limit=70.0)},  # two 4-second fast jobs a day
+        start_time=start,
+        video_source=lambda **_: _video(),
+    )
+    async with new_run(tmp_path, 4) as run:
+        await dispatch(run, clock=clock, sim=sim, concurrency=4, give_up_after=120)
+        counts = run.counts()
+        held = run.ledger.jobs(run.run_id, ["unknown"])
+    state = sim.truth()
+    assert counts == {"done": 3, "unknown": 1}
+    assert sum(state["replays_by_idempotency_key"].values()) == 0  # never replayed late
+    (job,) = held
+    assert state["creates_by_idempotency_key"][f"{job.job_key}-1"] == 1  # sent once only
+    assert "could not be sent in time" in (job.error_message or "")

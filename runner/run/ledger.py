@@ -219,6 +219,22 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     UPDATE attempts SET reserved = (SELECT m.credits FROM money m
         WHERE m.attempt_id = attempts.attempt_id AND m.kind = 'confirm')
         WHERE outcome = 'created';
+    UPDATE attempts SET outcome = 'created',
+        task_id = (SELECT j.task_id FROM jobs j WHERE j.job_id = attempts.job_id)
+        WHERE outcome = 'unknown'
+        AND attempt_id = (SELECT MAX(a2.attempt_id) FROM attempts a2
+            WHERE a2.job_id = attempts.job_id)
+        AND (SELECT j.task_id FROM jobs j WHERE j.job_id = attempts.job_id) IS NOT NULL
+        AND (SELECT j.state FROM jobs j WHERE j.job_id = attempts.job_id) != 'unknown';
+    UPDATE attempts SET outcome = 'released'
+        WHERE outcome IN ('unknown', 'in_flight')
+        AND attempt_id != (SELECT MAX(a2.attempt_id) FROM attempts a2
+            WHERE a2.job_id = attempts.job_id);
+    UPDATE jobs SET credits = (SELECT COALESCE(SUM(
+        CASE WHEN a.outcome IN ('not_sent', 'rejected', 'released') THEN 0
+        ELSE COALESCE(a.charged, a.reserved, a.est_credits) - COALESCE(a.refunded, 0) END), 0)
+        FROM attempts a WHERE a.job_id = jobs.job_id)
+        WHERE EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = jobs.job_id);
     DROP TABLE money;
     """,
     ),
@@ -438,6 +454,14 @@ class Store:
             (run_id,),
         ).fetchone()
         return Money(float(row[0]), float(row[1]), float(row[2]), int(row[3]))
+
+    def last_attempt(self, job_id: int) -> Attempt | None:
+        row = self.conn.execute(
+            "SELECT attempt_id, job_id, n, idempotency_key, est_credits, started_at, replays"
+            " FROM attempts WHERE job_id = ? ORDER BY attempt_id DESC LIMIT 1",
+            (job_id,),
+        ).fetchone()
+        return None if row is None else Attempt(*tuple(row))
 
     def held_attempts(self, run_id: str) -> list[Attempt]:
         """The last attempt of every job held with an unknown create outcome."""
@@ -874,18 +898,22 @@ class Ledger(Store):
         *,
         charged: float | None = None,
         refunded: float | None = None,
+        reserved: float | None = None,
     ) -> None:
         """The provider ended the job's task (completed, failed, cancelled): its final
-        charge (completed only) or its proven refund."""
+        charge (completed only), its reservation as the provider states it, and its proven
+        refund."""
         with self.write() as db:
             attempt_id = self._task_attempt(db, job_id)
             if attempt_id is not None:
                 sets: dict[str, Any] = {"ended": status}
                 if charged is not None:
                     sets["charged"] = charged
+                if reserved is not None:
+                    sets["reserved"] = reserved
                 if refunded is not None:
                     sets["refunded"] = refunded
-                self._cost(db, run_id, attempt_id, sets)
+                self._cost(db, run_id, attempt_id, _reserve_refund(db, attempt_id, sets))
 
     def refund(self, run_id: str, task_id: str, refunded: float) -> bool:
         """A failed task's refund, proven by a later read. Returns whether it was new."""
@@ -897,7 +925,8 @@ class Ledger(Store):
             ).fetchone()
             if row is None:
                 return False
-            self._cost(db, run_id, int(row[0]), {"refunded": refunded})
+            sets = _reserve_refund(db, int(row[0]), {"refunded": refunded})
+            self._cost(db, run_id, int(row[0]), sets)
             return True
 
     # ------------------------------------------------------------------ tasks
@@ -998,6 +1027,21 @@ class Ledger(Store):
             _event(db, run_id, job_id, "operator_mark_created", task_id)
 
 
+def _reserve_refund(
+    db: sqlite3.Connection, attempt_id: int, sets: dict[str, Any]
+) -> dict[str, Any]:
+    """A proven refund is of the whole reservation: where none was recorded (a create
+    answered without ``usage``, a held create marked created), the refund stands for it, so a
+    refunded task costs nothing rather than less than nothing."""
+    if sets.get("refunded") is not None and sets.get("reserved") is None:
+        row = db.execute(
+            "SELECT reserved FROM attempts WHERE attempt_id = ?", (attempt_id,)
+        ).fetchone()
+        if row is not None and row[0] is None:
+            return {**sets, "reserved": sets["refunded"]}
+    return sets
+
+
 def spent(conn: sqlite3.Connection, run_id: str) -> float:
     """Final charges, reservations of tasks unfinished or failed without a proven refund, and
     estimates held for creates in flight or with an unknown outcome (`attempt_cost`)."""
@@ -1050,6 +1094,20 @@ def reader(workspace: Path) -> Iterator[Store]:
             "start one with `runner run EXPERIMENT`"
         )
     conn = connect(path, readonly=True)
+    try:
+        done = {r[0] for r in conn.execute("SELECT name FROM migrations")}
+    except sqlite3.OperationalError:
+        done = set()
+    if any(name not in done for name, _ in MIGRATIONS):
+        # a ledger written by an older runner: brought up to date first (a writer would do
+        # the same at once; a running writer has already done it)
+        conn.close()
+        writer = connect(path)
+        try:
+            migrate(writer)
+        finally:
+            writer.close()
+        conn = connect(path, readonly=True)
     try:
         yield Store(workspace, conn)
     finally:

@@ -59,6 +59,8 @@ class Creates:
         self._breaker_open = False
         self.replays: set[int] = set()  # jobs whose next send replays their unknown attempt
         self.first_sent: dict[int, float] = {}  # attempt id -> clock time of its first send
+        self._replay_tries: dict[int, int] = {}  # job id -> replays turned away (not sent)
+        self.daily = Pause(d.clock)  # a daily key limit: creates wait until it resets
 
     async def run(self) -> None:
         while True:
@@ -95,6 +97,7 @@ class Creates:
         while d.polls.held and not d.outcome.stop_kind:
             await d.wait_change(0.05 * d.clock.scale)
         await self.pause.wait()
+        await self.daily.wait()
         await self.rate.acquire()
 
     async def _submit(self, job: L.JobRecord) -> None:
@@ -113,6 +116,9 @@ class Creates:
             self.queue.appendleft(job.job_id)
             return
         replay = job.job_id in self.replays
+        if replay and not self._still_replayable(job):
+            d.release_slot()
+            return
         try:
             attempt = d.ledger.begin_attempt(
                 d.run_id, job.job_id, job.job_key, job.est_credits, d.s.budget, replay=replay
@@ -186,7 +192,8 @@ class Creates:
             d.ledger.unknown(d.run_id, attempt, f"replay not sent: {result.reason}", None)
             if result.rate_limited and result.retry_after is not None:
                 d.pause.pause(min(result.retry_after, MAX_PAUSE) * d.clock.scale)
-            self.replay_later(job.job_id, self._jitter(job, 1))
+            tries = self._replay_tries[job.job_id] = self._replay_tries.get(job.job_id, 0) + 1
+            self.replay_later(job.job_id, self._jitter(job, tries))
             return
         reason = result.message if isinstance(result, Rejected | Stop) else result.reason
         status = result.http_status
@@ -197,10 +204,32 @@ class Creates:
 
     def may_replay(self, attempt: L.Attempt) -> bool:
         """Not replayed yet, and young enough that the gateway still knows its key."""
+        return attempt.replays == 0 and self._young(attempt)
+
+    def _young(self, attempt: L.Attempt) -> bool:
         clock = self.d.clock
         sent = self.first_sent.get(attempt.attempt_id)
         age = clock.monotonic() - sent if sent is not None else clock.age(attempt.started_at)
-        return attempt.replays == 0 and age < REPLAY_WINDOW
+        return age < REPLAY_WINDOW
+
+    def _still_replayable(self, job: L.JobRecord) -> bool:
+        """Checked again when a scheduled replay is about to go (it may have waited for a
+        slot, a pause or the breaker): still within the window, and not turned away more
+        than `not_sent_retries` times; otherwise the job is held."""
+        attempt = self.d.ledger.last_attempt(job.job_id)
+        tries = self._replay_tries.get(job.job_id, 0)
+        if attempt is not None and self._young(attempt) and tries <= self.d.s.not_sent_retries:
+            return True
+        self.replays.discard(job.job_id)
+        why = (
+            "the replay could not be sent in time"
+            if tries <= self.d.s.not_sent_retries
+            else f"the replay was turned away {tries} times"
+        )
+        reason = f"{why}; the create's outcome stays unknown"
+        self.d.ledger.finish(self.d.run_id, job.job_id, L.UNKNOWN, "create_outcome_unknown", reason)
+        self._hold(job, reason)
+        return False
 
     def replay_later(self, job_id: int, delay: float) -> None:
         self.replays.add(job_id)
@@ -221,7 +250,7 @@ class Creates:
         reset_in = result.reset_in
         if result.kind == "daily" and reset_in is not None and 0 <= reset_in <= DAILY_PAUSE_LIMIT:
             until = time.strftime("%Y-%m-%d %H:%M", time.localtime(d.clock.wall_after(reset_in)))
-            self.pause.pause(reset_in + 1.0)
+            self.daily.pause(reset_in + 1.0)
             d.emit(
                 "paused",
                 detail=f"the API key's daily limit is reached; new videos wait until it "

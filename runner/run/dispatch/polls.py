@@ -294,7 +294,13 @@ class Polls:
         message = view.error_message or (
             "the task ended without a result" if view.status == "completed" else "no message"
         )
-        d.ledger.task_ended(d.run_id, job.job_id, view.status, refunded=view.refunded)
+        d.ledger.task_ended(
+            d.run_id,
+            job.job_id,
+            view.status,
+            refunded=view.refunded,
+            reserved=view.credits_reserved,
+        )
         fresh = d.reload(job)
         if (
             code in RETRYABLE_TASK_ERRORS
