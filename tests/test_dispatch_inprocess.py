@@ -4,6 +4,7 @@ no real sleep. Every test checks the simulator's ground truth, not the runner's 
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,18 @@ async def test_a_task_that_stays_404_is_lost_and_its_slot_freed(tmp_path: Path) 
     created = sorted(a["wall"] for a in truth["create_arrivals"])
     # each task was read as gone until past its expected end (about 2 minutes) plus 300 s
     assert all(b - a > 300 for a, b in itertools.pairwise(created))
+
+
+async def test_a_retry_after_of_a_day_stops_creates_and_says_the_date_to_resume(
+    tmp_path: Path,
+) -> None:
+    clock = VirtualClock()
+    sim = Sim(clock, {"endpoint": "create", "kind": "rate_limit", "retry_after": 86_400})
+    async with new_run(tmp_path, 2) as run:
+        outcome = await dispatch(run, clock=clock, sim=sim)
+        assert run.counts() == {"pending": 2}
+    assert outcome.stop_kind == "paused"
+    assert outcome.stop_reason is not None
+    # a day away: the date, not only a time of day that has already passed today
+    assert re.search(r"continue after 20\d\d-\d\d-\d\d \d\d:\d\d", outcome.stop_reason)
+    assert sim.truth()["tasks"] == []

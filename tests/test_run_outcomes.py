@@ -7,6 +7,7 @@ budget, and task failures (retryable ones resubmitted once)."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -173,6 +174,10 @@ def test_an_unknown_outcome_is_held_never_resent_and_settled_by_resolve(
     assert first.exit_code == 1
     assert "1 job(s) have an unknown create outcome: `runner resolve" in first.stdout
     assert "up to 32.81 credits may have been charged" in listing.stdout
+    # what an operator matches on the dashboard: the prompt, the model and when it was sent
+    assert "prompt: A lamp on a desk: take 1" in listing.stdout
+    assert "seedance-2.0-fast-text-to-video" in listing.stdout
+    assert re.search(r"sent 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d", listing.stdout)
     assert again.exit_code == 1 and still_held == {"done": 2, "unknown": 1}
     assert settled.exit_code == 0 and states(ws) == {"done": 3}
     assert creates_per_body(state) == [1, 1, 1]  # the held job was never created twice

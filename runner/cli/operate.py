@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -207,9 +208,18 @@ def resolve(
             f"(up to {at_risk:,.2f} credits may have been charged):"
         )
         for job in held:
+            attempt = ledger.last_attempt(job.job_id)
+            sent = (
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(attempt.started_at))
+                if attempt is not None
+                else "never"
+            )
+            prompt = " ".join(str(job.body.get("prompt", "")).split())
             click.echo(
-                f"  {job.job_key}  row {job.row}  {job.name}  "
-                f"~{job.est_credits:.2f} credits  {job.error_message or ''}"
+                f"  {job.job_key}  row {job.row}  {job.name}  ~{job.est_credits:.2f} credits"
+                f"  sent {sent}  {job.model}\n"
+                f"      prompt: {prompt[:160]}{'…' if len(prompt) > 160 else ''}\n"
+                f"      {job.error_message or ''}"
             )
         click.echo(
             "Check your EvoLink dashboard for these tasks, then use --mark-created "

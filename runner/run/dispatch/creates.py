@@ -266,7 +266,7 @@ class Creates:
             wait = result.retry_after  # wall seconds
             if wait is not None and wait > MAX_PAUSE:
                 self.queue.appendleft(job.job_id)
-                resume_at = time.strftime("%H:%M", time.localtime(d.clock.wall() + wait))
+                resume_at = time.strftime("%Y-%m-%d %H:%M", time.localtime(d.clock.wall() + wait))
                 d.stop_creates(
                     "paused",
                     f"the provider asked to pause for {wait / 3600:.1f} h "
