@@ -34,6 +34,13 @@ class _Group(click.Group):
         except RunnerError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except BaseExceptionGroup as group:  # from a run's task group: its first own error
+            mine = group.subgroup(RunnerError)
+            if mine is None:
+                raise
+            first = _first(mine)
+            click.echo(f"Error: {first}", err=True)
+            ctx.exit(first.exit_code)
         except KeyboardInterrupt:  # before a run's own Ctrl-C handling took over
             click.echo(
                 "Stopped (Ctrl-C). Nothing paid for is lost; if a run had started, "
@@ -41,6 +48,11 @@ class _Group(click.Group):
                 err=True,
             )
             ctx.exit(3)
+
+
+def _first(group: BaseExceptionGroup[RunnerError]) -> RunnerError:
+    error = group.exceptions[0]
+    return _first(error) if isinstance(error, BaseExceptionGroup) else error
 
 
 @click.group(cls=_Group, context_settings=CONTEXT)

@@ -265,6 +265,34 @@ class LedgerBusy(InputError):
     """Another runner process holds the ledger."""
 
 
+class LedgerUnavailable(RunStopped):
+    """The ledger could not be written (its write lock held too long by another process, a
+    full disk, an I/O error): creates stop, what is committed stays, `runner resume` goes on."""
+
+
+# seconds a write waits for another process's lock on the database; a setting so tests need
+# not wait (RUNNER_LEDGER_BUSY_SECONDS)
+BUSY_TIMEOUT = float(os.environ.get("RUNNER_LEDGER_BUSY_SECONDS", "30"))
+
+
+def _unavailable(exc: sqlite3.Error, workspace: Path) -> LedgerUnavailable:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        advice = (
+            "another program kept the ledger locked (a database browser, a backup or sync "
+            "tool?): close it"
+        )
+    elif "full" in text:
+        advice = f"the disk holding {workspace} is full: free some space"
+    else:
+        advice = f"check the disk holding {workspace}"
+    return LedgerUnavailable(
+        f"the ledger {workspace / 'ledger.sqlite'} could not be written ({text}): {advice}, "
+        "then run `runner resume latest`. Everything already recorded is kept, including "
+        "every task already paid for."
+    )
+
+
 class BudgetExceeded(RunStopped):
     """The next create could take spending over ``--budget``."""
 
@@ -582,14 +610,20 @@ class Ledger(Store):
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One immediate (write-locked) transaction, committed with a full sync."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _unavailable(exc, self.workspace) from exc
         try:
             yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):  # a full disk may refuse this too
+                self.conn.execute("ROLLBACK")
             self._spent.clear()  # the cached figures may hold the rolled-back change
+            if isinstance(exc, sqlite3.OperationalError):
+                raise _unavailable(exc, self.workspace) from exc
             raise
-        self.conn.execute("COMMIT")
 
     # ------------------------------------------------------------------ runs
 
@@ -1057,11 +1091,11 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=10)
     else:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
     conn.row_factory = sqlite3.Row
     return conn
 
