@@ -7,7 +7,8 @@ Behaviour and its sources (tags and § numbers as in ``docs/simulator.md``; [INF
 
 - [DOC] validation by the simulator's own `rules.problems` (§3) → 400 ``invalid_request``;
   401, 402, 403 and their bodies; task ids ``task-unified-<unix s>-<8 [a-z0-9]>``; statuses
-  pending → processing → completed | failed; results valid 24 h; §7.2 failure codes.
+  pending → processing → completed | failed ([EVO] | cancelled); results valid 24 h; §7.2
+  failure codes. [EVO] batch reads, the task list, the models list (`reads`, §15-§18).
 - [EVO] ``Idempotency-Key`` (16-96 chars ``[A-Za-z0-9._-]``, replay header
   ``idempotency-replayed: true``, ``idempotency_conflict``; §17): remembered for
   ``idempotency_ttl`` simulated seconds (None: ignored, every create is new and paid); a create
