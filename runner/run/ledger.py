@@ -325,6 +325,7 @@ class Attempt:
     estimate: float
     started_at: float  # wall time of its first send
     replays: int  # sends of the same key after an unknown outcome
+    reopened: bool = False  # sent again under its key (not sent before, or a replay)
 
 
 def attempt_cost(
@@ -807,6 +808,7 @@ class Ledger(Store):
                     reserve,
                     last["started_at"],
                     replays,
+                    reopened=True,
                 )
             else:
                 # numbered across the workspace, so a --no-reuse run or a resubmit never sends

@@ -129,7 +129,9 @@ class Creates:
             d.stop_creates("budget", str(exc))
             return
         failpoint("after_intent_commit")
-        self.first_sent.setdefault(attempt.attempt_id, d.clock.monotonic())
+        if attempt.attempt_id not in self.first_sent:  # its first send, on this clock
+            since = d.clock.age(attempt.started_at) if attempt.reopened else 0.0
+            self.first_sent[attempt.attempt_id] = d.clock.monotonic() - since
         body = dict(job.body)
         with anyio.CancelScope(shield=True):  # a create, once sent, is always answered
             result = await d.provider.create(body, attempt.idempotency_key)
