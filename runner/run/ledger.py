@@ -37,6 +37,7 @@ Both are kept up to date by `Ledger` as attempts change, so reading them is chea
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -357,9 +358,20 @@ class Store:
     """Reading the ledger: typed records, never rows. `reader` opens one read-only (reports,
     ``status``: never blocks the running writer); `Ledger` is one that also writes."""
 
-    def __init__(self, workspace: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, workspace: Path, conn: sqlite3.Connection, *, live: bool = True) -> None:
         self.workspace = workspace
         self.conn = conn
+        # False: no process holds the write lock, so a run recorded "running" was ended
+        # without a clean stop; it is shown as what it is (`_seen`)
+        self.live = live
+
+    def _seen(self, row: sqlite3.Row) -> RunRecord:
+        record = RunRecord.from_row(row)
+        if record.state == "running" and not self.live:
+            return dataclasses.replace(
+                record, state="stopped", stop_reason=orphan_reason(record.run_id)
+            )
+        return record
 
     # ------------------------------------------------------------------ runs
 
@@ -382,11 +394,11 @@ class Store:
             ]
             hint = f" (recent runs: {', '.join(known)})" if known else ""
             raise InputError(f"no run {ref!r} in this workspace{hint}; `runner status` lists them")
-        return RunRecord.from_row(row)
+        return self._seen(row)
 
     def runs(self) -> list[RunRecord]:
         return [
-            RunRecord.from_row(r)
+            self._seen(r)
             for r in self.conn.execute("SELECT * FROM runs ORDER BY created_at, rowid")
         ]
 
@@ -599,6 +611,7 @@ class Ledger(Store):
             conn = connect(workspace / "ledger.sqlite")
             migrate(conn)
             ledger = cls(workspace, conn, lock)
+            ledger.settle_orphans()
             try:
                 yield ledger
             finally:
@@ -710,6 +723,19 @@ class Ledger(Store):
                 (state, exit_code, stop_reason, now, state, now, run_id),
             )
             _event(db, run_id, None, f"run_{state}", stop_reason)
+
+    def settle_orphans(self) -> None:
+        """Runs still recorded "running" while this process holds the lock were ended without
+        a clean stop (kill -9, crash, power loss): record them stopped, with that reason.
+        Their jobs need nothing: resume classifies what was in flight."""
+        with self.write() as db:
+            for (run_id,) in db.execute("SELECT run_id FROM runs WHERE state = 'running'"):
+                db.execute(
+                    "UPDATE runs SET state = 'stopped', stop_reason = ?, finished_at = ?"
+                    " WHERE run_id = ?",
+                    (orphan_reason(run_id), _now(), run_id),
+                )
+                _event(db, run_id, None, "run_stopped", "ended without a clean stop")
 
     def event(self, run_id: str | None, job_id: int | None, kind: str, detail: str | None) -> None:
         with self.write() as db:
@@ -1145,9 +1171,31 @@ def reader(workspace: Path) -> Iterator[Store]:
             writer.close()
         conn = connect(path, readonly=True)
     try:
-        yield Store(workspace, conn)
+        yield Store(workspace, conn, live=lock_holder(workspace) is not None)
     finally:
         conn.close()
+
+
+def orphan_reason(run_id: str) -> str:
+    return (
+        "the runner ended without a clean stop (killed, crashed or the machine lost power); "
+        f"nothing recorded is lost: `runner resume {run_id}` continues"
+    )
+
+
+def lock_holder(workspace: Path) -> str | None:
+    """Who holds the ledger's write lock ("pid 12 on host, since ..."), or None when no
+    process does (a run recorded "running" then was not stopped cleanly)."""
+    path = workspace / "ledger.lock"
+    if not path.is_file():
+        return None
+    with open(path) as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return handle.read().strip() or "another process"
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return None
 
 
 def _event(
