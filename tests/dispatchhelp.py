@@ -3,7 +3,7 @@ sides, and a real ledger on disk. No socket, no real sleep."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,9 +77,11 @@ async def dispatch(
     files: httpx.AsyncBaseTransport | None = None,
     trusted: str | tuple[str, ...] = SIM,
     give_up_after: float = 60,
+    during: Callable[[Dispatcher], Awaitable[None]] | None = None,
     **settings: Any,
 ) -> Outcome:
-    """Run the dispatcher to its end while ``clock`` drives time."""
+    """Run the dispatcher to its end while ``clock`` drives time (and ``during`` acts on
+    it meanwhile, e.g. interrupts it)."""
     settings.setdefault("rate", 50.0)
     transport = files or (sim.transport if sim else None)
     api_transport = sim.transport if sim else httpx.MockTransport(lambda r: httpx.Response(500))
@@ -104,6 +106,8 @@ async def dispatch(
         with stamina.set_testing(True, attempts=20):  # stamina's own waits are wall time
             async with anyio.create_task_group() as tg:
                 tg.start_soon(clock.drive)
+                if during is not None:
+                    tg.start_soon(during, dispatcher)
                 with anyio.fail_after(give_up_after):  # a hang fails the test, not the suite
                     outcome = await dispatcher.run()
                 tg.cancel_scope.cancel()

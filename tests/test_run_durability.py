@@ -10,6 +10,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from runner.run.ledger import Ledger
@@ -132,14 +133,17 @@ def test_a_second_runner_on_the_same_ledger_refuses(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.fault("P3")
 def test_ctrl_c_once_stops_creates_and_finishes_what_is_paid(tmp_path: Path) -> None:
     exp, ws = grid(tmp_path / "g.csv", 20), tmp_path / "ws"
     with simulator(speed=50.0) as url:
-        proc = spawn("run", exp, "--base-url", url, "--workspace", ws, "--rate", "4")
+        proc = spawn(
+            "run", exp, "--base-url", url, "--workspace", ws, "--rate", "4", "--grace", "600"
+        )
         time.sleep(2.5)
         proc.send_signal(signal.SIGINT)
         at_signal = len(truth(url)["tasks"])
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=60)  # the paid ones finish: no 600 s wait
         state = truth(url)
 
     assert proc.returncode == 3, err
@@ -152,6 +156,38 @@ def test_ctrl_c_once_stops_creates_and_finishes_what_is_paid(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.fault("P3")
+def test_sigterm_lets_paid_work_go_on_for_the_grace_only_and_resume_finishes(
+    tmp_path: Path,
+) -> None:
+    exp, ws = grid(tmp_path / "g.csv", 6), tmp_path / "ws"
+    with simulator(speed=20.0) as url:  # videos take about six seconds
+        proc = spawn(
+            "run", exp, "--base-url", url, "--workspace", ws, "--rate", "4", "--grace", "1"
+        )
+        while not truth(url)["tasks"]:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+        stopped_in = time.monotonic() - started
+        paid = len(truth(url)["tasks"])
+        status = runner("status", "latest", "--workspace", ws).stdout
+        resumed = runner("resume", "latest", "--workspace", ws, "--base-url", url)
+        state = truth(url)
+
+    assert proc.returncode == 3, err
+    assert stopped_in < 4  # the grace and the answer of a create on its way, not six seconds
+    assert "1 s grace ran out with" in out and "runner resume" in out
+    assert ": stopped" in status
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(state["tasks"]) == 6 and max(truth_counts(state)) == 1  # none paid twice
+    assert set(job_states(ws).values()) == {"done"}
+    assert paid < 6
+
+
+@pytest.mark.slow
+@pytest.mark.fault("P3")
 def test_ctrl_c_twice_exits_at_once_and_resume_finishes(tmp_path: Path) -> None:
     exp, ws = grid(tmp_path / "g.csv", 10), tmp_path / "ws"
     with simulator(speed=20.0) as url:
@@ -187,8 +223,6 @@ def test_resume_after_the_result_links_expired_reports_them(tmp_path: Path) -> N
             "20",
             env={"RUNNER_FAILPOINT": "after_task_id_commit:2"},
         )
-        import httpx
-
         httpx.post(f"{url}/_sim/advance", json={"seconds": 25 * 3600}).raise_for_status()
         install_faults(url)  # none
         resumed = runner("resume", "latest", "--workspace", ws, "--base-url", url)

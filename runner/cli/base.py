@@ -100,6 +100,11 @@ def confirm_spend(yes: bool, what: str = "run") -> None:
     click.confirm("Spend these credits?", abort=True)
 
 
+# Options that tune the dispatcher; `run_options` hands them to the command as one
+# ``tuning`` mapping of what was given (a resumed run keeps its saved values for the rest).
+TUNING = ("rate", "poll_rate", "concurrency", "budget", "no_replay", "grace")
+
+
 def run_options(f: Any) -> Any:
     options = [
         click.option(
@@ -137,27 +142,23 @@ def run_options(f: Any) -> Any:
             help="Hold a create whose outcome is unknown for `runner resolve` instead of "
             "sending it once more with the same Idempotency-Key.",
         ),
+        click.option(
+            "--grace",
+            type=click.FloatRange(min=0),
+            help="Seconds a Ctrl-C or SIGTERM lets paid videos finish before the run stops; "
+            "the rest continues with `runner resume` [default: 60].",
+        ),
     ]
+
+    @functools.wraps(f)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        given = {name: kwargs.pop(name) for name in TUNING}
+        given["replay"] = False if given.pop("no_replay") else None
+        return f(*args, tuning={k: v for k, v in given.items() if v is not None}, **kwargs)
+
     for option in reversed(options):
-        f = option(f)
-    return f
-
-
-def settings_from(
-    rate: float | None,
-    poll_rate: float | None,
-    concurrency: int | None,
-    budget: float | None,
-    no_replay: bool | None = None,
-) -> Settings:
-    given: dict[str, Any] = {
-        "rate": rate,
-        "poll_rate": poll_rate,
-        "concurrency": concurrency,
-        "budget": budget,
-        "replay": False if no_replay else None,
-    }
-    return Settings(**{k: v for k, v in given.items() if v is not None})
+        command = option(command)
+    return command
 
 
 def backend_of(

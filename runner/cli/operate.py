@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -31,11 +32,7 @@ def resume(
     run_ref: str,
     backend: str | None,
     base_url: str | None,
-    rate: float | None,
-    poll_rate: float | None,
-    concurrency: int | None,
-    budget: float | None,
-    no_replay: bool | None,
+    tuning: dict[str, Any],
     workspace: Path,
 ) -> None:
     """Continue an interrupted run: nothing paid for is redone, nothing is lost.
@@ -61,11 +58,7 @@ def resume(
             run,
             backend,
             base_url,
-            rate=rate,
-            poll_rate=poll_rate,
-            concurrency=concurrency,
-            budget=budget,
-            replay=False if no_replay else None,
+            **tuning,
         )
     raise SystemExit(code)
 
@@ -87,11 +80,7 @@ def retry(
     yes: bool,
     backend: str | None,
     base_url: str | None,
-    rate: float | None,
-    poll_rate: float | None,
-    concurrency: int | None,
-    budget: float | None,
-    no_replay: bool | None,
+    tuning: dict[str, Any],
     workspace: Path,
 ) -> None:
     """Send the failed jobs of a run again (new attempts in the same run).
@@ -130,11 +119,7 @@ def retry(
             run,
             backend,
             base_url,
-            rate=rate,
-            poll_rate=poll_rate,
-            concurrency=concurrency,
-            budget=budget,
-            replay=False if no_replay else None,
+            **tuning,
         )
     raise SystemExit(code)
 

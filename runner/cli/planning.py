@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,6 +15,7 @@ from ..review.tables import write_table
 from ..rules import TIERS, Tier
 from ..run import runs
 from ..run.backend import choose as choose_backend
+from ..run.dispatch import Settings
 from ..run.ledger import Ledger, reader
 from .base import (
     CONTEXT,
@@ -23,7 +25,6 @@ from .base import (
     main,
     prices_from,
     run_options,
-    settings_from,
     workspace_option,
 )
 
@@ -144,11 +145,7 @@ def run(
     prices: Path | None,
     backend: str | None,
     base_url: str | None,
-    rate: float | None,
-    poll_rate: float | None,
-    concurrency: int | None,
-    budget: float | None,
-    no_replay: bool | None,
+    tuning: dict[str, Any],
     workspace: Path,
 ) -> None:
     """Render an experiment: plan, confirm the cost, create, poll, download, write the report.
@@ -171,7 +168,7 @@ def run(
         click.echo(f"Warning: {warning}")
     if not chosen.simulated:
         confirm_spend(yes)
-    settings = settings_from(rate, poll_rate, concurrency, budget, no_replay)
+    settings = Settings(**tuning)
     with Ledger.open(workspace) as ledger:
         run_id, reused = runs.create(
             ledger, result, chosen, settings, name=name, reuse=not no_reuse
@@ -231,11 +228,7 @@ def promote(
     prices: Path | None,
     backend: str | None,
     base_url: str | None,
-    rate: float | None,
-    poll_rate: float | None,
-    concurrency: int | None,
-    budget: float | None,
-    no_replay: bool | None,
+    tuning: dict[str, Any],
     workspace: Path,
 ) -> None:
     """Re-render the winners of a run on another tier: a new run, linked to its parent,
@@ -289,7 +282,7 @@ def promote(
         )
     if not chosen.simulated:
         confirm_spend(yes)
-    settings = settings_from(rate, poll_rate, concurrency, budget, no_replay)
+    settings = Settings(**tuning)
     with Ledger.open(workspace) as ledger:
         run_id, reused = runs.create(
             ledger,

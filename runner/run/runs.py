@@ -237,15 +237,13 @@ async def _signals(dispatcher: Dispatcher, notice: Callable[[str], None]) -> Non
         async for _ in signals:
             count += 1
             if count == 1:
-                dispatcher.stop_creates(
-                    "interrupted",
-                    "interrupted (Ctrl-C): no new videos "
-                    "are started; waiting for the ones already paid for. "
-                    "Press Ctrl-C again to stop at once.",
+                grace = dispatcher.s.grace
+                dispatcher.interrupt(
+                    "Interrupted (Ctrl-C or SIGTERM): no new videos were started after it.",
                 )
                 notice(
-                    "Stopping: no new creates; finishing what is paid for "
-                    "(Ctrl-C again to quit at once)."
+                    f"Stopping: no new creates; finishing what is paid for, {grace:g} s at "
+                    "most (Ctrl-C again to quit at once)."
                 )
             else:
                 notice(f"Stopped at once. `runner resume {dispatcher.run_id}` continues.")

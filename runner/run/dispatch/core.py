@@ -60,6 +60,7 @@ class Settings:
     # result files may come over http from these origins (`runner.run.media.check_url`)
     trusted_origins: tuple[str, ...] = ()
     max_video_bytes: int = 512 * 1024 * 1024
+    grace: float = 60.0  # wall seconds paid work may go on after a Ctrl-C or SIGTERM (--grace)
 
 
 @dataclass
@@ -99,6 +100,8 @@ class Dispatcher:
         self.created_at: dict[int, float] = {}  # job id -> clock time of its task's create
         self._changed = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
+        self._timers: anyio.abc.TaskGroup | None = None  # the grace after an interrupt
+        self._tg_cut = False  # the grace ran out: work was cut short
         self.creates = Creates(self)
         self.polls = Polls(self, policy if policy is not None else PollPolicy())
         self.fetches = Fetches(self, files, media_dir)
@@ -120,8 +123,39 @@ class Dispatcher:
             self.emit("stopped", detail=reason)
         self.wake()
 
+    def interrupt(self, reason: str) -> None:
+        """A first Ctrl-C or SIGTERM (docs/reliability.md §4.12): no new creates; a create on
+        its way still answers and is committed; what is paid for is polled and downloaded for
+        ``grace`` seconds, then the run ends and the rest waits in the ledger for `resume`."""
+        self.stop_creates("interrupted", reason)
+        if self._timers is not None:
+            self._timers.start_soon(self._end_after_grace)
+
+    async def _end_after_grace(self) -> None:
+        await self.clock.sleep(self.s.grace * self.clock.scale)
+        tally = self.ledger.tally(self.run_id)
+        unfinished = sum(tally[state] for state in (*L.ACTIVE, L.COMPLETED))
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()  # shielded creates still answer and commit
+        self.outcome.stop_reason = (
+            f"{self.outcome.stop_reason} The {self.s.grace:g} s grace ran out with "
+            f"{unfinished} paid video(s) unfinished: they are kept, and `runner resume "
+            f"{self.run_id}` polls and downloads them."
+        )
+
     async def run(self) -> Outcome:
         self.ledger.recover(self.run_id)
+        async with anyio.create_task_group() as timers:
+            self._timers = timers
+            await self._work()
+            timers.cancel_scope.cancel()
+        self._timers = None
+        if not self._tg_cut:
+            await self.settle_refunds()
+        self.outcome.counts = dict(self.ledger.tally(self.run_id).states)
+        return self.outcome
+
+    async def _work(self) -> None:
         async with anyio.create_task_group() as tg:
             self._tg = tg
             completed = self.ledger.jobs(self.run_id, [L.COMPLETED])
@@ -136,9 +170,7 @@ class Dispatcher:
                     if self.creates.may_replay(attempt):
                         self.creates.replay_later(attempt.job_id, 0.0)
             tg.start_soon(self.creates.run)
-        await self.settle_refunds()
-        self.outcome.counts = dict(self.ledger.tally(self.run_id).states)
-        return self.outcome
+        self._tg_cut = tg.cancel_scope.cancel_called
 
     async def settle_refunds(self) -> int:
         """Read again, for free, every failed task of the run whose refund is not proven yet
