@@ -17,6 +17,7 @@ from ..run import runs
 from ..run.backend import choose as choose_backend
 from ..run.dispatch import Settings
 from ..run.ledger import Ledger, reader
+from ..run.place import check_workspace
 from .base import (
     CONTEXT,
     backend_of,
@@ -156,6 +157,7 @@ def run(
       runner run experiments/sweep.csv --budget 5000 --yes
       runner run experiments/demo.csv --base-url http://127.0.0.1:8787
     """
+    check_workspace(workspace)  # before the quote and its confirmation
     chosen = choose_backend(backend, base_url, workspace)
     click.echo(chosen.announce())
     result = make_plan(experiment, tier, overrides, prices_from(prices, workspace))
@@ -249,6 +251,7 @@ def promote(
             "say which jobs to promote: --winners winners.csv (exported from "
             "the report) or --pick JOB,JOB"
         )
+    check_workspace(workspace)
     with reader(workspace) as store:
         parent = store.run(run_ref)
         if winners is not None:

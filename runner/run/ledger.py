@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, RunStopped
+from .place import check_workspace
 from .records import (
     ACTIVE,
     BAD,
@@ -605,6 +606,7 @@ class Ledger(Store):
     @classmethod
     @contextlib.contextmanager
     def open(cls, workspace: Path) -> Iterator[Ledger]:
+        check_workspace(workspace)
         workspace.mkdir(parents=True, exist_ok=True)
         lock = _take_lock(workspace / "ledger.lock")
         try:
