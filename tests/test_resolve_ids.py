@@ -62,3 +62,32 @@ def test_mark_created_without_an_equals_sign_says_how_to_write_it(
     ws, run_id, job_key = _run(tmp_path)
     result = cli("resolve", run_id, "--workspace", ws, "--mark-created", job_key)
     assert result.exit_code != 0 and "write JOB=TASK_ID" in result.output
+
+
+def test_a_task_already_recorded_for_another_job_is_refused_in_plain_words(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    ws = tmp_path / "ws"
+    with L.Ledger.open(ws) as ledger:
+        run_id, _ = runs.create(
+            ledger,
+            make_plan(grid(tmp_path / "g.csv", 2)),
+            choose("sim", None, ws),
+            Settings(),
+            name="t",
+            reuse=False,
+        )
+        first, second = ledger.jobs(run_id)
+        for job in (first, second):  # both creates' answers were lost
+            attempt = ledger.begin_attempt(run_id, job.job_id, job.job_key, 1.0, None)
+            ledger.unknown(run_id, attempt, "timeout", None)
+    task = "task-unified-1774857405-abc12345"
+    cli("resolve", run_id, "--workspace", ws, "--mark-created", f"{first.job_key}={task}")
+
+    result = cli("resolve", run_id, "--workspace", ws, "--mark-created", f"{second.job_key}={task}")
+
+    assert result.exit_code == 2
+    assert f"already recorded for job {first.job_key}" in result.output
+    assert "Traceback" not in result.output
+    with L.Ledger.open(ws) as ledger:
+        assert ledger.job(second.job_id).state == L.UNKNOWN  # still held, for the right task

@@ -1076,6 +1076,16 @@ class Ledger(Store):
         """Operator: the held create did reach the provider, as task ``task_id``."""
         now = _now()
         with self.write() as db:
+            owner = db.execute(
+                "SELECT job_key, run_id FROM jobs WHERE task_id = ? AND job_id != ?",
+                (task_id, job_id),
+            ).fetchone()
+            if owner is not None:
+                raise InputError(
+                    f"task {task_id} is already recorded for job {owner[0]} (run {owner[1]}): "
+                    "a task makes one video for one job. Check the dashboard again for this "
+                    "job's own task (same prompt, sent at the time `runner resolve` lists)."
+                )
             row = db.execute(
                 "SELECT attempt_id FROM attempts WHERE job_id = ?"
                 " AND outcome IN ('unknown', 'in_flight') ORDER BY attempt_id DESC LIMIT 1",
