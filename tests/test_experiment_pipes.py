@@ -4,13 +4,17 @@ literal, only its list cells are axes; a sheet that used to split prompts gets a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+from click.testing import Result
 
 from runner.grid.experiment import load
 from runner.grid.plan import make_plan
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # prompts as people write them: shot lists, JSON-style specs, a pipe in prose
 PROSE = [
@@ -89,3 +93,66 @@ def test_a_prompt_axis_is_still_possible_as_a_variable_or_a_parquet_list(
 
     assert sorted(v.request.prompt for v in via_variable.variants) == ["A cat", "A dog"]
     assert sorted(v.request.prompt for v in via_list.variants) == ["A cat", "A dog"]
+
+
+def test_every_split_is_listed_by_row_and_column_and_a_regular_grid_as_a_product(
+    write: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    rows = "\n".join(
+        f"A {{{{ style }}}} lamp {i},soft | bold | noir,16:9 | 9:16,5 | 8,3" for i in range(25)
+    )
+    path = write("g.csv", "prompt,style,aspect_ratio,duration,repeats\n" + rows + "\n")
+
+    text = cli("plan", path).stdout
+    data = json.loads(cli("plan", path, "--json").stdout)
+
+    assert "grid: 25 rows × 3 styles × 2 aspect ratios × 2 durations × 3 repeats" in text
+    assert "rows 2–26: style -> 3 values, aspect_ratio -> 2 values, duration -> 2 values" in text
+    assert data["grid"] == {
+        "rows": 25,
+        "axes": {"style": 3, "aspect_ratio": 2, "duration": 2},
+        "repeats": 3,
+        "text": "25 rows × 3 styles × 2 aspect ratios × 2 durations × 3 repeats",
+    }
+    assert len(data["splits"]) == 25 * 3
+    assert data["splits"][0] == {
+        "file": "g.csv",
+        "row": 2,
+        "column": "style",
+        "count": 3,
+        "values": ["soft", "bold", "noir"],
+    }
+    assert data["jobs"] == 25 * 3 * 2 * 2 * 3
+
+
+def test_rows_that_split_differently_are_listed_row_by_row_without_a_product(
+    write: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    path = write(
+        "mixed.csv",
+        "prompt,style,aspect_ratio\nA {{ style }} lamp,soft | bold | noir,16:9\n"
+        "A {{ style }} chair,soft,16:9 | 9:16\nA {{ style }} desk,oak,1:1\n"
+        "A {{ style }} rug,soft | bold | noir,16:9\n",
+    )
+
+    text = cli("plan", path, "--set", "duration=5 | 10").stdout
+    data = json.loads(cli("plan", path, "--json").stdout)
+
+    assert "grid:" not in text
+    assert "rows 2, 5: style -> 3 values" in text
+    assert "row 3: aspect_ratio -> 2 values" in text
+    assert "row 4" not in text.split("Varied dimensions")[0]
+    assert "every row: duration -> 2 values (--set)" in text
+    assert data["grid"] is None
+    assert [(s["row"], s["column"], s["count"]) for s in data["splits"]] == [
+        (2, "style", 3),
+        (3, "aspect_ratio", 2),
+        (5, "style", 3),
+    ]
+
+
+def test_axes_of_the_sidecar_are_listed_once_for_every_row(cli: Callable[..., Result]) -> None:
+    text = cli("plan", ROOT / "experiments" / "sweep.csv").stdout
+
+    assert "grid: 5 rows × 4 styles × 2 aspect ratios × 5 hooks" in text
+    assert "every row: hook -> 5 values (sweep.toml [axes])" in text

@@ -60,6 +60,17 @@ _PROMPT_MARK = "\0prompt\0"
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
 
 
+@dataclass(frozen=True, slots=True)
+class Split:
+    """A multi-valued cell: where it is and the values it was split into. ``row`` is None
+    for an axis crossed with every row (the sidecar's ``[axes]``, ``--set a | b``)."""
+
+    source: str  # the sheet's file name, the sidecar's, or "--set"
+    row: int | None
+    column: str
+    values: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class Expansion:
     """Every distinct variant of an experiment."""
@@ -72,6 +83,10 @@ class Expansion:
     dimensions: dict[str, tuple[str, ...]]  # varied column -> its values, first seen first
     shapes: dict[Shape, int]  # jobs per request shape, for quotes on every tier
     warnings: tuple[str, ...] = ()  # things worth a look that are not errors
+    splits: tuple[Split, ...] = ()  # every multi-valued cell, row by row, then every-row axes
+    # the grid as factors when every row splits alike: (("rows", 25), ("aspect_ratio", 2),
+    # ("repeats", 3)); None when rows differ (then `splits` says what each row does)
+    grid: tuple[tuple[str, int], ...] | None = None
 
     @property
     def duplicates(self) -> int:
@@ -179,6 +194,8 @@ def expand(
     expanded = 0
     seen: dict[str, dict[str, None]] = {c: {} for c in ("name", "mode", *columns)}
     prompt_is_axis = False
+    splits: list[Split] = []
+    row_kinds: set[tuple[tuple[tuple[str, int], ...], tuple[int, ...]]] = set()
 
     for row, raw in sheet.rows:
         per_column: dict[str, list[Choice]] = {}
@@ -195,10 +212,13 @@ def expand(
             cells.problem(row, "prompt", "the prompt is empty")
             continue
         prompt_is_axis = prompt_is_axis or len(prompts) > 1
+        row_splits = [(c, ch) for c, ch in per_column.items() if len(ch) > 1 and c not in fixed]
+        splits.extend(Split(sheet.name, row, c, tuple(x.shown for x in ch)) for c, ch in row_splits)
         for col, default in defaults_of_table.items():
             per_column.setdefault(col, [default])
         name = per_column.pop("name", [Choice("name", f"row {row}", f"row {row}")])[0]
         repeats = [int(str(c.value)) for c in per_column.pop("repeats")]
+        row_kinds.add((tuple((c, len(ch)) for c, ch in row_splits), tuple(repeats)))
         seen["name"][name.shown] = None
         for col, choices in per_column.items():
             seen.setdefault(col, {}).update(dict.fromkeys(c.shown for c in choices))
@@ -275,6 +295,11 @@ def expand(
 
     if not prompt_is_axis:  # one template per row: the row's name tells them apart
         seen.pop("prompt", None)
+    every_row = [
+        Split(sidecar.name if sidecar and c in side_axes else "--set", None, c, vals)
+        for c, ch in fixed.items()
+        if len(vals := tuple(x.shown for x in ch)) > 1
+    ]
     return Expansion(
         source=sheet.name,
         rows_read=len(sheet.rows),
@@ -286,7 +311,25 @@ def expand(
         dimensions={c: tuple(vals) for c, vals in seen.items() if len(vals) > 1},
         shapes=_jobs_per_shape(shapes.values()),
         warnings=_pipe_warnings(sheet),
+        splits=(*splits, *every_row),
+        grid=_grid(len(sheet.rows), row_kinds, every_row),
     )
+
+
+def _grid(
+    rows: int,
+    kinds: set[tuple[tuple[tuple[str, int], ...], tuple[int, ...]]],
+    every_row: list[Split],
+) -> tuple[tuple[str, int], ...] | None:
+    """The grid as factors (rows, then each axis, then repeats) when every row splits the
+    same columns into as many values and has one number of repeats; else None."""
+    if len(kinds) != 1:
+        return None
+    ((cell_axes, repeats),) = kinds
+    if len(repeats) != 1:
+        return None
+    axes = (*cell_axes, *((s.column, len(s.values)) for s in every_row))
+    return (("rows", rows), *axes, *((("repeats", repeats[0]),) if repeats[0] > 1 else ()))
 
 
 def _pipe_warnings(sheet: Sheet, shown: int = 5) -> tuple[str, ...]:

@@ -121,6 +121,11 @@ def plan_text(plan: Plan) -> str:
     if e.duplicates:
         lines.append(f"  {e.duplicates:,} identical job(s) collapsed (counted once)")
     lines.append(f"  {plan.output_seconds:,} s of video in all")
+    if e.grid and len(e.grid) > 1:
+        lines.append(f"  grid: {grid_text(e.grid)}")
+    if e.splits:
+        lines += ["", "Multi-valued cells (each value is tried; write \\| for a literal pipe):"]
+        lines += [f"  {line}" for line in split_lines(e.splits)]
     if e.dimensions:
         lines += ["", "Varied dimensions (the report compares by these):"]
         width = max(len(d) for d in e.dimensions)
@@ -159,6 +164,24 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "duplicates_collapsed": e.duplicates,
         "output_seconds": plan.output_seconds,
         "dimensions": {k: list(v) for k, v in e.dimensions.items()},
+        "splits": [
+            {
+                "file": s.source,
+                "row": s.row,
+                "column": s.column,
+                "count": len(s.values),
+                "values": list(s.values),
+            }
+            for s in e.splits
+        ],
+        "grid": None
+        if e.grid is None
+        else {
+            "rows": e.grid[0][1],
+            "axes": {c: n for c, n in e.grid[1:] if c != "repeats"},
+            "repeats": dict(e.grid).get("repeats", 1),
+            "text": grid_text(e.grid),
+        },
         "quotes": {
             t: {
                 "jobs": q.jobs,
@@ -173,6 +196,77 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "prices": plan.prices.source,
         "warnings": list(plan.warnings),
     }
+
+
+def grid_text(grid: tuple[tuple[str, int], ...]) -> str:
+    """``25 rows × 2 aspect ratios × 2 durations × 3 repeats``."""
+    return " × ".join(f"{n:,} {_plural(column, n)}" for column, n in grid)
+
+
+_PLURALS = {
+    "rows": ("row", "rows"),
+    "repeats": ("repeat", "repeats"),
+    "generate_audio": ("audio setting", "audio settings"),
+    "web_search": ("web search setting", "web search settings"),
+    "content_filter": ("content filter setting", "content filter settings"),
+    "image_urls": ("set of images", "sets of images"),
+    "video_urls": ("set of videos", "sets of videos"),
+    "audio_urls": ("set of audio tracks", "sets of audio tracks"),
+}
+
+
+def _plural(column: str, n: int) -> str:
+    """A column as a counted noun: 2 aspect ratios, 3 qualities, 4 styles."""
+    if column in _PLURALS:
+        return _PLURALS[column][n != 1]
+    word = column.replace("_", " ")
+    if n == 1:
+        return word
+    if word.endswith(("s", "x", "ch", "sh")):
+        return word + "es"
+    if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return word[:-1] + "ies"
+    return word + "s"
+
+
+def split_lines(splits: Iterable[experiment.Split], shown: int = 20) -> list[str]:
+    """``rows 2–26: style -> 3 values, aspect_ratio -> 2 values``: rows that split the same
+    columns into as many values share a line; axes crossed with every row come last."""
+    by_row: dict[int, list[str]] = {}
+    every: list[str] = []
+    for s in splits:
+        text = f"{s.column} -> {len(s.values)} values"
+        if s.row is None:
+            where = "[axes]" if s.source != "--set" else ""
+            every.append(f"every row: {text} ({s.source}{' ' + where if where else ''})")
+        else:
+            by_row.setdefault(s.row, []).append(text)
+    groups: dict[str, list[int]] = {}
+    for row, texts in by_row.items():
+        groups.setdefault(", ".join(texts), []).append(row)
+    lines = [f"{_rows_text(rows)}: {text}" for text, rows in groups.items()]
+    if len(lines) > shown:
+        rest = sum(len(rows) for rows in list(groups.values())[shown:])
+        lines = [
+            *lines[:shown],
+            f"... and {rest:,} more row(s) with multi-valued cells (plan --json lists every one)",
+        ]
+    return lines + every
+
+
+def _rows_text(rows: list[int]) -> str:
+    """[2, 3, 4, 7] -> ``rows 2–4, 7``; [5] -> ``row 5``."""
+    if len(rows) == 1:
+        return f"row {rows[0]}"
+    ranges: list[list[int]] = []
+    for row in sorted(rows):
+        if ranges and row == ranges[-1][1] + 1:
+            ranges[-1][1] = row
+        else:
+            ranges.append([row, row])
+    shown = [f"{a}" if a == b else f"{a}–{b}" for a, b in ranges[:10]]
+    more = f" and {len(ranges) - 10:,} more" if len(ranges) > 10 else ""
+    return "rows " + ", ".join(shown) + more
 
 
 def _short(text: str, limit: int = 40) -> str:
