@@ -47,13 +47,18 @@ class Problem:
     column: str | None
     message: str
 
-    def __str__(self) -> str:
+    @property
+    def where(self) -> str:
+        """``demo.csv:row 4:style``: the file, then the row and column when known."""
         parts = [self.file]
         if self.row is not None:
             parts.append(f"row {self.row}")
         if self.column:
             parts.append(self.column)
-        return ":".join(parts) + f": {self.message}"
+        return ":".join(parts)
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
 
 
 class ExperimentError(InputError):

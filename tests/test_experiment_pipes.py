@@ -156,3 +156,52 @@ def test_axes_of_the_sidecar_are_listed_once_for_every_row(cli: Callable[..., Re
 
     assert "grid: 5 rows × 4 styles × 2 aspect ratios × 5 hooks" in text
     assert "every row: hook -> 5 values (sweep.toml [axes])" in text
+
+
+def test_a_split_value_that_reads_like_prose_is_named_in_a_warning_with_the_fix(
+    write: Callable[..., Path],
+) -> None:
+    scene = "a sunlit kitchen with morning light streaming through the tall window"
+    path = write(
+        "scenes.csv",
+        f"prompt,scene,mood\nA lamp in {{{{ scene }}}},{scene} | a dark alley,calm\n"
+        "A chair in {{ scene }},a barn | a loft,calm\n",
+    )
+
+    plan = make_plan(path)
+
+    assert plan.job_count == 4  # a warning, not a refusal
+    (warning,) = [w for w in plan.warnings if "prose" in w]
+    assert warning.startswith("scenes.csv:row 2:scene (69 characters): ")
+    assert "row 3" not in warning
+    assert "write \\| for a literal pipe" in warning and "one per row" in warning
+
+
+def test_a_cell_split_into_more_than_eight_values_is_named_in_a_warning(
+    write: Callable[..., Path],
+) -> None:
+    many = " | ".join(f"v{i}" for i in range(9))
+    eight = " | ".join(f"w{i}" for i in range(8))
+    path = write("many.csv", f"prompt,x,y\nA {{{{ x }}}} {{{{ y }}}},{many},{eight}\n")
+    write("many.toml", '[axes]\nz = ["a | b | c | d | e | f | g | h | i"]\n')
+
+    plan = make_plan(path)
+
+    (warning,) = [w for w in plan.warnings if "more than 8 values" in w]
+    assert warning.startswith("many.csv:row 2:x (9 values), many.toml:[axes]:z (9 values): ")
+    assert ":y" not in warning
+    assert "write \\| for a literal pipe, or put one value per row" in warning
+
+
+def test_long_urls_and_parquet_lists_are_not_taken_for_prose(
+    tmp_path: Path, write: Callable[..., Path]
+) -> None:
+    url = "https://images.example.com/catalog/2026/spring/very-long-product-name-front.png"
+    csv_plan = make_plan(write("u.csv", f"prompt,image_urls\nA mug,{url} | {url}?v=2\n"))
+    path = tmp_path / "p.parquet"
+    pd.DataFrame({"prompt": ["A {{ x }}"], "x": [[f"value {i}" for i in range(12)]]}).to_parquet(
+        path
+    )
+
+    assert csv_plan.job_count == 2 and csv_plan.warnings == ()
+    assert make_plan(path).warnings == ()

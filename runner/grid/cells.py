@@ -19,6 +19,10 @@ from ..errors import Problem
 from .sheet import Cell
 
 _CELL_PART = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\\\||\||[^{|\\]+|.", re.DOTALL)
+# A split cell looks like a pipe meant as text when a value is this long (prose) or when it
+# splits into more values than this: the plan warns, naming the cell.
+PROSE_CHARS = 60
+MANY_VALUES = 8
 
 
 class Choice(tuple[str, str]):
@@ -56,6 +60,9 @@ class Cells:
         self.file = file
         self.problems = problems
         self.split_strings = split_strings  # False for Parquet: only list cells are axes
+        # split cells that look like text with a '|' in it: (cell, longest value or count)
+        self.prose: list[tuple[Problem, int]] = []
+        self.many: list[tuple[Problem, int]] = []
 
     def problem(self, row: int | None, column: str, message: str) -> None:
         self.problems.append(Problem(self.file, row, column, message))
@@ -78,6 +85,8 @@ class Cells:
             if (param and param.literal) or not self.split_strings:
                 return self._literal(row, column, cell, label)
             parts = split_cell(cell)
+            if len(parts) > 1:
+                self._suspect(row, label, parts, param is not None and param.media)
             if len(parts) > 1 and not all(parts):
                 self.problem(row, label, f"{cell!r} has an empty value between the '|' signs")
                 parts = [p for p in parts if p]
@@ -90,6 +99,16 @@ class Cells:
             if choice is not None:
                 out.setdefault(choice.shown, choice)
         return list(out.values())
+
+    def _suspect(self, row: int | None, label: str, parts: list[str], media: bool) -> None:
+        """Note a split that looks unintended: a value as long as prose (URLs are long by
+        nature, so not in the media columns), or very many values."""
+        here = Problem(self.file, row, label, "")
+        longest = max(len(p) for p in parts)
+        if longest > PROSE_CHARS and not media:
+            self.prose.append((here, longest))
+        if len(parts) > MANY_VALUES:
+            self.many.append((here, len(parts)))
 
     def _literal(self, row: int | None, column: str, cell: str, label: str) -> list[Choice]:
         """One value, never split; ``\\|`` still reads as ``|`` (sheets written when it had
@@ -105,6 +124,35 @@ class Cells:
             self.problem(row, label, str(bad))
             return None
         return Choice(column, value, shown)
+
+
+def split_warnings(sources: Iterable[Cells], shown: int = 5) -> tuple[str, ...]:
+    """Warnings naming the split cells that look like text containing '|' rather than
+    several values, with the fix."""
+    prose = [n for c in sources for n in c.prose]
+    many = [n for c in sources for n in c.many]
+    out = []
+    fix = (
+        "if the '|' is part of the text, write \\| for a literal pipe; "
+        "to try several values this long, put one per row."
+    )
+    if prose:
+        out.append(
+            f"{_cells(prose, 'characters', shown)}: split on '|' into a value over "
+            f"{PROSE_CHARS} characters long, which reads like prose; {fix}"
+        )
+    if many:
+        out.append(
+            f"{_cells(many, 'values', shown)}: split on '|' into more than {MANY_VALUES} values "
+            "(each one a variant); if that is not meant, write \\| for a literal pipe, or put "
+            "one value per row."
+        )
+    return tuple(out)
+
+
+def _cells(found: list[tuple[Problem, int]], unit: str, shown: int) -> str:
+    named = ", ".join(f"{p.where} ({n:,} {unit})" for p, n in found[:shown])
+    return named + (f" and {len(found) - shown:,} more" if len(found) > shown else "")
 
 
 def unique_choices(choices: Iterable[Choice]) -> list[Choice]:

@@ -35,6 +35,7 @@ from .cells import (
     Choice,
     default_choices,
     pipe_outside_jinja,
+    split_warnings,
     unescape_pipes,
     unique_choices,
 )
@@ -163,6 +164,7 @@ def expand(
     problems: list[Problem] = []
     cells = Cells(sheet.name, problems, sheet.split_strings)
     side = Cells(sidecar.name if sidecar else "", problems)
+    flags = Cells("--set", problems)
     templates = Templates()
 
     file_columns = [c for c in sheet.columns if c and c not in overrides]
@@ -177,7 +179,7 @@ def expand(
     fixed = {
         c: unique_choices(ch for v in vals for ch in side.choices(None, c, v, f"[axes]:{c}"))
         for c, vals in side_axes.items()
-    } | {c: Cells("--set", problems).choices(None, c, v) for c, v in overrides.items()}
+    } | {c: flags.choices(None, c, v) for c, v in overrides.items()}
     defaults = {c: side.choices(None, c, v, f"[defaults]:{c}") for c, v in side_defaults.items()}
     table = params.TABLE
     shape_columns = ("mode", *(p.name for p in table.settings))
@@ -310,7 +312,7 @@ def expand(
         jobs_per_tier=sum(samples),
         dimensions={c: tuple(vals) for c, vals in seen.items() if len(vals) > 1},
         shapes=_jobs_per_shape(shapes.values()),
-        warnings=_pipe_warnings(sheet),
+        warnings=(*_pipe_warnings(sheet), *split_warnings((cells, side, flags))),
         splits=(*splits, *every_row),
         grid=_grid(len(sheet.rows), row_kinds, every_row),
     )
