@@ -80,8 +80,9 @@ def csv_table(
     """A CSV as normalized column names and non-empty rows (spreadsheet row, cells), plus the
     problems of its rows. UTF-8 with or without BOM; the delimiter (, ; tab) is the one the
     header uses most. Raises ExperimentError when the file as a whole is unusable."""
+    empty = ExperimentError([Problem(name, None, None, f"the file is empty; it needs {needs}")])
     if not data.strip():
-        raise ExperimentError([Problem(name, None, None, f"the file is empty; it needs {needs}")])
+        raise empty
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise ExperimentError(
@@ -110,6 +111,8 @@ def csv_table(
                 )
             ]
         ) from None
+    if not text.strip():  # only a byte-order mark: what Excel saves for an empty sheet
+        raise empty
     header_line = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=lambda d: (header_line.count(d), d == ","))
     # the csv module refuses cells over 128 KiB by default; a cell of many axis values or a
