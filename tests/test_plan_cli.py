@@ -125,3 +125,31 @@ def test_help_explains_itself_with_examples() -> None:
 def test_every_command_has_help_with_an_example(command: str, cli: Callable[..., Result]) -> None:
     out = cli(command, "--help").stdout
     assert "Examples:" in out and f"runner {command}" in out
+
+
+def test_plan_json_prints_its_errors_as_json_naming_file_row_and_column(
+    cli: Callable[..., Result], write: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = write("bad.csv", "prompt,duration\nA cat,3\nA dog,5\n")
+
+    bad_row = cli("plan", path, "--json")
+    missing = cli("plan", tmp_path / "nope.csv", "--json")
+    bad_flag = cli("plan", path, "--json", "--tier", "turbo")
+
+    assert bad_row.exit_code == missing.exit_code == bad_flag.exit_code == 2
+    data = json.loads(bad_row.stdout)
+    assert data["error"].startswith("1 problem found; nothing was sent:")
+    assert data["problems"] == [
+        {
+            "file": "bad.csv",
+            "row": 2,
+            "column": "duration",
+            "message": "3 is below the minimum 4 (allowed 4–15)",
+        }
+    ]
+    (problem,) = json.loads(missing.stdout)["problems"]
+    assert problem["file"] == "nope.csv" and problem["row"] is None
+    assert problem["message"].startswith("file not found")
+    flag = json.loads(bad_flag.stdout)
+    assert "'--tier'" in flag["error"] and flag["problems"][0]["file"] is None
+    assert "Traceback" not in bad_row.output + missing.output + bad_flag.output

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from .. import params
-from ..errors import InputError
+from ..errors import ExperimentError, InputError, Problem, RunnerError
 from ..grid.plan import Plan, make_plan, plan_json, plan_text
 from ..review.tables import write_table
 from ..rules import TIERS, Tier
@@ -30,7 +31,21 @@ from .base import (
 )
 
 
-@main.command(context_settings=CONTEXT)
+class _PlanCommand(click.Command):
+    """``plan --json`` answers in JSON even when its own options are wrong."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        wants_json = "--json" in args
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if not wants_json:
+                raise
+            click.echo(_dumps(error_json(exc.format_message(), [])))
+            ctx.exit(exc.exit_code)
+
+
+@main.command(cls=_PlanCommand, context_settings=CONTEXT)
 @click.argument("experiment", type=click.Path(path_type=Path))
 @click.option(
     "--tier",
@@ -75,15 +90,38 @@ def plan(
       runner plan experiments/sweep.csv --tier standard --set quality=1080p
       runner plan experiments/demo.csv --json --out plan.parquet
     """
-    result = make_plan(experiment, tier, overrides, prices_from(prices, workspace))
-    if out is not None:
-        write_table(job_rows(result), out)
+    try:
+        result = make_plan(experiment, tier, overrides, prices_from(prices, workspace))
+        if out is not None:
+            write_table(job_rows(result), out)
+    except RunnerError as exc:
+        if not as_json:
+            raise
+        problems = exc.problems if isinstance(exc, ExperimentError) else ()
+        click.echo(_dumps(error_json(str(exc), problems)))
+        raise SystemExit(exc.exit_code) from None
     if as_json:
-        click.echo(json.dumps(plan_json(result), indent=2, ensure_ascii=False))
+        click.echo(_dumps(plan_json(result)))
     else:
         click.echo(plan_text(result))
         if out is not None:
             click.echo(f"Jobs written to {out}")
+
+
+def error_json(text: str, problems: Iterable[Problem]) -> dict[str, object]:
+    """An error as ``plan --json`` prints it: the whole text, and each problem with its
+    file, row and column where known (null where not)."""
+    listed = [
+        {"file": p.file, "row": p.row, "column": p.column, "message": p.message} for p in problems
+    ]
+    return {
+        "error": text,
+        "problems": listed or [{"file": None, "row": None, "column": None, "message": text}],
+    }
+
+
+def _dumps(data: object) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)
 
 
 def job_rows(plan: Plan) -> list[dict[str, object]]:
