@@ -84,4 +84,35 @@ def test_missing_file_and_bad_set_flag_are_usage_errors(
     assert "--set: 'duration' must look like column=value (e.g. duration=8)" in bad_set.stderr
 
     bad_value = cli("plan", path, "--set", "duration=2")
-    assert "ok.csv:row 2:duration: 2 is below the minimum 4 (allowed 4–15)" in bad_value.stderr
+    assert "--set:duration: 2 is below the minimum 4 (allowed 4–15)" in bad_value.stderr
+
+
+def test_a_set_problem_names_set_once_not_every_row_of_the_file(
+    write: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    rows = "\n".join(f"A cat number {i},https://cdn.example.com/{i}.png" for i in range(40))
+    path = write("forty.csv", "prompt,image_urls\n" + rows + "\nA plain dog,\n")
+
+    duration = cli("plan", path, "--set", "duration=2")
+    quality = cli("plan", path, "--set", "quality=1080p")
+    prompt = cli("plan", path, "--set", "prompt=A {{ nope }}")
+    typo = cli("plan", path, "--set", "modle=x")
+    search = cli("plan", path, "--set", "web_search=true")
+
+    assert duration.exit_code == quality.exit_code == prompt.exit_code == 2
+    assert duration.stderr.splitlines()[1:] == [
+        "--set:duration: 2 is below the minimum 4 (allowed 4–15)"
+    ]
+    assert quality.stderr.splitlines()[1:] == [
+        "--set:quality: 1080p is only available on the standard tier (fast allows 480p, "
+        "720p); use --tier standard or choose 720p"
+    ]
+    assert prompt.stderr.splitlines()[1:] == [
+        "--set:prompt: the prompt uses {{ nope }} but there is no such column "
+        "(your columns: none; names are lower case)"
+    ]
+    assert typo.stderr.splitlines()[1].startswith("--set:modle: unknown column; did you mean")
+    # a flag that breaks only some rows says which
+    assert search.stderr.splitlines()[1:] == [
+        "--set:web_search: web search works in text mode only (in rows 2–41 of forty.csv)"
+    ]

@@ -40,7 +40,7 @@ from .cells import (
     unique_choices,
 )
 from .prompts import Templates, missing_message
-from .sheet import Sheet, Sidecar, read_sheet, read_sidecar
+from .sheet import Cell, Sheet, Sidecar, read_sheet, read_sidecar
 
 # Columns that look like settings but are not ones we send; refused unless a template uses them.
 NOT_SETTINGS = {
@@ -134,6 +134,44 @@ def _shape_problems(shape: Shape, tier: str, table: params.Table) -> tuple[tuple
     return tuple(out)
 
 
+class _RowProblems:
+    """Problems found in a row. One in a column set with ``--set`` is the flag's, so it is
+    said once, naming ``--set`` (with the rows it concerns when that is not every row),
+    instead of once for every row of the file."""
+
+    def __init__(self, cells: Cells, overrides: Mapping[str, str]) -> None:
+        self.cells = cells
+        self.overrides = overrides
+        self.of_flags: dict[tuple[str, str], dict[int, None]] = {}
+
+    def problem(self, row: int, column: str, message: str) -> None:
+        if column in self.overrides:
+            self.of_flags.setdefault((column, message), {})[row] = None
+        else:
+            self.cells.problem(row, column, message)
+
+    def finish(self, rows: int) -> None:
+        for (column, message), where in self.of_flags.items():
+            if len(where) < rows:
+                message += f" (in {rows_text(list(where))} of {self.cells.file})"
+            self.cells.problems.append(Problem("--set", None, column, message))
+
+
+def rows_text(rows: list[int], shown: int = 10) -> str:
+    """[2, 3, 4, 7] -> ``rows 2–4, 7``; [5] -> ``row 5``."""
+    if len(rows) == 1:
+        return f"row {rows[0]}"
+    ranges: list[list[int]] = []
+    for row in sorted(rows):
+        if ranges and row == ranges[-1][1] + 1:
+            ranges[-1][1] = row
+        else:
+            ranges.append([row, row])
+    named = [f"{a}" if a == b else f"{a}–{b}" for a, b in ranges[:shown]]
+    more = f" and {len(ranges) - shown:,} more" if len(ranges) > shown else ""
+    return "rows " + ", ".join(named) + more
+
+
 class _Shape:
     """What a combination of non-prompt choices means: the typed request parameters, the
     canonical JSON around the prompt, the inferred mode and the rules it breaks."""
@@ -187,7 +225,8 @@ def expand(
     fillers = {c: Choice(c, None if c == "mode" else (), "") for c in shape_columns}
     defaults_of_table = default_choices()
     own_columns = [c for c in columns if c not in table.by_name]
-    _check_unused_columns(sheet, columns, templates, problems)
+    _check_unused_columns(sheet, columns, overrides, templates, problems)
+    found_in = _RowProblems(cells, overrides)
 
     variants: dict[str, int] = {}  # variant key -> index in found
     found: list[Variant] = []
@@ -197,6 +236,7 @@ def expand(
     seen: dict[str, dict[str, None]] = {c: {} for c in ("name", "mode", *columns)}
     prompt_is_axis = False
     splits: list[Split] = []
+    checked_rows = 0  # rows with a prompt: every one of their combinations is checked
     row_kinds: set[tuple[tuple[tuple[str, int], ...], tuple[int, ...]]] = set()
 
     for row, raw in sheet.rows:
@@ -211,8 +251,9 @@ def expand(
                 per_column[col] = choices
         prompts = per_column.get("prompt")
         if not prompts:
-            cells.problem(row, "prompt", "the prompt is empty")
+            found_in.problem(row, "prompt", "the prompt is empty")
             continue
+        checked_rows += 1
         prompt_is_axis = prompt_is_axis or len(prompts) > 1
         row_splits = [(c, ch) for c, ch in per_column.items() if len(ch) > 1 and c not in fixed]
         splits.extend(Split(sheet.name, row, c, tuple(x.shown for x in ch)) for c, ch in row_splits)
@@ -241,20 +282,20 @@ def expand(
         get_values = itemgetter(*(cols.index(c) for c in real if c != "prompt"))
         mode_inferred = "mode" not in real
         head = (("name", name.shown),)
-        prompt_getters = _prompt_getters(prompts, cols, real, own_columns, templates, cells, row)
+        prompt_getters = _prompt_getters(prompts, cols, real, own_columns, templates, found_in, row)
         renders: dict[tuple[Choice, tuple[Choice, ...]], tuple[str, str] | None] = {}
         reported: set[object] = set()
 
         for combo in itertools.product(*lists):
             pc = combo[i_prompt]
             getter = prompt_getters[pc]
-            if getter is None:
-                continue
-            args = getter(combo)
-            rendered = renders.get((pc, args), _MISSING)
-            if rendered is _MISSING:
-                rendered = _render(templates, pc, args, cells, row)
-                renders[(pc, args)] = rendered
+            rendered = None  # an unusable template: its problem is recorded; check the rest
+            if getter is not None:
+                args = getter(combo)
+                rendered = renders.get((pc, args), _MISSING)
+                if rendered is _MISSING:
+                    rendered = _render(templates, pc, args, found_in, row)
+                    renders[(pc, args)] = rendered
             shape = row_shapes.get(row_key(combo))
             if shape is None:
                 shape_choices = get_shape(combo)
@@ -268,7 +309,7 @@ def expand(
                 if shape not in reported:
                     reported.add(shape)
                     for column, message in shape.problems:
-                        cells.problem(row, column, message)
+                        found_in.problem(row, column, message)
                 continue
             if rendered is None:
                 continue
@@ -292,6 +333,7 @@ def expand(
                 elif count > samples[index]:
                     shape.jobs += count - samples[index]
                     samples[index] = count
+    found_in.finish(checked_rows)
     if problems:
         raise ExperimentError(problems)
 
@@ -376,7 +418,7 @@ def _prompt_getters(
     real: list[str],
     own_columns: list[str],
     templates: Templates,
-    cells: Cells,
+    cells: _RowProblems,
     row: int,
 ) -> dict[Choice, Callable[[tuple[Choice, ...]], tuple[Choice, ...]] | None]:
     """For each prompt choice of a row: a function picking, from a combination, the choices
@@ -410,7 +452,7 @@ def _picker(indices: list[int]) -> Callable[[tuple[Choice, ...]], tuple[Choice, 
 
 
 def _render(
-    templates: Templates, pc: Choice, args: tuple[Choice, ...], cells: Cells, row: int
+    templates: Templates, pc: Choice, args: tuple[Choice, ...], cells: _RowProblems, row: int
 ) -> tuple[str, str] | None:
     """(prompt, its JSON fragment) or None after recording the problems."""
     prompt, error = templates.render(str(pc.value), tuple(a.shown for a in args))
@@ -437,13 +479,18 @@ def _with_samples(variant: Variant, n: int) -> Variant:
 
 
 def _check_unused_columns(
-    sheet: Sheet, columns: Iterable[str], templates: Templates, problems: list[Problem]
+    sheet: Sheet,
+    columns: Iterable[str],
+    overrides: Mapping[str, str],
+    templates: Templates,
+    problems: list[Problem],
 ) -> None:
     """Refuse columns that look like settings (misspelled or unsupported) and that no
-    prompt template uses: they would silently do nothing."""
+    prompt template uses: they would silently do nothing. A column given with ``--set`` is
+    named as the flag's."""
     used: set[str] = set()
-    for _, raw in sheet.rows:
-        cell = raw.get("prompt")
+    prompts: list[Cell] = [raw.get("prompt") for _, raw in sheet.rows]
+    for cell in [*prompts, overrides.get("prompt")]:
         texts = [cell] if isinstance(cell, str) else cell if isinstance(cell, list) else []
         for text in texts:
             compiled = templates.compile(unescape_pipes(str(text)))
@@ -452,15 +499,16 @@ def _check_unused_columns(
     for col in columns:
         if col in params.TABLE.by_name or col in used:
             continue
+        file, row = ("--set", None) if col in overrides else (sheet.name, 1)
         if col in NOT_SETTINGS:
-            problems.append(Problem(sheet.name, 1, col, NOT_SETTINGS[col]))
+            problems.append(Problem(file, row, col, NOT_SETTINGS[col]))
             continue
         close = difflib.get_close_matches(col, params.TABLE.columns, n=1, cutoff=0.8)
         if close:
             problems.append(
                 Problem(
-                    sheet.name,
-                    1,
+                    file,
+                    row,
                     col,
                     f"unknown column; did you mean '{close[0]}'? (a column that is not a setting "
                     "is a template variable, but no prompt uses {{ " + col + " }})",

@@ -244,7 +244,7 @@ def split_lines(splits: Iterable[experiment.Split], shown: int = 20) -> list[str
     groups: dict[str, list[int]] = {}
     for row, texts in by_row.items():
         groups.setdefault(", ".join(texts), []).append(row)
-    lines = [f"{_rows_text(rows)}: {text}" for text, rows in groups.items()]
+    lines = [f"{experiment.rows_text(rows)}: {text}" for text, rows in groups.items()]
     if len(lines) > shown:
         rest = sum(len(rows) for rows in list(groups.values())[shown:])
         lines = [
@@ -252,21 +252,6 @@ def split_lines(splits: Iterable[experiment.Split], shown: int = 20) -> list[str
             f"... and {rest:,} more row(s) with multi-valued cells (plan --json lists every one)",
         ]
     return lines + every
-
-
-def _rows_text(rows: list[int]) -> str:
-    """[2, 3, 4, 7] -> ``rows 2–4, 7``; [5] -> ``row 5``."""
-    if len(rows) == 1:
-        return f"row {rows[0]}"
-    ranges: list[list[int]] = []
-    for row in sorted(rows):
-        if ranges and row == ranges[-1][1] + 1:
-            ranges[-1][1] = row
-        else:
-            ranges.append([row, row])
-    shown = [f"{a}" if a == b else f"{a}–{b}" for a, b in ranges[:10]]
-    more = f" and {len(ranges) - 10:,} more" if len(ranges) > 10 else ""
-    return "rows " + ", ".join(shown) + more
 
 
 def _short(text: str, limit: int = 40) -> str:

@@ -114,6 +114,8 @@ def promote(
     parents: dict[str, str] = {}
     shapes: dict[Shape, int] = {}
     collapsed = 0
+    of_flags: dict[tuple[str, str], list[str]] = {}  # a --set that breaks a rule: the keys
+    picks = list(picks)
     for row, key in picks:
         job = jobs.get(key) or _by_prefix(jobs, key)
         if job is None:
@@ -140,7 +142,10 @@ def promote(
             continue
         request = job.request.with_values({k: v.value for k, v in changes.items()})
         for column, message in shape_problems(request.shape, tier):
-            problems.append(Problem(source, row, column, f"{job.job_key} on {tier}: {message}"))
+            if column in changes:  # the flag's problem: said once, below
+                of_flags.setdefault((column, f"on {tier}: {message}"), []).append(job.job_key)
+            else:
+                problems.append(Problem(source, row, column, f"{job.job_key} on {tier}: {message}"))
         values = _values(job.values, changes)
         variant = Variant(
             request, request.variant_key, job.source, job.row, job.name, values, repeats
@@ -152,6 +157,11 @@ def promote(
         shapes[request.shape] = shapes.get(request.shape, 0) + repeats
         for sample in range(1, repeats + 1):
             parents[job_key(variant.variant_key, tier, sample)] = job.job_key
+    for (column, message), keys in of_flags.items():
+        if len(keys) < len(picks):
+            named = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+            message += f" (for {named})"
+        problems.append(Problem("--set", None, column, message))
     if problems:
         raise ExperimentError(problems)
     dims = dict(run.dimensions)
