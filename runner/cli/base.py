@@ -89,15 +89,27 @@ def prices_from(prices: Path | None, workspace: Path) -> PriceTable:
     return load_prices(prices)
 
 
+def stdin_is_terminal() -> bool:
+    """Whether a person at a terminal can answer a question."""
+    return sys.stdin.isatty()
+
+
 def confirm_spend(yes: bool, what: str = "run") -> None:
-    """Real credits are spent only with --yes, or after a person said yes at a terminal."""
+    """Real credits are spent only with --yes, or after a person said yes at a terminal.
+    Any other answer (no, Ctrl-C, end of input) ends the command with exit 2."""
     if yes:
         return
-    if not sys.stdin.isatty():
+    if not stdin_is_terminal():
         raise InputError(
             f"this {what} spends real credits: add --yes to confirm (or --budget CREDITS to cap it)"
         )
-    click.confirm("Spend these credits?", abort=True)
+    try:
+        agreed = click.confirm("Spend these credits?", default=False)
+    except click.Abort:  # Ctrl-C or end of input at the question
+        agreed = False
+    if not agreed:
+        click.echo(f"Not confirmed: nothing spent, no {what} started.", err=True)
+        raise click.exceptions.Exit(2)
 
 
 # Options that tune the dispatcher; `run_options` hands them to the command as one
