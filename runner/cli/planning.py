@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -206,6 +207,7 @@ def run(
     )
     for warning in result.warnings:
         click.echo(f"Warning: {warning}")
+    check_budget(result, tuning.get("budget"), workspace, reuse=not no_reuse)
     if not chosen.simulated:
         confirm_spend(yes)
     settings = Settings(**tuning)
@@ -219,6 +221,37 @@ def run(
         )
         code = execute_run(ledger, run_id, chosen, settings, yes=yes)
     raise SystemExit(code)
+
+
+def check_budget(plan: Plan, budget: float | None, workspace: Path, *, reuse: bool) -> None:
+    """Refuse, before a run is created, a ``--budget`` that cannot pay for the first job to
+    send: creates go in order and stop at the first the budget cannot pay, so nothing would
+    be made. Jobs whose video the workspace already has (reused, free) are skipped."""
+    if budget is None:
+        return
+    first = None
+    with contextlib.ExitStack() as stack:
+        done = None
+        if reuse and (workspace / "ledger.sqlite").is_file():
+            done = stack.enter_context(reader(workspace))
+        for job in plan.jobs():
+            if done is None or not done.has_result(job.job_key):
+                first = plan.estimate(job)
+                break
+    if first is None or first <= budget + 1e-9:
+        return
+    cheapest = min(plan.prices.credits(plan.tier, shape) for shape in plan.expansion.shapes)
+    raise_to = f"Raise --budget to at least {first:,.2f}, or leave it out."
+    if first - cheapest < 0.005:
+        raise InputError(
+            f"--budget {budget:,.2f} is below the cost of any job: the cheapest costs about "
+            f"{cheapest:,.2f} credits, so nothing would be made. {raise_to}"
+        )
+    raise InputError(
+        f"--budget {budget:,.2f} is below the first job's cost (about {first:,.2f} credits; "
+        f"the cheapest job costs about {cheapest:,.2f}): jobs are sent in order and the run "
+        f"stops at the first the budget cannot pay, so nothing would be made. {raise_to}"
+    )
 
 
 @main.command(context_settings=CONTEXT)
@@ -321,6 +354,7 @@ def promote(
         click.echo(
             f"{promotion.collapsed} pick(s) were samples of the same variant and are rendered once."
         )
+    check_budget(plan, tuning.get("budget"), workspace, reuse=not no_reuse)
     if not chosen.simulated:
         confirm_spend(yes)
     settings = Settings(**tuning)

@@ -440,6 +440,16 @@ class Store:
             )
         ]
 
+    def has_result(self, job_key: str) -> bool:
+        """Whether a finished job of this key has its video in the workspace: a new run
+        reuses it instead of paying (`Ledger.create_run`)."""
+        rows = self.conn.execute(
+            "SELECT file_path FROM jobs WHERE job_key = ? AND state = 'done'"
+            " AND reused_from IS NULL",
+            (job_key,),
+        ).fetchall()
+        return any(r[0] and (self.workspace / r[0]).is_file() for r in rows)
+
     def find_job(self, run_id: str, ref: str) -> JobRecord:
         """A job of the run by its key or a unique prefix of it."""
         rows = (
