@@ -153,3 +153,32 @@ def test_plan_json_prints_its_errors_as_json_naming_file_row_and_column(
     flag = json.loads(bad_flag.stdout)
     assert "'--tier'" in flag["error"] and flag["problems"][0]["file"] is None
     assert "Traceback" not in bad_row.output + missing.output + bad_flag.output
+
+
+def test_a_prompt_citing_media_its_row_does_not_send_gets_a_warning_naming_the_row(
+    cli: Callable[..., Result], write: Callable[..., Path]
+) -> None:
+    img, vid = "https://cdn.example.com/a.png", "https://cdn.example.com/v.mp4"
+    path = write(
+        "cite.csv",
+        "prompt,image_urls,video_urls\n"
+        f"@image1 dances like @video1,{img},\n"  # image mode: no video
+        f"@image1 then @image2 then @image3,{img} {img}?2,{vid}\n"  # reference: 2 images
+        "A cat to the beat of @audio1,,\n"  # text mode
+        f"@image1 spins,{img},\n",  # fine: the image is sent
+    )
+
+    result = cli("plan", path)
+    shipped = cli("plan", ROOT / "experiments" / "reference.csv")
+
+    assert result.exit_code == 0
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("Warning:")]
+    assert warnings == [
+        "Warning: cite.csv:row 2:prompt: cites @video1 but the row sends no video (image mode); "
+        "add the video to video_urls (reference mode), or take @video1 out of the prompt.",
+        "Warning: cite.csv:row 3:prompt: cites @image3 but the row sends 2 images; "
+        "add the image to image_urls (reference mode), or take @image3 out of the prompt.",
+        "Warning: cite.csv:row 4:prompt: cites @audio1 but the row sends no audio (text mode); "
+        "add the audio to audio_urls (reference mode), or take @audio1 out of the prompt.",
+    ]
+    assert "Warning" not in shipped.stdout

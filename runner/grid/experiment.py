@@ -21,6 +21,7 @@ import functools
 import gc
 import itertools
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -237,6 +238,7 @@ def expand(
     prompt_is_axis = False
     splits: list[Split] = []
     checked_rows = 0  # rows with a prompt: every one of their combinations is checked
+    citations: dict[tuple[int, str], tuple[int, str]] = {}  # (row, @video1) -> (sent, mode)
     row_kinds: set[tuple[tuple[tuple[str, int], ...], tuple[int, ...]]] = set()
 
     for row, raw in sheet.rows:
@@ -320,6 +322,8 @@ def expand(
                 expanded += count
                 index = variants.get(vkey)
                 if index is None:
+                    if "@" in prompt:
+                        _note_citations(row, prompt, shape, citations)
                     values = head + get_values(combo)
                     if mode_inferred:
                         values += (shape.mode_pair,)
@@ -354,7 +358,11 @@ def expand(
         jobs_per_tier=sum(samples),
         dimensions={c: tuple(vals) for c, vals in seen.items() if len(vals) > 1},
         shapes=_jobs_per_shape(shapes.values()),
-        warnings=(*_pipe_warnings(sheet), *split_warnings((cells, side, flags))),
+        warnings=(
+            *_pipe_warnings(sheet),
+            *split_warnings((cells, side, flags)),
+            *_citation_warnings(sheet.name, citations),
+        ),
         splits=(*splits, *every_row),
         grid=_grid(len(sheet.rows), row_kinds, every_row),
     )
@@ -395,6 +403,47 @@ def _pipe_warnings(sheet: Sheet, shown: int = 5) -> tuple[str, ...]:
         "variants. To try several prompts, write one row per prompt, or put the part that "
         "varies in its own column (e.g. 'style' with 'a | b') and use it as {{ style }}.",
     )
+
+
+_CITATION = re.compile(r"@(image|video|audio)(\d+)", re.IGNORECASE)
+_MEDIA_OF = {  # cited kind -> (count field of a Shape, column)
+    "image": ("images", "image_urls"),
+    "video": ("videos", "video_urls"),
+    "audio": ("audios", "audio_urls"),
+}
+
+
+def _note_citations(
+    row: int, prompt: str, shape: _Shape, found: dict[tuple[int, str], tuple[int, str]]
+) -> None:
+    """Record each ``@image3`` / ``@video1`` / ``@audio1`` the prompt cites beyond the media
+    its request sends (a text-mode prompt citing any)."""
+    for kind, number in _CITATION.findall(prompt):
+        kind = kind.lower()
+        sent = getattr(shape.key, _MEDIA_OF[kind][0])
+        if int(number) > sent:
+            found.setdefault((row, f"@{kind}{int(number)}"), (sent, shape.mode))
+
+
+def _citation_warnings(
+    file: str, found: dict[tuple[int, str], tuple[int, str]], shown: int = 5
+) -> tuple[str, ...]:
+    """One warning per citation of media a row does not send, naming the row."""
+    out = []
+    for (row, tag), (sent, mode) in list(found.items())[:shown]:
+        kind = tag[1:].rstrip("0123456789")
+        has = f"no {kind} ({mode} mode)" if not sent else f"{sent} {kind}{'s' * (sent > 1)}"
+        out.append(
+            f"{file}:row {row}:prompt: cites {tag} but the row sends {has}; add the {kind} "
+            f"to {_MEDIA_OF[kind][1]} (reference mode), or take {tag} out of the prompt."
+        )
+    rows = {row for row, _ in found}
+    if len(found) > shown:
+        out.append(
+            f"... and {len(found) - shown:,} more citation(s) of media not sent "
+            f"({len(rows):,} row(s) in all)."
+        )
+    return tuple(out)
 
 
 _MISSING: Any = object()
