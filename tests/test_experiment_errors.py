@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import Result
 
@@ -115,4 +116,27 @@ def test_a_set_problem_names_set_once_not_every_row_of_the_file(
     # a flag that breaks only some rows says which
     assert search.stderr.splitlines()[1:] == [
         "--set:web_search: web search works in text mode only (in rows 2–41 of forty.csv)"
+    ]
+
+
+def test_text_direction_characters_are_refused_from_set_parquet_and_templates(
+    tmp_path: Path, write: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    path = write("ok.csv", "prompt\nA cat\nA {{ '\\u2067' }} dog\n")
+    parquet = tmp_path / "p.parquet"
+    pd.DataFrame({"prompt": ["A \u202ecat"], "name": ["b\u2068"]}).to_parquet(parquet)
+
+    flagged = cli("plan", path, "--set", "name=Ad \u202e4pm.exe")
+    listed = cli("plan", parquet)
+
+    assert flagged.exit_code == listed.exit_code == 2
+    lines = flagged.stderr.splitlines()[1:]
+    assert [line.split(" contains")[0] for line in lines] == [
+        "--set:name: the name",
+        "ok.csv:row 3:prompt: the prompt",
+    ]
+    assert "(U+202E RIGHT-TO-LEFT OVERRIDE)" in lines[0] and "U+2067" in lines[1]
+    assert [line.split(" contains")[0] for line in listed.stderr.splitlines()[1:]] == [
+        "p.parquet:row 2:name: the name",
+        "p.parquet:row 2:prompt: the prompt",
     ]

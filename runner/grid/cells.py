@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import unicodedata
 from collections.abc import Iterable
 
 from .. import params
@@ -22,6 +23,9 @@ _CELL_PART = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\\\||\||[^{|\\]+|.", re.DOTALL)
 # A split cell looks like a pipe meant as text when a value is this long (prose) or when it
 # splits into more values than this: the plan warns, naming the cell.
 PROSE_CHARS = 60
+# Bidirectional embeddings, overrides and isolates: invisible, and they make text display in
+# another order than it is sent (U+202E shows "gpj.exe" as "exe.jpg"). Never in a grid.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 MANY_VALUES = 8
 
 
@@ -118,12 +122,32 @@ class Cells:
 
     def parse(self, row: int | None, column: str, item: object, label: str) -> Choice | None:
         param = params.TABLE.by_name.get(column)
+        texts = item if isinstance(item, list) else [item]
+        bad = bidi_problem("".join(t for t in texts if isinstance(t, str)), _what(column))
+        if bad:
+            self.problem(row, label, bad)
         try:
             value, shown = (param.parse if param else params.parse_text)(item)
         except params.BadValue as bad:
             self.problem(row, label, str(bad))
             return None
         return Choice(column, value, shown)
+
+
+def bidi_problem(text: str, what: str = "the prompt") -> str | None:
+    """Why ``text`` may not be used when it holds bidirectional control characters."""
+    if _BIDI.search(text) is None:
+        return None
+    found = sorted(set(_BIDI.findall(text)))
+    codes = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c)}" for c in found)
+    return (
+        f"{what} contains invisible text-direction characters ({codes}) that make it "
+        "display differently from what is sent; delete them (retype the text if unsure)"
+    )
+
+
+def _what(column: str) -> str:
+    return {"prompt": "the prompt", "name": "the name"}.get(column, "the cell")
 
 
 def split_warnings(sources: Iterable[Cells], shown: int = 5) -> tuple[str, ...]:

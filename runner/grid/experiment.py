@@ -34,6 +34,7 @@ from ..models import Request, Shape, Variant, canonical_json, text_hash
 from .cells import (
     Cells,
     Choice,
+    bidi_problem,
     default_choices,
     pipe_outside_jinja,
     split_warnings,
@@ -510,6 +511,9 @@ def _render(
         return None
     assert prompt is not None
     found = rules.prompt_problems(prompt)
+    bidi = bidi_problem(prompt)
+    if bidi and not any(bidi_problem(t) for t in (str(pc.value), *(a.shown for a in args))):
+        found.append(bidi)  # made by the template itself; a cell's own are named by `Cells`
     for message in found:
         cells.problem(row, "prompt", message)
     return None if found else (prompt, json.dumps(prompt, ensure_ascii=False))
