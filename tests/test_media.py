@@ -451,6 +451,10 @@ async def test_a_loopback_link_is_refused_unless_it_is_the_trusted_origin(tmp_pa
         ("https://2130706433/a.mp4", None, False),  # 127.0.0.1 spelled as one number
         ("https://0x7f.1/a.mp4", None, False),
         ("https://127.1/a.mp4", None, False),
+        ("https://0177.0.0.1/a.mp4", None, False),  # octal
+        ("https://2130706433./a.mp4", None, False),  # a number with a trailing dot
+        ("https://0xA9FEA9FE/latest/meta-data/", None, False),  # 169.254.169.254 in hex
+        ("https://134744072/a.mp4", None, True),  # 8.8.8.8 as one number: public
         ("https://user@10.0.0.1/a.mp4", None, False),
         ("https:///a.mp4", None, False),
         ("https://files.evolink.ai:99999/a.mp4", None, False),
