@@ -182,3 +182,15 @@ def test_a_prompt_citing_media_its_row_does_not_send_gets_a_warning_naming_the_r
         "add the audio to audio_urls (reference mode), or take @audio1 out of the prompt.",
     ]
     assert "Warning" not in shipped.stdout
+
+
+def test_an_out_file_of_an_unknown_kind_is_refused_before_planning(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    result = cli("plan", ROOT / "experiments" / "demo.csv", "--out", tmp_path / "jobs.xlsx")
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: --out jobs.xlsx: a table is written as .parquet, .csv or .json; "
+        "end the file name with one of them\n"
+    )

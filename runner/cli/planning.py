@@ -13,7 +13,7 @@ import click
 from .. import params
 from ..errors import ExperimentError, InputError, Problem, RunnerError
 from ..grid.plan import Plan, make_plan, plan_json, plan_text
-from ..review.tables import write_table
+from ..review.tables import FORMATS, write_table
 from ..rules import TIERS, Tier
 from ..run import runs
 from ..run.backend import choose as choose_backend
@@ -92,9 +92,17 @@ def plan(
       runner plan experiments/demo.csv --json --out plan.parquet
     """
     try:
+        if out is not None and out.suffix.lower().lstrip(".") not in (*FORMATS, "pq"):
+            raise InputError(
+                f"--out {out.name}: a table is written as .parquet, .csv or .json; "
+                "end the file name with one of them"
+            )
         result = make_plan(experiment, tier, overrides, prices_from(prices, workspace))
         if out is not None:
-            write_table(job_rows(result), out)
+            try:
+                write_table(job_rows(result), out)
+            except OSError as exc:
+                raise InputError(f"--out {out}: could not write it ({exc.strerror})") from None
     except RunnerError as exc:
         if not as_json:
             raise
