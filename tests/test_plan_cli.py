@@ -178,8 +178,9 @@ def test_a_prompt_citing_media_its_row_does_not_send_gets_a_warning_naming_the_r
         "add the video to video_urls (reference mode), or take @video1 out of the prompt.",
         "Warning: cite.csv:row 3:prompt: cites @image3 but the row sends 2 images; "
         "add the image to image_urls (reference mode), or take @image3 out of the prompt.",
-        "Warning: cite.csv:row 4:prompt: cites @audio1 but the row sends no audio (text mode); "
-        "add the audio to audio_urls (reference mode), or take @audio1 out of the prompt.",
+        "Warning: cite.csv:row 4:prompt: cites @audio1 but the row sends no audio track (text "
+        "mode); add the audio track to audio_urls (reference mode), or take @audio1 out of the "
+        "prompt.",
     ]
     assert "Warning" not in shipped.stdout
 

@@ -407,10 +407,10 @@ def _pipe_warnings(sheet: Sheet, shown: int = 5) -> tuple[str, ...]:
 
 
 _CITATION = re.compile(r"@(image|video|audio)(\d+)", re.IGNORECASE)
-_MEDIA_OF = {  # cited kind -> (count field of a Shape, column)
-    "image": ("images", "image_urls"),
-    "video": ("videos", "video_urls"),
-    "audio": ("audios", "audio_urls"),
+_MEDIA_OF = {  # cited kind -> (count field of a Shape, column, noun)
+    "image": ("images", "image_urls", "image"),
+    "video": ("videos", "video_urls", "video"),
+    "audio": ("audios", "audio_urls", "audio track"),
 }
 
 
@@ -432,11 +432,11 @@ def _citation_warnings(
     """One warning per citation of media a row does not send, naming the row."""
     out = []
     for (row, tag), (sent, mode) in list(found.items())[:shown]:
-        kind = tag[1:].rstrip("0123456789")
-        has = f"no {kind} ({mode} mode)" if not sent else f"{sent} {kind}{'s' * (sent > 1)}"
+        _, column, noun = _MEDIA_OF[tag[1:].rstrip("0123456789")]
+        has = f"no {noun} ({mode} mode)" if not sent else f"{sent} {noun}{'s' * (sent > 1)}"
         out.append(
-            f"{file}:row {row}:prompt: cites {tag} but the row sends {has}; add the {kind} "
-            f"to {_MEDIA_OF[kind][1]} (reference mode), or take {tag} out of the prompt."
+            f"{file}:row {row}:prompt: cites {tag} but the row sends {has}; add the {noun} "
+            f"to {column} (reference mode), or take {tag} out of the prompt."
         )
     rows = {row for row, _ in found}
     if len(found) > shown:
@@ -468,7 +468,7 @@ def _prompt_getters(
     real: list[str],
     own_columns: list[str],
     templates: Templates,
-    cells: _RowProblems,
+    report: _RowProblems,
     row: int,
 ) -> dict[Choice, Callable[[tuple[Choice, ...]], tuple[Choice, ...]] | None]:
     """For each prompt choice of a row: a function picking, from a combination, the choices
@@ -478,13 +478,13 @@ def _prompt_getters(
     for pc in prompts:
         compiled = templates.compile(str(pc.value))
         if isinstance(compiled, str):
-            cells.problem(row, "prompt", compiled)
+            report.problem(row, "prompt", compiled)
             out[pc] = None
             continue
         names = compiled[1]
         missing = [n for n in names if n not in available]
         if missing:
-            cells.problem(row, "prompt", missing_message(missing, own_columns))
+            report.problem(row, "prompt", missing_message(missing, own_columns))
             out[pc] = None
             continue
         indices = [cols.index(n) for n in names]
@@ -502,12 +502,12 @@ def _picker(indices: list[int]) -> Callable[[tuple[Choice, ...]], tuple[Choice, 
 
 
 def _render(
-    templates: Templates, pc: Choice, args: tuple[Choice, ...], cells: _RowProblems, row: int
+    templates: Templates, pc: Choice, args: tuple[Choice, ...], report: _RowProblems, row: int
 ) -> tuple[str, str] | None:
     """(prompt, its JSON fragment) or None after recording the problems."""
     prompt, error = templates.render(str(pc.value), tuple(a.shown for a in args))
     if error is not None:
-        cells.problem(row, "prompt", error)
+        report.problem(row, "prompt", error)
         return None
     assert prompt is not None
     found = rules.prompt_problems(prompt)
@@ -515,7 +515,7 @@ def _render(
     if bidi and not any(bidi_problem(t) for t in (str(pc.value), *(a.shown for a in args))):
         found.append(bidi)  # made by the template itself; a cell's own are named by `Cells`
     for message in found:
-        cells.problem(row, "prompt", message)
+        report.problem(row, "prompt", message)
     return None if found else (prompt, json.dumps(prompt, ensure_ascii=False))
 
 
