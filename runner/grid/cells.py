@@ -23,10 +23,10 @@ _CELL_PART = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\\\||\||[^{|\\]+|.", re.DOTALL)
 # A split cell looks like a pipe meant as text when a value is this long (prose) or when it
 # splits into more values than this: the plan warns, naming the cell.
 PROSE_CHARS = 60
+MANY_VALUES = 8
 # Bidirectional embeddings, overrides and isolates: invisible, and they make text display in
 # another order than it is sent (U+202E shows "gpj.exe" as "exe.jpg"). Never in a grid.
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
-MANY_VALUES = 8
 
 
 class Choice(tuple[str, str]):

@@ -237,8 +237,8 @@ def split_lines(splits: Iterable[experiment.Split], shown: int = 20) -> list[str
     for s in splits:
         text = f"{s.column} -> {len(s.values)} values"
         if s.row is None:
-            where = "[axes]" if s.source != "--set" else ""
-            every.append(f"every row: {text} ({s.source}{' ' + where if where else ''})")
+            origin = s.source if s.source == "--set" else f"{s.source} [axes]"
+            every.append(f"every row: {text} ({origin})")
         else:
             by_row.setdefault(s.row, []).append(text)
     groups: dict[str, list[int]] = {}
