@@ -181,7 +181,9 @@ def redact(text: str, secret: str | None) -> str:
 
 
 def parse_retry_after(response: httpx.Response, now: float | None = None) -> float | None:
-    """Retry-After as seconds: a number of seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    """Retry-After as seconds: a number of seconds or an HTTP date (RFC 9110 §10.2.3); None
+    when it is neither (garbage, a negative or endless number): the caller backs off as it
+    would without one, never retrying at once."""
     value = response.headers.get("retry-after")
     if not value:
         return None
@@ -191,7 +193,7 @@ def parse_retry_after(response: httpx.Response, now: float | None = None) -> flo
     except ValueError:
         pass
     else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
     try:
         when = parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError):
