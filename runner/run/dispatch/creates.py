@@ -55,6 +55,7 @@ class Creates:
         self.later: list[tuple[float, int]] = []  # a heap of (when, job id)
         self.sending = 0  # creates sent and not yet answered
         self.unknown_streak = 0
+        self.throttled = 0  # 429s in a row: a 429 without Retry-After waits longer each time
         self._not_sent: dict[int, int] = {}
         self._breaker_open = False
         self.replays: set[int] = set()  # jobs whose next send replays their unknown attempt
@@ -156,7 +157,7 @@ class Creates:
             )
             failpoint("after_task_id_commit")
             d.created_at[job.job_id] = d.clock.monotonic()
-            self.unknown_streak = 0
+            self.unknown_streak = self.throttled = 0
             self.rate.increase()
             fresh = d.reload(job)
             d.emit("submitted", fresh)
@@ -265,6 +266,7 @@ class Creates:
         d = self.d
         if result.rate_limited:
             self.rate.decrease()
+            self.throttled += 1
             wait = result.retry_after  # wall seconds
             if wait is not None and wait > MAX_PAUSE:
                 self.queue.appendleft(job.job_id)
@@ -275,7 +277,11 @@ class Creates:
                     f"(Retry-After); continue after {resume_at} with `runner resume`",
                 )
                 return
-            pause = wait * d.clock.scale if wait is not None else self._jitter(job)
+            pause = (
+                wait * d.clock.scale
+                if wait is not None
+                else full_jitter(self.throttled - 1, 2.0, 120.0, d.rand)
+            )
             d.pause.pause(max(pause, 0.05 * d.clock.scale))
             d.emit("throttled", job, f"rate limited; pausing {d.clock.to_wall(pause):.1f} s")
             self._later_at(job, 0.0)
