@@ -80,7 +80,7 @@ def classify_create(
     status = response.status_code
     code = error_code(response)
     if 200 <= status < 300:
-        created = _created(response)
+        created = _created(response, secret)
         if isinstance(created, Created) or code not in (REPLAY_CODE, CONFLICT_CODE):
             return created
     said = error_text(response, secret)
@@ -135,15 +135,16 @@ def classify_create(
     return Rejected(code or f"http_{status}", said, status)
 
 
-def _created(response: httpx.Response) -> CreateOutcome:
+def _created(response: httpx.Response, secret: str | None) -> CreateOutcome:
     status = response.status_code
+    said = excerpt(response, secret)
     try:
         data = response.json()
     except ValueError:
-        return Unknown(f"HTTP {status} but the answer was not JSON: {excerpt(response)}", status)
+        return Unknown(f"HTTP {status} but the answer was not JSON: {said}", status)
     task_id = data.get("id") if isinstance(data, dict) else None
     if not valid_task_id(task_id):
-        return Unknown(f"HTTP {status} without a valid task id: {excerpt(response)}", status)
+        return Unknown(f"HTTP {status} without a valid task id: {said}", status)
     assert isinstance(task_id, str)
     usage = data.get("usage")
     info = data.get("task_info")

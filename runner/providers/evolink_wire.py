@@ -164,13 +164,15 @@ def error_text(response: httpx.Response, secret: str | None = None) -> str:
     return redact(text or excerpt(response) or f"HTTP {response.status_code}", secret)
 
 
-def excerpt(response: httpx.Response) -> str:
+def excerpt(response: httpx.Response, secret: str | None = None) -> str:
+    """The start of an answer's body on one line, without the key ``secret`` or a Bearer
+    token (an answer may echo the request's headers)."""
     try:
         text = response.text
     except (httpx.ResponseNotRead, UnicodeDecodeError):
         return ""
     text = " ".join(text.split())
-    return text if len(text) <= EXCERPT else text[:EXCERPT] + "…"
+    return redact(text if len(text) <= EXCERPT else text[:EXCERPT] + "…", secret)
 
 
 def redact(text: str, secret: str | None) -> str:
