@@ -308,7 +308,11 @@ class Polls:
         code = view.error_code or (
             "request_cancelled" if view.status == "cancelled" else "unknown_error"
         )
-        message = view.error_message or "no message"
+        message = view.error_message or (
+            "the task was cancelled"
+            if view.status == "cancelled"
+            else "the task failed, no reason given"
+        )
         d.ledger.task_ended(
             d.run_id,
             job.job_id,
