@@ -59,7 +59,7 @@ class Sim:
     def __init__(self, clock: VirtualClock, *faults: dict[str, Any], **config: Any) -> None:
         config.setdefault("accept_any_key", True)
         self.app = create_app(SimConfig(**config), clock=clock)
-        self.transport = httpx.ASGITransport(app=self.app)
+        self.transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=self.app)
         if faults:
             self.app.sim.set_faults(parse_plan(list(faults)))
 

@@ -53,6 +53,7 @@ from .evolink_wire import (
     parse_funds,
     parse_retry_after,
     parse_task,
+    redact,
     shown_id,
     valid_task_id,
 )
@@ -145,7 +146,10 @@ class EvoLink:
             raise TaskGone(f"{shown_id(task_id)} is not a valid task id")
         response = await self._send("GET", f"/v1/tasks/{quote(task_id, safe='')}", "task")
         self._check(response, gone=(400, 404))
-        return parse_task(_json(response), task_id)
+        try:
+            return parse_task(_json(response, self._key), task_id)
+        except Transient as exc:
+            raise Transient(redact(str(exc), self._key)) from None
 
     async def _read_one(self, task_id: str) -> TaskView | TaskGone:
         try:
@@ -175,7 +179,9 @@ class EvoLink:
             return None
         if not (200 <= status < 300 and items is not None):
             self._check(response, gone=())
-            raise Transient(f"the batch read answer has no task list: {excerpt(response)}")
+            raise Transient(
+                f"the batch read answer has no task list: {excerpt(response, self._key)}"
+            )
         self._batch_misses = 0
         asked = set(task_ids)
         found: dict[str, TaskView] = {}
@@ -200,7 +206,9 @@ class EvoLink:
         self._check(response, gone=())
         items = _task_list(response)
         if items is None:
-            raise Transient(f"the model list answer has no data list: {excerpt(response)}")
+            raise Transient(
+                f"the model list answer has no data list: {excerpt(response, self._key)}"
+            )
         return [
             item["id"]
             for item in items
@@ -212,7 +220,10 @@ class EvoLink:
         §22): free, creates nothing."""
         response = await self._send("GET", "/v1/credits", "credits")
         self._check(response, gone=())
-        return parse_funds(_json(response))
+        try:
+            return parse_funds(_json(response, self._key))
+        except Transient as exc:
+            raise Transient(redact(str(exc), self._key)) from None
 
     # ------------------------------------------------------------------ the rest
 
@@ -255,11 +266,11 @@ class EvoLink:
         raise Transient(f"HTTP {status}: {said}")
 
 
-def _json(response: httpx.Response) -> Any:
+def _json(response: httpx.Response, secret: str) -> Any:
     try:
         return response.json()
     except ValueError:
-        raise Transient(f"malformed JSON in the answer: {excerpt(response)}") from None
+        raise Transient(f"malformed JSON in the answer: {excerpt(response, secret)}") from None
 
 
 def _task_list(response: httpx.Response) -> list[Any] | None:

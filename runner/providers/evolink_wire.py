@@ -164,13 +164,15 @@ def error_text(response: httpx.Response, secret: str | None = None) -> str:
     return redact(text or excerpt(response) or f"HTTP {response.status_code}", secret)
 
 
-def excerpt(response: httpx.Response) -> str:
+def excerpt(response: httpx.Response, secret: str | None = None) -> str:
+    """The start of an answer's body on one line, without the key ``secret`` or a Bearer
+    token (an answer may echo the request's headers)."""
     try:
         text = response.text
     except (httpx.ResponseNotRead, UnicodeDecodeError):
         return ""
     text = " ".join(text.split())
-    return text if len(text) <= EXCERPT else text[:EXCERPT] + "…"
+    return redact(text if len(text) <= EXCERPT else text[:EXCERPT] + "…", secret)
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -181,7 +183,9 @@ def redact(text: str, secret: str | None) -> str:
 
 
 def parse_retry_after(response: httpx.Response, now: float | None = None) -> float | None:
-    """Retry-After as seconds: a number of seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    """Retry-After as seconds: a number of seconds or an HTTP date (RFC 9110 §10.2.3); None
+    when it is neither (garbage, a negative or endless number): the caller backs off as it
+    would without one, never retrying at once."""
     value = response.headers.get("retry-after")
     if not value:
         return None
@@ -191,7 +195,7 @@ def parse_retry_after(response: httpx.Response, now: float | None = None) -> flo
     except ValueError:
         pass
     else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
     try:
         when = parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError):

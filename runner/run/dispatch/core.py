@@ -5,8 +5,9 @@ Invariants (``docs/reliability.md`` §4.1):
 - Intent before effect: the attempt is committed (with its budget reservation) before the
   create is sent, and the create's answer is committed before anything else happens to it.
 - A create is never abandoned: it runs shielded from cancellation (Ctrl-C lets it answer).
-- A create whose outcome is unknown is held and never re-sent automatically; three in a row
-  open a breaker that is probed with the free balance call, never with a paid create.
+- A create whose outcome is unknown is held and never re-sent automatically; three in a row,
+  or half of the last 20 creates failing (429s, no connection, unknown outcomes), open a
+  breaker that is probed with the free balance call, never with a paid create.
 - 401/402/403/404 at create stop all creates; polling and downloading of what is already
   paid for go on.
 - Failed jobs are data: recorded, never raised.

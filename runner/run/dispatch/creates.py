@@ -31,6 +31,7 @@ from ...providers.base import (
     Stop,
     TaskGone,
     Transient,
+    Unknown,
 )
 from .. import ledger as L
 from ..failpoints import failpoint
@@ -43,6 +44,8 @@ REPLAY_WINDOW = 15 * 60.0  # provider seconds after the first send within which 
 REPLAY_DELAY = 1.0  # before replaying a timeout, reset or 5xx
 BUSY_REPLAY_DELAY = 60.0  # before replaying `paid_outcome_unknown` ("wait a minute")
 DAILY_PAUSE_LIMIT = 12 * 3600.0  # a daily key limit resetting later than this stops the run
+ERROR_WINDOW = 20  # the soft breaker looks at this many last create answers...
+ERROR_SHARE = 0.5  # ...and opens when this share of them failed (docs/reliability.md §4.10)
 
 
 class Creates:
@@ -55,6 +58,8 @@ class Creates:
         self.later: list[tuple[float, int]] = []  # a heap of (when, job id)
         self.sending = 0  # creates sent and not yet answered
         self.unknown_streak = 0
+        self.throttled = 0  # 429s in a row: a 429 without Retry-After waits longer each time
+        self.recent: deque[bool] = deque(maxlen=ERROR_WINDOW)  # True: that create failed
         self._not_sent: dict[int, int] = {}
         self._breaker_open = False
         self.replays: set[int] = set()  # jobs whose next send replays their unknown attempt
@@ -156,13 +161,16 @@ class Creates:
             )
             failpoint("after_task_id_commit")
             d.created_at[job.job_id] = d.clock.monotonic()
-            self.unknown_streak = 0
+            self.unknown_streak = self.throttled = 0
+            self._answered(failed=False)
             self.rate.increase()
             fresh = d.reload(job)
             d.emit("submitted", fresh)
             d.start_soon(d.polls.track, fresh, False)
             return
         d.release_slot()
+        if isinstance(result, NotSent | Unknown):
+            self._answered(failed=True)
         if isinstance(result, NotSent):
             d.ledger.not_sent(d.run_id, attempt, result.reason, result.http_status)
             self._retry_later(job, result)
@@ -190,6 +198,8 @@ class Creates:
             self._record(job, attempt, result)
             return
         d.release_slot()
+        if isinstance(result, NotSent | Unknown):
+            self._answered(failed=True)
         if isinstance(result, NotSent):
             d.ledger.unknown(d.run_id, attempt, f"replay not sent: {result.reason}", None)
             if result.rate_limited and result.retry_after is not None:
@@ -243,7 +253,19 @@ class Creates:
         d.emit("held", job, reason)
         self.unknown_streak += 1
         if self.unknown_streak >= d.s.unknown_breaker:
-            d.start_soon(self._breaker)
+            d.start_soon(
+                self._breaker, f"{self.unknown_streak} creates in a row had an unknown outcome"
+            )
+
+    def _answered(self, *, failed: bool) -> None:
+        """Note a create's answer for the soft breaker, which opens when at least half of the
+        last `ERROR_WINDOW` creates failed (429, 408, no connection, unknown outcome)."""
+        self.recent.append(failed)
+        errors = sum(self.recent)
+        if failed and errors >= ERROR_WINDOW * ERROR_SHARE:
+            self.d.start_soon(
+                self._breaker, f"{errors} of the last {len(self.recent)} creates failed"
+            )
 
     def _stop(self, result: Stop) -> None:
         """A create refused for the account or key: a daily limit resetting within
@@ -265,6 +287,7 @@ class Creates:
         d = self.d
         if result.rate_limited:
             self.rate.decrease()
+            self.throttled += 1
             wait = result.retry_after  # wall seconds
             if wait is not None and wait > MAX_PAUSE:
                 self.queue.appendleft(job.job_id)
@@ -275,7 +298,11 @@ class Creates:
                     f"(Retry-After); continue after {resume_at} with `runner resume`",
                 )
                 return
-            pause = wait * d.clock.scale if wait is not None else self._jitter(job)
+            pause = (
+                wait * d.clock.scale
+                if wait is not None
+                else full_jitter(self.throttled - 1, 2.0, 120.0, d.rand)
+            )
             d.pause.pause(max(pause, 0.05 * d.clock.scale))
             d.emit("throttled", job, f"rate limited; pausing {d.clock.to_wall(pause):.1f} s")
             self._later_at(job, 0.0)
@@ -304,7 +331,7 @@ class Creates:
         """A retryable task failure: the job is sent again after ``delay``."""
         self._later_at(job, delay)
 
-    async def _breaker(self) -> None:
+    async def _breaker(self, why: str) -> None:
         """Soft breaker: creates wait while the free balance call probes the API."""
         if self._breaker_open:
             return
@@ -316,20 +343,20 @@ class Creates:
                 self.pause.hold()  # until the probe answers
                 d.emit(
                     "breaker",
-                    detail=f"{self.unknown_streak} creates in a row had an "
-                    f"unknown outcome; creates wait {cooldown:.0f} s, then a credit check",
+                    detail=f"{why}; creates wait {cooldown:.0f} s, then a credit check",
                 )
                 await d.clock.sleep(cooldown)
                 try:
                     await d.provider.balance()
                 except (Transient, AccessLost, TaskGone):
                     continue
-                self.unknown_streak = d.s.unknown_breaker - 1  # half-open: one more try
+                # half-open: one more unknown, or failed create, opens it again
+                self.unknown_streak = min(self.unknown_streak, d.s.unknown_breaker - 1)
                 self.pause.clear()
                 return
             d.stop_creates(
                 "breaker",
-                "creates kept ending with an unknown outcome and the "
+                f"creates kept failing ({why}) and the "
                 "API did not answer the credit check; held jobs are listed by "
                 "`runner resolve`, and `runner resume` continues",
             )

@@ -229,7 +229,24 @@ class Polls:
                 )
                 await d.fetches.fetch(d.reload(job))
                 return
-            if view.status in ("failed", "cancelled") or view.status == "completed":
+            if view.status == "completed":  # paid for, but there is no link to fetch
+                d.release_slot()
+                d.ledger.task_ended(
+                    d.run_id,
+                    job.job_id,
+                    view.status,
+                    charged=view.credits_used,
+                    reserved=view.credits_reserved,
+                )
+                d.finish(
+                    job,
+                    L.RESULT_ERROR,
+                    "no_result",
+                    "the task completed without a result link; `runner retry` reads it again "
+                    "for free (never a new paid task)",
+                )
+                return
+            if view.status in ("failed", "cancelled"):
                 d.release_slot()
                 self._failed(job, view)
                 return
@@ -292,7 +309,9 @@ class Polls:
             "request_cancelled" if view.status == "cancelled" else "unknown_error"
         )
         message = view.error_message or (
-            "the task ended without a result" if view.status == "completed" else "no message"
+            "the task was cancelled"
+            if view.status == "cancelled"
+            else "the task failed, no reason given"
         )
         d.ledger.task_ended(
             d.run_id,
