@@ -3,7 +3,7 @@
 The error code decides first, then the HTTP status (as EvoLink's own CLI does, §20):
 
 ======================================  ======================================================
-2xx with a ``task-unified-`` task id    `Created` (``replayed``: ``idempotency-replayed: true``)
+2xx with a valid task id                `Created` (``replayed``: ``idempotency-replayed: true``)
 2xx without one                         `Unknown`
 ``paid_outcome_unknown`` (any status)   `Unknown` ``code="paid_outcome_unknown"``: replay it
 ``idempotency_conflict`` (any status)   `Unknown` ``code="idempotency_conflict"``: never replay
@@ -63,7 +63,6 @@ DAILY_CODES = frozenset({"token_daily_quota_exceeded", "key_daily_quota_exhauste
 MODEL_CODE = "key_model_not_allowed"
 STATE_CODES = frozenset({"key_disabled", "key_expired", "user_disabled"})
 PRE_CHARGE_CODES = ACCOUNT_CODES | KEY_QUOTA_CODES | DAILY_CODES | STATE_CODES | {MODEL_CODE}
-TASK_PREFIX = "task-unified-"  # every task id a create answers (docs/evolink.md §4)
 REPLAY_CODE = "paid_outcome_unknown"
 CONFLICT_CODE = "idempotency_conflict"
 
@@ -144,7 +143,7 @@ def _created(response: httpx.Response, secret: str | None) -> CreateOutcome:
     except ValueError:
         return Unknown(f"HTTP {status} but the answer was not JSON: {said}", status)
     task_id = data.get("id") if isinstance(data, dict) else None
-    if not valid_task_id(task_id) or not str(task_id).startswith(TASK_PREFIX):
+    if not valid_task_id(task_id):
         return Unknown(f"HTTP {status} without a valid task id: {said}", status)
     assert isinstance(task_id, str)
     usage = data.get("usage")
