@@ -10,7 +10,7 @@ import click
 
 from .. import params
 from ..errors import InputError
-from ..grid.plan import Plan, make_plan, plan_json, plan_text
+from ..grid.plan import Plan, make_plan, plan_json, plan_text, price_lines
 from ..review.tables import write_table
 from ..rules import TIERS, Tier
 from ..run import runs
@@ -55,7 +55,8 @@ from .base import (
 @click.option(
     "--prices",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Price table TOML (default: WORKSPACE/prices.toml if present, else built-in).",
+    help="Price table TOML (default: WORKSPACE/prices.toml if present), over the prices "
+    "`runner prices update` fetched, else the built-in table.",
 )
 @workspace_option
 def plan(
@@ -166,6 +167,8 @@ def run(
         f"{result.job_count:,} job(s) on the {tier} tier, about {q.credits:,.2f} credits "
         f"(${q.usd:,.2f}){' (simulated)' if chosen.simulated else ''}."
     )
+    for line in price_lines(result, real=not chosen.simulated):
+        click.echo(line)
     for warning in result.warnings:
         click.echo(f"Warning: {warning}")
     if not chosen.simulated:
@@ -279,6 +282,10 @@ def promote(
         f"{plan.job_count} job(s) on the {tier} tier, about {q.credits:,.2f} credits "
         f"(${q.usd:,.2f}){' (simulated)' if chosen.simulated else ''}."
     )
+    for line in price_lines(plan, real=not chosen.simulated):
+        click.echo(line)
+    for warning in plan.prices.warnings(plan.on):
+        click.echo(f"Warning: {warning}")
     if promotion.collapsed:
         click.echo(
             f"{promotion.collapsed} pick(s) were samples of the same variant and are rendered once."
