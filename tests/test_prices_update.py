@@ -262,6 +262,26 @@ def test_the_content_filter_surcharge_stays_with_fetched_prices(
     assert plan["quotes"]["fast"]["credits"] == pytest.approx(expected, abs=0.01)
 
 
+def test_a_real_run_quoted_with_a_simulators_prices_says_so_before_asking_to_spend(
+    cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = tmp_path / "ws"
+    cli("prices", "update", "--workspace", ws)
+    monkeypatch.setenv("EVOLINK_API_KEY", "sk-test-not-a-real-key")
+
+    # stdin is not a terminal and there is no --yes: refused before anything is sent
+    result = cli(
+        "run", DEMO, "--backend", "evolink", "--base-url", closed_port(), "--workspace", ws
+    )
+
+    assert result.exit_code == 2
+    assert (
+        "Warning: these prices were fetched from a simulator, not from EvoLink: "
+        "`runner prices update --backend evolink` fetches EvoLink's."
+    ) in result.stdout.splitlines()
+    assert "this run spends real credits: add --yes" in result.stderr
+
+
 def test_a_damaged_cache_is_left_out_with_a_warning_and_planning_goes_on(
     cli: Callable[..., Result], write: Callable[..., Path], tmp_path: Path
 ) -> None:
