@@ -32,6 +32,12 @@ FAST = TierRates(
 BOOK = PriceBook(tiers={**DEFAULT_PRICES.tiers, "fast": FAST})  # fast: 9.1234 credits/s
 
 
+@pytest.fixture(autouse=True)
+def no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the machine's environment holds, nothing here reaches the real EvoLink."""
+    monkeypatch.delenv("EVOLINK_API_KEY", raising=False)
+
+
 def on(monkeypatch: pytest.MonkeyPatch, day: str) -> None:
     """Fix the quote clock at noon UTC of ``day``."""
     moment = dt.datetime.fromisoformat(f"{day}T12:00:00+00:00")

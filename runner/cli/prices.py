@@ -53,7 +53,8 @@ def update(backend: str | None, base_url: str | None, workspace: Path) -> None:
       runner prices update                       # without EVOLINK_API_KEY: the simulator's
       runner prices update --base-url http://127.0.0.1:8787
     """
-    name = backend or ("evolink" if api_key_from_env() else "sim")
+    keyless = api_key_from_env() is None
+    name = backend or ("sim" if keyless else "evolink")
     transport: httpx.AsyncBaseTransport | None = None
     if name == "evolink":
         url = (base_url or EVOLINK_URL).rstrip("/")
@@ -66,10 +67,11 @@ def update(backend: str | None, base_url: str | None, workspace: Path) -> None:
 
         url = SIM_ORIGIN
         transport = httpx.ASGITransport(app=create_app(SimConfig()))
+        why = "EVOLINK_API_KEY is not set" if keyless and backend is None else "--backend sim"
         click.echo(
-            "Backend: built-in simulator (EVOLINK_API_KEY is not set): fetching the "
-            "simulator's price rules, not EvoLink's. For EvoLink's current prices (free, "
-            "no key needed): runner prices update --backend evolink"
+            f"Backend: built-in simulator ({why}): fetching the simulator's price rules, not "
+            "EvoLink's. For EvoLink's current prices (free, no key needed): "
+            "runner prices update --backend evolink"
         )
     before = _source_or_none(workspace)
     try:
