@@ -3,7 +3,9 @@
     RunnerError                     exit 1: something went wrong that the user must look at
     ├── InputError                  exit 2: bad experiment, flag or file; nothing was spent
     │   └── ExperimentError         carries every `Problem` found (file, row, column, message)
-    └── RunStopped                  exit 3: the run stopped early; its state is saved
+    ├── RunStopped                  exit 3: the run stopped early; its state is saved
+    └── PricesUnavailable           exit 4: `runner prices update` got no usable price rules;
+                                    nothing changed
 
 Failures of single jobs are *data* (recorded in the ledger and shown in the report), never
 exceptions: one bad job must not stop a batch. Messages are written for the person at the
@@ -32,6 +34,13 @@ class RunStopped(RunnerError):
     """The run stopped before finishing (budget, auth, balance, interrupt). Resumable."""
 
     exit_code = 3
+
+
+class PricesUnavailable(RunnerError):
+    """The price rules could not be fetched or turned into a price table. The cache and the
+    quotes are unchanged."""
+
+    exit_code = 4
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +10,16 @@ import pytest
 from click.testing import CliRunner, Result
 
 from runner.cli import main
+from runner.grid import pricing
+
+QUOTE_DAY = dt.datetime(2026, 10, 20, 12, 0, tzinfo=dt.UTC)  # the built-in table is 10 days old
+
+
+@pytest.fixture(autouse=True)
+def quote_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Quotes are dated against a fixed day, so no test depends on today's date (prices
+    over 30 days old get a warning). A test of that warning sets its own day."""
+    monkeypatch.setattr(pricing, "now", lambda: QUOTE_DAY)
 
 
 @pytest.fixture

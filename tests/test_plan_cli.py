@@ -89,7 +89,8 @@ def test_workspace_price_file_is_used(cli: Callable[..., Result], tmp_path: Path
 
     data = json.loads(result.stdout)
     assert data["quotes"]["fast"]["credits"] == 600.0
-    assert data["prices"].endswith("prices.toml")
+    assert data["prices"].startswith(f"your price file {ws / 'prices.toml'} changed ")
+    assert data["prices_sources"][0]["kind"] == "file"
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)

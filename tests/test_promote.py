@@ -87,6 +87,8 @@ def test_three_winners_become_three_standard_tasks_identical_but_for_model(
     assert "3 winner(s) of run" in result.stdout and "3 job(s) on the standard tier" in (
         result.stdout
     )
+    assert "Prices: built-in table of 2026-10-10 (68 credits = 1 USD)." in result.stdout
+    assert "final charge may differ from this quote for standard text-to-video" in result.stdout
     new = [t for t in truth(url)["tasks"] if t["id"] not in before]
     assert len(new) == 3
     fast_bodies = {j["job_key"]: json.loads(j["body_json"]) for j in parents}

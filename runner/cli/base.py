@@ -12,7 +12,7 @@ import click
 
 from .. import __version__, logs
 from ..errors import InputError, RunnerError
-from ..grid.pricing import PriceTable, load_prices
+from ..grid.pricing import PriceTable, prices_for
 from ..review import report
 from ..run import runs
 from ..run.backend import Backend, api_key_from_env
@@ -84,9 +84,9 @@ def workspace_option(f: Any) -> Any:
 
 
 def prices_from(prices: Path | None, workspace: Path) -> PriceTable:
-    if prices is None and (workspace / "prices.toml").is_file():
-        prices = workspace / "prices.toml"
-    return load_prices(prices)
+    """``--prices FILE`` or WORKSPACE/prices.toml, over the fetched rules, over the built-in
+    table (`runner.grid.pricing.prices_for`). Never uses the network."""
+    return prices_for(workspace, prices)
 
 
 def stdin_is_terminal() -> bool:

@@ -12,7 +12,7 @@ import click
 
 from .. import params
 from ..errors import ExperimentError, InputError, Problem, RunnerError
-from ..grid.plan import Plan, make_plan, plan_json, plan_text
+from ..grid.plan import Plan, make_plan, plan_json, plan_text, price_lines
 from ..review.tables import FORMATS, write_table
 from ..rules import TIERS, Tier
 from ..run import runs
@@ -71,7 +71,8 @@ class _PlanCommand(click.Command):
 @click.option(
     "--prices",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Price table TOML (default: WORKSPACE/prices.toml if present, else built-in).",
+    help="Price table TOML (default: WORKSPACE/prices.toml if present), over the prices "
+    "`runner prices update` fetched, else the built-in table.",
 )
 @workspace_option
 def plan(
@@ -213,6 +214,8 @@ def run(
         f"{result.job_count:,} job(s) on the {tier} tier, about {q.credits:,.2f} credits "
         f"(${q.usd:,.2f}){' (simulated)' if chosen.simulated else ''}."
     )
+    for line in price_lines(result, real=not chosen.simulated):
+        click.echo(line)
     for warning in result.warnings:
         click.echo(f"Warning: {warning}")
     check_budget(result, tuning.get("budget"), workspace, reuse=not no_reuse)
@@ -358,6 +361,10 @@ def promote(
         f"{plan.job_count} job(s) on the {tier} tier, about {q.credits:,.2f} credits "
         f"(${q.usd:,.2f}){' (simulated)' if chosen.simulated else ''}."
     )
+    for line in price_lines(plan, real=not chosen.simulated):
+        click.echo(line)
+    for warning in plan.prices.warnings(plan.on):
+        click.echo(f"Warning: {warning}")
     if promotion.collapsed:
         click.echo(
             f"{promotion.collapsed} pick(s) were samples of the same variant and are rendered once."

@@ -7,15 +7,16 @@ those of the chosen tier (1080p outside standard, web search on mini).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..models import Job, Shape
-from ..rules import TIERS, Tier
-from . import experiment, sheet
-from .pricing import PriceTable, default_prices
+from ..rules import MODELS, TIERS, Tier, model_id
+from . import experiment, pricing, sheet
+from .pricing import PriceTable, default_prices, model_name
 
 LARGE_JOBS = 500
 LARGE_USD = 50.0
@@ -40,10 +41,22 @@ class Plan:
     quotes: dict[str, TierQuote]
     prices: PriceTable
     warnings: tuple[str, ...]
+    on: dt.date  # the day of the quote (prices older than 30 days then get a warning)
 
     @property
     def quote(self) -> TierQuote:
         return self.quotes[self.tier]
+
+    @property
+    def settled_later(self) -> tuple[str, ...]:
+        """Model ids of this plan's tier that EvoLink bills on the request, then settles on
+        actual use: their final charge may differ from the quote."""
+        modes = sorted({shape.mode for shape in self.expansion.shapes})
+        return tuple(
+            model_id(self.tier, m)
+            for m in modes
+            if self.prices.price_of(self.tier, m).final_charge_may_differ
+        )
 
     @property
     def job_count(self) -> int:
@@ -70,10 +83,10 @@ def make_plan(
 
 
 def plan_for(path: Path, expansion: experiment.Expansion, tier: Tier, prices: PriceTable) -> Plan:
-    """The plan of variants already expanded and validated for ``tier``."""
+    """The plan of variants already expanded and validated for ``tier``, quoted today."""
     quotes: dict[str, TierQuote] = {t: _quote(prices, expansion.shapes, t) for t in TIERS}
     seconds = sum(shape.duration * jobs for shape, jobs in expansion.shapes.items())
-    plan = Plan(path, expansion, tier, seconds, quotes, prices, ())
+    plan = Plan(path, expansion, tier, seconds, quotes, prices, (), pricing.today())
     return dataclasses.replace(plan, warnings=_warnings(plan))
 
 
@@ -107,7 +120,27 @@ def _warnings(plan: Plan) -> tuple[str, ...]:
         out.append(
             f"{plan.expansion.duplicates:,} job(s) were identical to others and are counted once."
         )
-    return tuple(out)
+    return tuple(out + plan.prices.warnings(plan.on))
+
+
+def price_lines(plan: Plan, *, real: bool = False) -> list[str]:
+    """What a quote says of its prices: where they come from and of when, whose final charge
+    may differ, and (``real``: money will be spent) whether they are only the simulator's."""
+    usd = format(plan.prices.credits_per_usd.normalize(), "f")
+    lines = [f"Prices: {plan.prices.source} ({usd} credits = 1 USD)."]
+    later = [model_name(*MODELS[m]) for m in plan.settled_later]
+    if later:
+        them = "them" if len(later) > 1 else "it"
+        lines.append(
+            f"The final charge may differ from this quote for {', '.join(later)}: EvoLink "
+            f"bills {them} on the request, then settles on what the task really used."
+        )
+    if real and any(s.label == "simulator price rules" for s in plan.prices.sources):
+        lines.append(
+            "Warning: these prices were fetched from a simulator, not from EvoLink: "
+            "`runner prices update --backend evolink` fetches EvoLink's."
+        )
+    return lines
 
 
 def plan_text(plan: Plan) -> str:
@@ -143,11 +176,8 @@ def plan_text(plan: Plan) -> str:
         lines.append(f"  {label:<24}{q.jobs:>8,}{q.credits:>14,.2f}{q.usd:>12,.2f}")
         if q.unavailable:
             lines.append(f"  {'':<24}{q.unavailable:>8,} job(s) not available: {q.reason}")
-    lines += [
-        "",
-        f"Prices: {plan.prices.source} ({plan.prices.credits_per_usd} credits = 1 USD). "
-        "These are estimates; each job records what the provider charged.",
-    ]
+    lines += ["", *price_lines(plan)]
+    lines.append("These are estimates; each job records what the provider charged.")
     for warning in plan.warnings:
         lines.append(f"Warning: {warning}")
     return "\n".join(lines)
@@ -194,6 +224,20 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         },
         "credits_per_usd": float(plan.prices.credits_per_usd),
         "prices": plan.prices.source,
+        "prices_date": plan.prices.first.as_of.isoformat(),
+        "prices_age_days": plan.prices.first.age(plan.on),
+        "prices_stale": plan.prices.first.stale(plan.on),
+        "prices_sources": [
+            {
+                "source": str(s),
+                "kind": s.kind,
+                "date": s.as_of.isoformat(),
+                "age_days": s.age(plan.on),
+                "url": s.url,
+            }
+            for s in plan.prices.sources
+        ],
+        "final_charge_may_differ": list(plan.settled_later),
         "warnings": list(plan.warnings),
     }
 

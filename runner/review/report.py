@@ -30,7 +30,7 @@ import jinja2
 from markupsafe import Markup
 
 from ..errors import ExperimentError, InputError
-from ..grid.pricing import PriceTable, default_prices, load_prices
+from ..grid.pricing import PriceTable, default_prices, prices_for
 from ..run.ledger import Store
 from ..run.records import RunRecord
 from .report_data import (
@@ -172,13 +172,11 @@ def _asset(env: jinja2.Environment, name: str, tag: str) -> Markup:
 
 
 def _prices(workspace: Path) -> PriceTable:
-    override = workspace / "prices.toml"
-    if override.is_file():
-        try:
-            return load_prices(override)
-        except ExperimentError:
-            pass
-    return default_prices()
+    """The workspace's table in force (`prices_for`); the built-in one if its file is broken."""
+    try:
+        return prices_for(workspace)
+    except ExperimentError:
+        return default_prices()
 
 
 def _parents(

@@ -19,6 +19,10 @@ EvoLink's surface (``docs/simulator.md``, whose sections the § numbers cite; ev
 - ``GET /v1/tasks?status=&type=&model=&page=&page_size=`` [EVO §16] → ``{"data": [item, ...],
   "total", "page", "page_size"}``, the key's tasks newest first; 400 naming the parameter.
 - ``GET /v1/models`` [EVO §18] → ``{"object": "list", "data": [{"id"}, ...]}``, the key's models.
+- ``GET /v1/catalog/pricing-rules?product_id=&operation=&modality=&lifecycle=&view=`` [EVO
+  §23], anonymous (any Authorization is ignored): ``{"meta", "models"}``, the simulator's own
+  prices (`SimConfig.prices`) as EvoLink's public price rules (`pricing_rules`); ``ETag`` and
+  ``If-None-Match`` → 304; 400 naming ``view`` when it is not ``full`` or ``summary``.
 - ``GET /v1/credits`` [DOC get-credits, EVO §18]: ``{"data": {"token": {"remaining_credits",
   "unlimited_credits", "used_credits", "daily_limit_credits", "daily_used_credits",
   "reset_timezone"}, "user": {"remaining_credits", "used_credits"}}, "message": "",
@@ -76,9 +80,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import pricing_rules
 from .asgi import SimApp
 from .config import DEFAULT_KEY, KEY_FIELDS, KeyConfig, SimConfig
 from .faults import Fault, parse_plan
+from .pricing_rules import VIEWS
 from .state import ApiError, Simulator
 from .tasks import key_label
 from .wire import EXPIRED_LINK_BODY, NO_SUCH_KEY_BODY, Endpoint, error_body, status_of
@@ -116,6 +122,7 @@ def _starlette(api: _Api, *, files_here: bool) -> Starlette:
         Route("/v1/tasks/{task_id}", api.task, methods=["GET"]),
         Route("/v1/credits", api.credits, methods=["GET"]),
         Route("/v1/models", api.models, methods=["GET"]),
+        Route("/v1/catalog/pricing-rules", api.pricing_rules, methods=["GET"]),
         *([Route("/files/{name}", api.file, methods=["GET"])] if files_here else []),
         Route("/_sim/state", api.state, methods=["GET"]),
         Route("/_sim/faults", api.faults, methods=["GET", "POST"]),
@@ -204,6 +211,19 @@ class _Api:
         except ApiError as exc:
             return self._error(exc, "models")
         return JSONResponse(self.sim.models_view(key))
+
+    async def pricing_rules(self, request: Request) -> Response:
+        """Anonymous: no key is asked for, and one sent is not looked at."""
+        query = request.query_params
+        view = query.get("view", "full")
+        if view not in VIEWS:
+            error = ApiError("invalid_request", "view must be full or summary", param="view")
+            return self._error(error, "pricing")
+        tag = f'"{pricing_rules.version(self.sim.prices)}"'
+        if tag in (request.headers.get("if-none-match") or ""):
+            return Response(status_code=304, headers={"ETag": tag})
+        answer = pricing_rules.rules_answer(self.sim.prices, self.sim.now(), query)
+        return JSONResponse(answer, headers={"ETag": tag})
 
     async def credits(self, request: Request) -> Response:
         try:

@@ -101,6 +101,8 @@ def classify(
         return "credits", None
     if path == "/v1/models" and method in ("GET", "HEAD"):
         return "models", None
+    if path == "/v1/catalog/pricing-rules" and method in ("GET", "HEAD"):
+        return "pricing", None
     return None, None
 
 

@@ -11,6 +11,11 @@ false`` multiplies the whole charge by 1.1.
 The simulator downloads no input media and runs no search, so two figures are settings of
 `PriceBook`: how long the input videos of a task last together and how many searches a
 web-search task runs.
+
+How each model is settled (``settlement``) is published with the rules
+(``GET /v1/catalog/pricing-rules``, `pricing_rules`): ``request_only`` for image-to-video and
+mini text-to-video, ``request_then_actual`` for standard and fast text-to-video and every
+reference-to-video model [EVO]. The simulator charges what the request says either way [INF].
 """
 
 from __future__ import annotations
@@ -58,6 +63,17 @@ MINI: Final = TierRates(
 )
 
 
+SETTLED_ON_ACTUAL: Final = frozenset(
+    {
+        ("standard", "text"),
+        ("fast", "text"),
+        ("standard", "reference"),
+        ("fast", "reference"),
+        ("mini", "reference"),
+    }
+)
+
+
 @dataclass(frozen=True)
 class PriceBook:
     """The simulator's prices. The defaults are EvoLink's public rules of 2026-09-16."""
@@ -70,6 +86,14 @@ class PriceBook:
     input_video_seconds: Decimal = Decimal(15)  # input videos of a task, all together
     content_filter_off: Decimal = Decimal("1.1")
     credits_per_usd: Decimal = Decimal(68)
+    # (tier, family) pairs EvoLink bills on the request and settles on actual use
+    settled_on_actual: frozenset[tuple[str, str]] = SETTLED_ON_ACTUAL
+    effective_at: str = "2026-09-16T07:41:04.814Z"  # when these prices took effect
+
+    def settlement(self, tier: str, family: str) -> str:
+        """``settlement_basis`` of a model: ``request_then_actual`` or ``request_only``."""
+        actual = (tier, family) in self.settled_on_actual
+        return "request_then_actual" if actual else "request_only"
 
     def charge(
         self,

@@ -11,7 +11,8 @@ Sources are ``docs/simulator.md`` sections; each shape says where it comes from:
 - [EVO] the gateway's surface (§15-§18): batch reads, the task list and its items, the models
   list, task money (``usage`` and ``billing``), 402s with flat ``error.*`` figures
   (``key_model_not_allowed``, ``key_quota_exhausted``, ``key_daily_quota_exhausted``),
-  ``paid_outcome_unknown``; the token part of the credits answer.
+  ``paid_outcome_unknown``; the token part of the credits answer; the public price rules
+  (§23, built in `pricing_rules`).
 - [INF] ``idempotency_conflict``'s and ``paid_outcome_unknown``'s HTTP status (409) and
   messages, every ``type`` of the gateway's codes, 504's body, the multi-line texts of task
   failures (modelled on the docs' example), the expired-link body of result files (a CDN-style
@@ -23,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
-Endpoint = Literal["create", "task", "credits", "file", "batch", "list", "models"]
+Endpoint = Literal["create", "task", "credits", "file", "batch", "list", "models", "pricing"]
 ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     "create",
     "task",
@@ -32,6 +33,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     "batch",
     "list",
     "models",
+    "pricing",
 )
 TASK_ID_PREFIX: Final = "task-unified-"
 CREDITS_PER_USD: Final = 68  # §10
@@ -374,6 +376,7 @@ _CODE_FOR_STATUS: Final[dict[Endpoint, dict[int, str]]] = {
     "batch": {400: "invalid_request", 401: "unauthorized", 429: "rate_limit_exceeded"},
     "list": {400: "invalid_request", 401: "unauthorized", 429: "rate_limit_exceeded"},
     "models": {401: "unauthorized", 429: "rate_limit_exceeded"},
+    "pricing": {400: "invalid_request", 404: "not_found", 429: "rate_limit_exceeded"},
 }
 _SERVER_CODES: Final[dict[int, str]] = {
     500: "internal_error",
