@@ -74,8 +74,11 @@ def test_large_grids_get_a_warning(cli: Callable[..., Result], write: Callable[.
     )  # 30 x 506.25 credits
 
     assert "-> 30 job(s)" in small.stdout and "large grid" not in small.stdout
-    assert "Warning: This is a large grid: 600 jobs, about 9,153 credits ($134.60)" in many.stdout
-    assert "Warning: This is a large grid: 30 jobs, about 15,188 credits ($223.35)" in (
+    assert (
+        "Warning: This is a large grid: 600 jobs to send, about 9,153 credits ($134.60)"
+        in many.stdout
+    )
+    assert "Warning: This is a large grid: 30 jobs to send, about 15,188 credits ($223.35)" in (
         costly.stdout
     )
 

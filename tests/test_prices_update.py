@@ -85,8 +85,10 @@ def test_update_from_the_served_simulator_quotes_the_demo_within_a_hundredth_of_
     source = "simulator price rules fetched 2026-11-29 over built-in table of 2026-10-10"
     assert plan["prices"] == source and plan["prices_date"] == "2026-11-29"
     lines = run.stdout.splitlines()
-    assert lines[1] == "12 job(s) on the fast tier, about 547.40 credits ($8.05) (simulated)."
-    assert lines[2] == f"Prices: {source} (68 credits = 1 USD)."
+    assert lines[1] == (
+        "To send: 12 of 12 job(s) on the fast tier, about 547.40 credits ($8.05) (simulated)"
+    )
+    assert f"Prices: {source} (68 credits = 1 USD)." in lines
 
 
 def test_plan_and_run_state_the_source_and_date_of_their_prices(

@@ -148,6 +148,11 @@ def run_options(f: Any) -> Any:
             help="Stop before spending more than this many credits.",
         ),
         click.option(
+            "--budget-usd",
+            type=click.FloatRange(min=0),
+            help="The same cap in US dollars, converted at the price table's rate.",
+        ),
+        click.option(
             "--no-replay",
             is_flag=True,
             default=None,
@@ -166,11 +171,29 @@ def run_options(f: Any) -> Any:
     def command(*args: Any, **kwargs: Any) -> Any:
         given = {name: kwargs.pop(name) for name in TUNING}
         given["replay"] = False if given.pop("no_replay") else None
+        usd = kwargs.pop("budget_usd")
+        if usd is not None:
+            given["budget"] = budget_in_credits(
+                usd, given["budget"], prices_from(kwargs.get("prices"), kwargs["workspace"])
+            )
         return f(*args, tuning={k: v for k, v in given.items() if v is not None}, **kwargs)
 
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def budget_in_credits(usd: float, credits: float | None, prices: PriceTable) -> float:
+    """``--budget-usd`` as credits at the price table's rate (said, so it can be checked)."""
+    if credits is not None:
+        raise InputError("give the budget once: --budget (credits) or --budget-usd, not both")
+    rate = prices.credits_per_usd
+    budget = round(usd * float(rate), 2)
+    click.echo(
+        f"Budget: ${usd:,.2f} = {budget:,.2f} credits at {format(rate.normalize(), 'f')} "
+        "credits per USD."
+    )
+    return budget
 
 
 def backend_of(
@@ -184,10 +207,15 @@ def backend_of(
 def continue_run(
     ledger: Ledger, run: RunRecord, backend: str | None, base_url: str | None, **overrides: Any
 ) -> int:
-    """Dispatch an existing run again (resume, retry), with its saved settings."""
+    """Dispatch an existing run again (resume, retry), with its saved settings and the
+    ``overrides`` given now, which are saved in their turn (`status` shows the budget in
+    force; a later resume keeps them)."""
     chosen = backend_of(run, backend, base_url, ledger.workspace)
     click.echo(chosen.announce())
-    return execute_run(ledger, run.run_id, chosen, runs.settings_of(run, **overrides))
+    settings = runs.settings_of(run, **overrides)
+    if any(v is not None for v in overrides.values()):
+        ledger.save_settings(run.run_id, settings)
+    return execute_run(ledger, run.run_id, chosen, settings)
 
 
 def execute_run(

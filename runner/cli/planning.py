@@ -19,6 +19,7 @@ from ..run import runs
 from ..run.backend import choose as choose_backend
 from ..run.dispatch import Settings
 from ..run.ledger import Ledger, reader
+from ..run.outlook import Outlook, outlook, outlook_json, outlook_lines, outlook_warnings
 from ..run.place import check_workspace
 from .base import (
     CONTEXT,
@@ -74,6 +75,23 @@ class _PlanCommand(click.Command):
     help="Price table TOML (default: WORKSPACE/prices.toml if present), over the prices "
     "`runner prices update` fetched, else the built-in table.",
 )
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.01),
+    default=Settings.rate,
+    show_default=True,
+    help="Creates per second the time estimate assumes.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=Settings.concurrency,
+    show_default=True,
+    help="Tasks in flight the time estimate assumes.",
+)
+@click.option(
+    "--no-reuse", is_flag=True, help="Price every job, even those the workspace already has."
+)
 @workspace_option
 def plan(
     experiment: Path,
@@ -82,6 +100,9 @@ def plan(
     as_json: bool,
     out: Path | None,
     prices: Path | None,
+    rate: float,
+    concurrency: int,
+    no_reuse: bool,
     workspace: Path,
 ) -> None:
     """Validate and expand an experiment; print its jobs and cost per tier. Spends nothing.
@@ -99,6 +120,7 @@ def plan(
                 "end the file name with one of them"
             )
         result = make_plan(experiment, tier, overrides, prices_from(prices, workspace))
+        ahead = outlook_of(result, workspace, rate, concurrency, reuse=not no_reuse)
         if out is not None:
             try:
                 write_table(job_rows(result), out)
@@ -110,12 +132,54 @@ def plan(
         problems = exc.problems if isinstance(exc, ExperimentError) else ()
         click.echo(_dumps(error_json(str(exc), problems)))
         raise SystemExit(exc.exit_code) from None
+    warnings = outlook_warnings(ahead, tier, workspace)
     if as_json:
-        click.echo(_dumps(plan_json(result)))
+        data = plan_json(result)
+        data["outlook"] = outlook_json(ahead)
+        data["warnings"] = [*data["warnings"], *warnings]
+        click.echo(_dumps(data))
     else:
         click.echo(plan_text(result))
+        click.echo("")
+        click.echo(f"In {workspace} (--workspace):")
+        for line in outlook_lines(ahead, tier):
+            click.echo(line)
+        for warning in warnings:
+            click.echo(f"Warning: {warning}")
         if out is not None:
             click.echo(f"Jobs written to {out}")
+
+
+def outlook_of(
+    plan: Plan, workspace: Path, rate: float, concurrency: int, *, reuse: bool
+) -> Outlook:
+    """The plan net of what ``workspace`` already holds (when ``reuse``), timed."""
+    with contextlib.ExitStack() as stack:
+        store = None
+        if (workspace / "ledger.sqlite").is_file():
+            store = stack.enter_context(reader(workspace))
+        return outlook(
+            plan,
+            store if reuse else None,
+            workspace,
+            rate=rate,
+            concurrency=concurrency,
+            measured_from=store,
+        )
+
+
+def quote_lines(
+    plan: Plan, ahead: Outlook, workspace: Path, warnings: Iterable[str], *, simulated: bool
+) -> list[str]:
+    """What run and promote say before spending: the jobs to send, their price, time and
+    disk; where the prices come from; the warnings."""
+    lines = [
+        line.strip() + (" (simulated)" if simulated and i == 0 else "")
+        for i, line in enumerate(outlook_lines(ahead, plan.tier))
+    ]
+    lines += price_lines(plan, real=not simulated)
+    every = (*warnings, *outlook_warnings(ahead, plan.tier, workspace))
+    return lines + [f"Warning: {w}" for w in every]
 
 
 def error_json(text: str, problems: Iterable[Problem]) -> dict[str, object]:
@@ -209,19 +273,13 @@ def run(
     chosen = choose_backend(backend, base_url, workspace)
     click.echo(chosen.announce())
     result = make_plan(experiment, tier, overrides, prices_from(prices, workspace))
-    q = result.quote
-    click.echo(
-        f"{result.job_count:,} job(s) on the {tier} tier, about {q.credits:,.2f} credits "
-        f"(${q.usd:,.2f}){' (simulated)' if chosen.simulated else ''}."
-    )
-    for line in price_lines(result, real=not chosen.simulated):
-        click.echo(line)
-    for warning in result.warnings:
-        click.echo(f"Warning: {warning}")
-    check_budget(result, tuning.get("budget"), workspace, reuse=not no_reuse)
-    if not chosen.simulated:
-        confirm_spend(yes)
     settings = Settings(**tuning)
+    ahead = outlook_of(result, workspace, settings.rate, settings.concurrency, reuse=not no_reuse)
+    for line in quote_lines(result, ahead, workspace, result.warnings, simulated=chosen.simulated):
+        click.echo(line)
+    check_budget(result, settings.budget, workspace, reuse=not no_reuse)
+    if not chosen.simulated and ahead.send:
+        confirm_spend(yes)
     with Ledger.open(workspace) as ledger:
         run_id, reused = runs.create(
             ledger, result, chosen, settings, name=name, reuse=not no_reuse
@@ -355,24 +413,22 @@ def promote(
     chosen = backend_of(parent, backend, base_url, workspace)
     click.echo(chosen.announce())
     plan = promotion.plan
-    q = plan.quote
+    settings = Settings(**tuning)
+    ahead = outlook_of(plan, workspace, settings.rate, settings.concurrency, reuse=not no_reuse)
     click.echo(
         f"{len(plan.expansion.variants)} winner(s) of run {parent.run_id} -> "
-        f"{plan.job_count} job(s) on the {tier} tier, about {q.credits:,.2f} credits "
-        f"(${q.usd:,.2f}){' (simulated)' if chosen.simulated else ''}."
+        f"{plan.job_count} job(s) on the {tier} tier."
     )
-    for line in price_lines(plan, real=not chosen.simulated):
+    warnings = plan.prices.warnings(plan.on)
+    for line in quote_lines(plan, ahead, workspace, warnings, simulated=chosen.simulated):
         click.echo(line)
-    for warning in plan.prices.warnings(plan.on):
-        click.echo(f"Warning: {warning}")
     if promotion.collapsed:
         click.echo(
             f"{promotion.collapsed} pick(s) were samples of the same variant and are rendered once."
         )
-    check_budget(plan, tuning.get("budget"), workspace, reuse=not no_reuse)
-    if not chosen.simulated:
+    check_budget(plan, settings.budget, workspace, reuse=not no_reuse)
+    if not chosen.simulated and ahead.send:
         confirm_spend(yes)
-    settings = Settings(**tuning)
     with Ledger.open(workspace) as ledger:
         run_id, reused = runs.create(
             ledger,

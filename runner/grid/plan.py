@@ -18,6 +18,7 @@ from ..rules import MODELS, TIERS, Tier, model_id
 from . import experiment, pricing, sheet
 from .pricing import PriceTable, default_prices, model_name
 
+# a grid this large (jobs to send, or dollars) gets a warning (`runner.run.outlook`)
 LARGE_JOBS = 500
 LARGE_USD = 50.0
 
@@ -109,13 +110,6 @@ def _quote(prices: PriceTable, shapes: dict[Shape, int], tier: str) -> TierQuote
 
 def _warnings(plan: Plan) -> tuple[str, ...]:
     out = list(plan.expansion.warnings)
-    q = plan.quote
-    if q.jobs > LARGE_JOBS or q.usd > LARGE_USD:
-        out.append(
-            f"This is a large grid: {q.jobs:,} jobs, about {q.credits:,.0f} credits "
-            f"(${q.usd:,.2f}) on the {plan.tier} tier. Check the multi-valued cells "
-            "multiply as you meant before running it."
-        )
     if plan.expansion.duplicates:
         out.append(
             f"{plan.expansion.duplicates:,} job(s) were identical to others and are counted once."

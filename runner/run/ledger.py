@@ -450,6 +450,14 @@ class Store:
         ).fetchall()
         return any(r[0] and (self.workspace / r[0]).is_file() for r in rows)
 
+    def reusable_keys(self) -> frozenset[str]:
+        """Keys of every job whose video the workspace holds: a new run of any of them
+        reuses it at no cost (`Ledger.create_run`), so a plan prices them at 0."""
+        rows = self.conn.execute(
+            "SELECT job_key, file_path FROM jobs WHERE state = 'done' AND reused_from IS NULL"
+        )
+        return frozenset(k for k, p in rows if p and (self.workspace / p).is_file())
+
     def find_job(self, run_id: str, ref: str) -> JobRecord:
         """A job of the run by its key or a unique prefix of it."""
         rows = (
@@ -735,6 +743,20 @@ class Ledger(Store):
                 (state, exit_code, stop_reason, now, state, now, run_id),
             )
             _event(db, run_id, None, f"run_{state}", stop_reason)
+
+    def save_settings(self, run_id: str, settings: Any) -> None:
+        """The dispatcher settings now in force for a run (a resume that changed them)."""
+        with self.write() as db:
+            (config_json,) = db.execute(
+                "SELECT config_json FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            config = json.loads(config_json)
+            config["settings"] = dataclasses.asdict(settings)
+            db.execute(
+                "UPDATE runs SET config_json = ?, budget = ? WHERE run_id = ?",
+                (json.dumps(config), settings.budget, run_id),
+            )
+            _event(db, run_id, None, "settings", f"budget {settings.budget}")
 
     def settle_orphans(self) -> None:
         """Runs still recorded "running" while this process holds the lock were ended without
