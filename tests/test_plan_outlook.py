@@ -125,3 +125,14 @@ def test_a_budget_given_twice_is_refused(cli: Callable[..., Result], tmp_path: P
 
     assert result.exit_code == 2
     assert "--budget (credits) or --budget-usd, not both" in result.output
+
+
+def test_the_readmes_sweep_plan_shows_shape_time_net_cost_and_price_source(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    out = cli("plan", ROOT / "experiments" / "sweep.csv", "--workspace", tmp_path / "ws").output
+
+    assert "grid: 5 rows × 4 styles × 2 aspect ratios × 5 hooks" in out
+    assert "To send: 200 of 200 job(s) on the fast tier, about 3,050.88 credits ($44.87)" in out
+    assert "Time: about 9 min at 2 creates/s, 50 in flight" in out  # 200 / (50 / 113 s) + 113 s
+    assert "Prices: built-in table of 2026-10-10 (68 credits = 1 USD)." in out
