@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, RunStopped
+from .failpoints import disk_full, failpoint
 from .records import (
     ACTIVE,
     BAD,
@@ -603,6 +604,9 @@ class Ledger(Store):
                 yield ledger
             finally:
                 with contextlib.suppress(sqlite3.Error):
+                    # every page copied into the database, then the WAL reset
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    failpoint("during_checkpoint")
                     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 conn.close()
         finally:
@@ -617,6 +621,8 @@ class Ledger(Store):
             raise _unavailable(exc, self.workspace) from exc
         try:
             yield self.conn
+            if disk_full("ledger_commit"):  # a durability test's full disk, as SQLite says it
+                raise sqlite3.OperationalError("database or disk is full")
             self.conn.execute("COMMIT")
         except BaseException as exc:
             with contextlib.suppress(sqlite3.Error):  # a full disk may refuse this too
