@@ -133,3 +133,34 @@ async def test_reports_built_at_the_same_time_never_trip_over_each_others_files(
     ]
     assert len(pd.read_parquet(folder / "results.parquet")) == 3
     assert (folder / "index.html").read_text().rstrip().endswith("</html>")
+
+
+# ---------------------------------------------------------------------- P11: the budget
+
+
+@pytest.mark.anyio
+@pytest.mark.fault("P11")
+async def test_the_budget_counts_unknown_outcomes_and_creates_exactly_the_jobs_that_fit(
+    tmp_path: Path,
+) -> None:
+    clock = VirtualClock()
+    # the first two creates end unknown (a 500 before anything was made): held, counted spent
+    sim = Sim(clock, {"endpoint": "create", "kind": "respond", "status": 500, "calls": [1, 2]})
+    async with new_run(tmp_path, 8) as run:
+        (est,) = {j.est_credits for j in run.ledger.jobs(run.run_id, ["pending"])}
+        budget = 5 * est + 1  # room for five: two unknown, three made
+        outcome = await dispatch(
+            run, clock=clock, sim=sim, concurrency=1, replay=False, budget=budget
+        )
+        assert run.counts() == {"unknown": 2, "done": 3, "pending": 3}
+        spent = run.ledger.spent(run.run_id)
+    truth_now = sim.truth()
+    assert len(truth_now["tasks"]) == 3
+    assert [a["status"] for a in truth_now["create_arrivals"]] == ["500", "500"] + ["200"] * 3
+    assert spent <= budget
+    assert outcome.stop_kind == "budget"
+    reason = outcome.stop_reason or ""
+    assert f"the budget of {budget:,.2f} credits is reached" in reason
+    assert f"{5 * est:,.2f} spent or reserved" in reason
+    assert f"{budget - 5 * est:,.2f} left" in reason
+    assert f"the next job needs about {est:,.2f}" in reason

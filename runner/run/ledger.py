@@ -790,8 +790,9 @@ class Ledger(Store):
                 if spent + reserve > budget + 1e-9:
                     raise BudgetExceeded(
                         f"the budget of {budget:,.2f} credits is reached: {spent:,.2f} spent or "
-                        f"reserved, the next job needs about {reserve:,.2f}. Raise --budget and "
-                        "run `runner resume` to continue."
+                        f"reserved (creates of unknown outcome included), {budget - spent:,.2f} "
+                        f"left, the next job needs about {reserve:,.2f}. Raise --budget and run "
+                        "`runner resume` to continue."
                     )
             if reopen:
                 replays = last["replays"] + int(last["outcome"] == UNKNOWN)
