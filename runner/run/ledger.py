@@ -348,10 +348,14 @@ def _now() -> float:
 
 
 def clip(text: str | None, limit: int = _DETAIL_LIMIT) -> str | None:
-    """Provider text as stored: at most ``limit`` characters."""
+    """Provider text as stored: valid UTF-8 (a lone surrogate, which SQLite refuses, becomes
+    "?") of at most ``limit`` bytes, clipped with "…"."""
     if text is None:
         return None
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    data = text[: limit + 1].encode("utf-8", "replace")
+    if len(data) <= limit:
+        return data.decode("utf-8")
+    return data[: limit - len("…".encode())].decode("utf-8", "ignore") + "…"
 
 
 class Store:
@@ -713,7 +717,7 @@ class Ledger(Store):
                 " stop_reason = ?, started_at = COALESCE(started_at, ?),"
                 " finished_at = CASE WHEN ? IN ('finished', 'stopped') THEN ? ELSE NULL END"
                 " WHERE run_id = ?",
-                (state, exit_code, stop_reason, now, state, now, run_id),
+                (state, exit_code, clip(stop_reason), now, state, now, run_id),
             )
             _event(db, run_id, None, f"run_{state}", stop_reason)
 
@@ -1162,7 +1166,7 @@ def _event(
 ) -> None:
     db.execute(
         "INSERT INTO events (run_id, job_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)",
-        (run_id, job_id, _now(), kind, detail),
+        (run_id, job_id, _now(), kind, clip(detail)),
     )
 
 
