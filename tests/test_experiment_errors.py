@@ -15,9 +15,17 @@ from click.testing import Result
 
 CORPUS = Path(__file__).parent / "corpus" / "bad"
 CASES = sorted(p for p in CORPUS.iterdir() if p.suffix in {".csv", ".xlsx"})
+# fault-matrix rows (docs/reliability.md §7.3) beyond B1, the malformed grid
+ROWS = {"templates": ("B1", "B4"), "urls": ("B1", "B5")}
 
 
-@pytest.mark.parametrize("source", CASES, ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param(p, marks=pytest.mark.fault(*ROWS.get(p.stem, ("B1",))), id=p.stem)
+        for p in CASES
+    ],
+)
 def test_bad_input_is_refused_with_exact_messages(
     source: Path, tmp_path: Path, cli: Callable[..., Result]
 ) -> None:
@@ -43,6 +51,7 @@ def test_every_corpus_case_has_its_expected_messages() -> None:
         assert (CORPUS / (source.stem + ".expected")).read_text().strip(), source.name
 
 
+@pytest.mark.fault("B1")
 def test_many_problems_are_all_reported_but_the_listing_is_capped(
     write: Callable[..., Path], cli: Callable[..., Result]
 ) -> None:
@@ -58,6 +67,7 @@ def test_many_problems_are_all_reported_but_the_listing_is_capped(
     assert lines[-1] == "... and 70 more problem(s) of the same kinds"
 
 
+@pytest.mark.fault("B1")
 def test_an_axis_value_and_the_tier_are_checked_per_combination(
     write: Callable[..., Path], cli: Callable[..., Result]
 ) -> None:

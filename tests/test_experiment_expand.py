@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -105,6 +106,7 @@ def test_urls_are_separated_by_whitespace_and_newlines(write: Callable[..., Path
     )
 
 
+@pytest.mark.fault("B2")
 def test_repeats_make_samples_of_one_variant(write: Callable[..., Path]) -> None:
     exp = load(write("rep.csv", "prompt,repeats\nA cat,3\nA dog,1\n"))
 
@@ -112,6 +114,7 @@ def test_repeats_make_samples_of_one_variant(write: Callable[..., Path]) -> None
     assert exp.jobs_per_tier == 4
 
 
+@pytest.mark.fault("B2")
 def test_identical_jobs_are_collapsed_and_counted(write: Callable[..., Path]) -> None:
     exp = load(
         write("dup.csv", "name,prompt,duration,repeats\nfirst,A cat,5 | 6,2\nsecond,A cat,5,3\n")

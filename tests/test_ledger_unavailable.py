@@ -23,6 +23,7 @@ def short_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.fault("P6")
 async def test_a_ledger_locked_by_another_program_stops_creates_with_the_reason(
     tmp_path: Path,
 ) -> None:
@@ -45,6 +46,7 @@ async def test_a_ledger_locked_by_another_program_stops_creates_with_the_reason(
     assert sim.truth()["tasks"] == []  # no create went out without its intent recorded
 
 
+@pytest.mark.fault("P6")
 def test_the_command_line_says_why_and_exits_3_without_a_traceback(tmp_path: Path) -> None:
     exp, ws = grid(tmp_path / "g.csv", 2), tmp_path / "ws"
     ws.mkdir()

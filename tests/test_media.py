@@ -506,6 +506,7 @@ def test_check_url_refuses_every_private_address(ip: Any) -> None:
         "job 1.mp4",
     ],
 )
+@pytest.mark.fault("B6")
 async def test_a_destination_outside_the_media_folder_is_refused_before_fetching(
     tmp_path: Path, relative: str
 ) -> None:
@@ -524,6 +525,7 @@ async def test_a_destination_outside_the_media_folder_is_refused_before_fetching
 
 @pytest.mark.slow
 @pytest.mark.anyio
+@pytest.mark.fault("B6")
 async def test_a_relative_workspace_above_the_current_folder_is_fine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -543,6 +545,7 @@ async def test_a_relative_workspace_above_the_current_folder_is_fine(
 
 @pytest.mark.slow
 @pytest.mark.anyio
+@pytest.mark.fault("B6")
 async def test_a_destination_that_is_a_symlink_out_of_the_folder_is_refused(
     tmp_path: Path,
 ) -> None:
@@ -557,6 +560,7 @@ async def test_a_destination_that_is_a_symlink_out_of_the_folder_is_refused(
 
 @pytest.mark.slow
 @pytest.mark.anyio
+@pytest.mark.fault("P7")
 async def test_a_folder_that_cannot_be_written_is_a_disk_error(tmp_path: Path) -> None:
     async with running(tmp_path) as sim:
         url = await sim.result_url()
@@ -570,6 +574,7 @@ async def test_a_folder_that_cannot_be_written_is_a_disk_error(tmp_path: Path) -
 @pytest.mark.slow
 @pytest.mark.anyio
 @pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE and SIGXFSZ as on Linux")
+@pytest.mark.fault("P7")
 async def test_a_write_that_fails_midway_is_a_disk_error_and_removes_the_part(
     tmp_path: Path,
 ) -> None:

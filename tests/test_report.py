@@ -152,6 +152,7 @@ def mixed_jobs() -> list[FakeJob]:
 # ---------------------------------------------------------------------- structure
 
 
+@pytest.mark.fault("B3")
 def test_page_has_a_restrictive_csp_that_admits_exactly_its_own_script_and_style(build):
     _, page = build(mixed_jobs())
     metas = page.find("meta", http_equiv="Content-Security-Policy")
@@ -316,6 +317,7 @@ def hostile_jobs() -> list[FakeJob]:
     return jobs
 
 
+@pytest.mark.fault("B3")
 def test_hostile_text_is_escaped_everywhere_and_survives_the_round_trip(build):
     jobs = hostile_jobs()
     path, page = build(jobs, name=HOSTILE[1], experiment=HOSTILE[0], stop_reason=HOSTILE[2])
@@ -343,6 +345,7 @@ def test_hostile_text_is_escaped_everywhere_and_survives_the_round_trip(build):
     assert "<title>" in html and "&lt;img src=x" in html.split("<title>")[1].split("</title>")[0]
 
 
+@pytest.mark.fault("B3", "B4")
 def test_jinja_syntax_in_user_text_is_never_rendered(build):
     path, page = build(hostile_jobs(), name="{{ 7*7 }}")
     assert '<h1 class="run-name">{{ 7*7 }}</h1>' in path.read_text()  # shown, not evaluated

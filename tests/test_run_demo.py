@@ -16,6 +16,7 @@ from runner.models import Request
 from .runhelp import DEMO, simulator, truth
 
 
+@pytest.mark.fault("B7")
 def test_demo_runs_on_the_built_in_simulator_and_writes_the_report(
     cli: Callable[..., Result], tmp_path: Path, monkeypatch: object
 ) -> None:
@@ -61,6 +62,7 @@ def test_served_simulator_gets_each_pinned_body_exactly_once(
 
 
 @pytest.mark.slow
+@pytest.mark.fault("B2")
 def test_a_second_run_reuses_downloaded_results_unless_told_not_to(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:

@@ -61,6 +61,7 @@ def test_a_rejected_create_is_final_and_shown_with_its_row(
 
 
 @pytest.mark.slow
+@pytest.mark.fault("B7")
 def test_a_wrong_key_stops_before_anything_is_created(
     cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -83,6 +84,9 @@ def test_a_wrong_key_stops_before_anything_is_created(
     assert result.exit_code == 3
     assert "the API key was refused" in result.stderr and "EVOLINK_API_KEY" in result.stderr
     assert state["tasks"] == []
+    # only the free preflight calls went out, and were refused: not one create
+    assert set(state["requests"]) <= {"models", "credits"}
+    assert {status for calls in state["requests"].values() for status in calls} == {"401"}
 
 
 @pytest.mark.slow
@@ -272,6 +276,7 @@ def test_three_unknowns_in_a_row_open_the_breaker_probed_with_credits(
 
 
 @pytest.mark.slow
+@pytest.mark.fault("P11")
 def test_the_budget_is_never_exceeded(cli: Callable[..., Result], tmp_path: Path) -> None:
     exp, ws = grid(tmp_path / "g.csv", 30), tmp_path / "ws"
     per_job = 32.8052  # fast, 720p, 4 s

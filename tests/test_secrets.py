@@ -16,6 +16,7 @@ from .runhelp import grid, runner, simulator
 
 
 @pytest.mark.slow
+@pytest.mark.fault("B8")
 def test_the_key_is_in_no_output_log_ledger_report_or_table(tmp_path: Path) -> None:
     key = f"sk-LEAKCHECK-{secrets.token_hex(8)}"
     exp, ws = grid(tmp_path / "g.csv", 3), tmp_path / "ws"
@@ -53,6 +54,7 @@ def test_the_key_is_in_no_output_log_ledger_report_or_table(tmp_path: Path) -> N
         assert key[-16:] not in text
 
 
+@pytest.mark.fault("B8")
 def test_the_filter_redacts_the_key_and_bearer_tokens_in_messages_and_tracebacks() -> None:
     key = "sk-secret-123"
     record = logging.LogRecord(

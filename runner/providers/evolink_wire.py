@@ -161,7 +161,7 @@ def error_text(response: httpx.Response, secret: str | None = None) -> str:
     if error.get("code") is not None:
         parts.append(f"[{error['code']}]")
     text = " ".join(p for p in parts if p)[:2048]
-    return redact(text or excerpt(response) or f"HTTP {response.status_code}", secret)
+    return redact(_utf8(text) or excerpt(response) or f"HTTP {response.status_code}", secret)
 
 
 def excerpt(response: httpx.Response, secret: str | None = None) -> str:
@@ -218,8 +218,14 @@ def _text(value: object) -> str | None:
     """A JSON string or number as text; None for null, an empty string, or anything else."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return None
-    text = str(value).strip()
+    text = _utf8(str(value).strip())
     return text or None
+
+
+def _utf8(text: str) -> str:
+    """``text`` as valid UTF-8: a lone surrogate (a JSON ``\\ud800`` escape, which no
+    terminal, file or database takes) becomes "?"."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _dict(value: object) -> dict[str, Any]:

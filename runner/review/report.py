@@ -119,9 +119,13 @@ def build(store: Store, workspace: Path, run_id: str, templates: Path | None = N
     )
     html = render(env, page)
     out = folder / "index.html"
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
+    # a temporary name of its own: `runner report` may build it while the run does
+    tmp = out.with_name(f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{out.name}")
+    try:
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 

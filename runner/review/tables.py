@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,12 +33,19 @@ def write_tables(
 
 
 def _write(frame: pd.DataFrame, path: Path, fmt: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        frame.to_csv(path, index=False, encoding="utf-8-sig")
-    elif fmt in ("parquet", "pq"):
-        frame.to_parquet(path, index=False)
-    elif fmt == "json":
-        frame.to_json(path, orient="records", indent=1, force_ascii=False)
-    else:
+    """Written whole under a temporary name of its own, then renamed: a reader never sees
+    half a table, and two writers (a run and `runner report`) never mix theirs."""
+    if fmt not in ("csv", "parquet", "pq", "json"):
         raise ValueError(f"unknown table format {fmt!r} (use one of {', '.join(FORMATS)})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{path.name}")  # same suffixes
+    try:
+        if fmt == "csv":
+            frame.to_csv(tmp, index=False, encoding="utf-8-sig")
+        elif fmt == "json":
+            frame.to_json(tmp, orient="records", indent=1, force_ascii=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

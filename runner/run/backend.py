@@ -20,7 +20,8 @@ import httpx
 from .. import USER_AGENT
 from ..errors import InputError
 from ..providers.base import Provider
-from ..providers.evolink import LIMITS, EvoLink
+from ..providers.evolink import CREATE_PATH, LIMITS, EvoLink
+from .failpoints import armed, failpoint
 
 EVOLINK_URL = "https://api.evolink.ai"
 SIM_ORIGIN = "http://simulator.local"
@@ -122,11 +123,14 @@ async def connect(backend: Backend) -> AsyncIterator[tuple[Provider, httpx.Async
             )
         )
         transport = httpx.ASGITransport(app=app)
+    api_transport = transport
+    if armed("after_post_sent_before_response"):  # a durability test's crash point
+        api_transport = _CreateSent(transport or httpx.AsyncHTTPTransport(limits=LIMITS))
     headers = {"User-Agent": USER_AGENT}
     async with (
         httpx.AsyncClient(
             base_url=backend.base_url,
-            transport=transport,
+            transport=api_transport,
             limits=LIMITS,
             follow_redirects=False,
             headers=headers,
@@ -140,3 +144,35 @@ async def connect(backend: Backend) -> AsyncIterator[tuple[Provider, httpx.Async
         ) as files,
     ):
         yield EvoLink(http, backend.key.value), files
+
+
+class _CreateSent(httpx.AsyncBaseTransport):
+    """Passes every request to ``inner``; a create's body is watched so that the
+    ``after_post_sent_before_response`` failpoint fires once its last byte has been handed
+    to the connection and before its answer is read (installed only when that failpoint is
+    armed)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith(CREATE_PATH):
+            request.stream = _ThenFailpoint(request.stream)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _ThenFailpoint(httpx.AsyncByteStream):
+    """A request body that reaches the failpoint when the transport asks for more after its
+    last chunk, i.e. once that chunk has been written."""
+
+    def __init__(self, stream: httpx.SyncByteStream | httpx.AsyncByteStream) -> None:
+        self.stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        assert isinstance(self.stream, httpx.AsyncByteStream)  # an async client's body
+        async for chunk in self.stream:
+            yield chunk
+        failpoint("after_post_sent_before_response")

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, RunStopped
+from .failpoints import disk_full, failpoint
 from .place import check_workspace
 from .records import (
     ACTIVE,
@@ -349,10 +350,14 @@ def _now() -> float:
 
 
 def clip(text: str | None, limit: int = _DETAIL_LIMIT) -> str | None:
-    """Provider text as stored: at most ``limit`` characters."""
+    """Provider text as stored: valid UTF-8 (a lone surrogate, which SQLite refuses, becomes
+    "?") of at most ``limit`` bytes, clipped with "…"."""
     if text is None:
         return None
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    data = text[: limit + 1].encode("utf-8", "replace")
+    if len(data) <= limit:
+        return data.decode("utf-8")
+    return data[: limit - len("…".encode())].decode("utf-8", "ignore") + "…"
 
 
 class Store:
@@ -636,6 +641,9 @@ class Ledger(Store):
                 yield ledger
             finally:
                 with contextlib.suppress(sqlite3.Error):
+                    # every page copied into the database, then the WAL reset
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    failpoint("during_checkpoint")
                     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 conn.close()
         finally:
@@ -650,6 +658,8 @@ class Ledger(Store):
             raise _unavailable(exc, self.workspace) from exc
         try:
             yield self.conn
+            if disk_full("ledger_commit"):  # a durability test's full disk, as SQLite says it
+                raise sqlite3.OperationalError("database or disk is full")
             self.conn.execute("COMMIT")
         except BaseException as exc:
             with contextlib.suppress(sqlite3.Error):  # a full disk may refuse this too
@@ -740,7 +750,7 @@ class Ledger(Store):
                 " stop_reason = ?, started_at = COALESCE(started_at, ?),"
                 " finished_at = CASE WHEN ? IN ('finished', 'stopped') THEN ? ELSE NULL END"
                 " WHERE run_id = ?",
-                (state, exit_code, stop_reason, now, state, now, run_id),
+                (state, exit_code, clip(stop_reason), now, state, now, run_id),
             )
             _event(db, run_id, None, f"run_{state}", stop_reason)
 
@@ -844,8 +854,9 @@ class Ledger(Store):
                 if spent + reserve > budget + 1e-9:
                     raise BudgetExceeded(
                         f"the budget of {budget:,.2f} credits is reached: {spent:,.2f} spent or "
-                        f"reserved, the next job needs about {reserve:,.2f}. Raise --budget and "
-                        "run `runner resume` to continue."
+                        f"reserved (creates of unknown outcome included), {budget - spent:,.2f} "
+                        f"left, the next job needs about {reserve:,.2f}. Raise --budget and run "
+                        "`runner resume` to continue."
                     )
             if reopen:
                 replays = last["replays"] + int(last["outcome"] == UNKNOWN)
@@ -1247,7 +1258,7 @@ def _event(
 ) -> None:
     db.execute(
         "INSERT INTO events (run_id, job_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)",
-        (run_id, job_id, _now(), kind, detail),
+        (run_id, job_id, _now(), kind, clip(detail)),
     )
 
 

@@ -33,6 +33,7 @@ import httpx
 
 from runner import USER_AGENT
 from runner.errors import RunnerError
+from runner.run.failpoints import disk_full, failpoint
 from runner.urls import is_private_host
 
 __all__ = [
@@ -357,6 +358,7 @@ async def _save(response: httpx.Response, dest: Path, max_bytes: int) -> Downloa
     size = 0
     head = b""  # the first bytes, until the MP4 signature is checked
     checked = False
+    written = False  # a first block is in the .part (the `mid_download` failpoint)
     block = bytearray()
     with anyio.CancelScope(shield=True):  # a cancelled create would leave the .part behind
         handle = await anyio.to_thread.run_sync(_PartFile.create, part)
@@ -379,6 +381,9 @@ async def _save(response: httpx.Response, dest: Path, max_bytes: int) -> Downloa
             if len(block) >= _WRITE_BLOCK:
                 await anyio.to_thread.run_sync(handle.write, bytes(block))
                 block.clear()
+                if not written:
+                    written = True
+                    failpoint("mid_download")
         if declared is not None and response.num_bytes_downloaded < declared:
             raise DownloadError(
                 "network",
@@ -389,6 +394,8 @@ async def _save(response: httpx.Response, dest: Path, max_bytes: int) -> Downloa
         if not checked:
             _check_signature(head)
         await anyio.to_thread.run_sync(handle.write, bytes(block))
+        if not written:
+            failpoint("mid_download")
         with anyio.CancelScope(shield=True):  # once renamed, report it as done
             await anyio.to_thread.run_sync(handle.commit, dest)
     except BaseException:
@@ -460,6 +467,8 @@ class _PartFile:
     def write(self, data: bytes) -> None:
         assert self.fd is not None
         with disk_errors(self.path):
+            if disk_full("media_write"):  # a durability test's full disk
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
             view = memoryview(data)
             while view:
                 view = view[os.write(self.fd, view) :]

@@ -13,7 +13,8 @@ Invariants (``docs/reliability.md`` §4.1):
 - Failed jobs are data: recorded, never raised.
 - Crash points (`runner.run.failpoints`): ``after_intent_commit``, ``after_response_before_commit``,
   ``after_task_id_commit`` (creates), ``before_download``, ``after_rename_before_done_commit``
-  (fetches).
+  (fetches); ``after_post_sent_before_response`` (`runner.run.backend`), ``mid_download``
+  (`runner.run.media`) and ``during_checkpoint`` (`runner.run.ledger`) are outside.
 
 Priority when work competes: downloads, then polls, then creates. Downloads have their own
 HTTP client and slots, so a slow file host never holds up the API; creates and polls have
