@@ -197,7 +197,7 @@ def test_a_ledger_locked_mid_run_by_another_program_stops_creates_and_nothing_go
 def test_a_full_disk_under_the_videos_fails_the_downloads_cleanly_and_resume_fetches_them_free(
     tmp_path: Path,
 ) -> None:
-    exp, ws = grid(tmp_path / "g.csv", 2), tmp_path / "ws"
+    exp, ws = grid(tmp_path / "g.csv", 6), tmp_path / "ws"
     with simulator() as url:
         full = runner(
             "run",
@@ -208,28 +208,34 @@ def test_a_full_disk_under_the_videos_fails_the_downloads_cleanly_and_resume_fet
             ws,
             "--rate",
             "20",
+            "--concurrency",
+            "1",
             env={"RUNNER_FAILPOINT": "media_write:full"},
         )
         at_full = truth(url)
         states_at_full = states(ws)
-        errors = set(ledger_rows(ws, "SELECT error_code, error_message FROM jobs"))
+        errors = set(
+            ledger_rows(ws, "SELECT error_code, error_message FROM jobs WHERE state != 'pending'")
+        )
         media = next(ws.glob("2*/media"))
         left = sorted(p.name for p in media.iterdir())
         report = (media.parent / "index.html").read_text()
         resumed = runner("resume", "latest", "--workspace", ws, "--base-url", url)
         state = truth(url)
 
-    assert full.returncode == 1, full.stderr
+    assert full.returncode == 3, full.stderr  # creates stopped: new videos could not be saved
     assert "Traceback" not in full.stderr
-    assert states_at_full == {"result_error": 2}
+    assert "No new videos are started; free some space" in full.stdout
+    paid = len(at_full["tasks"])
+    assert 1 <= paid < 6
+    assert states_at_full == {"result_error": paid, "pending": 6 - paid}
     assert {code for code, _ in errors} == {"disk"}
     assert all("the disk is full: could not write" in m and str(media) in m for _, m in errors)
     assert left == []  # no partial file, no .part
     assert "the disk is full" in report and str(media) in report  # the report names the disk
-    assert len(at_full["tasks"]) == 2
     assert resumed.returncode == 0, resumed.stderr
-    assert states(ws) == {"done": 2}
-    assert len(state["tasks"]) == 2  # fetched again for free: no second create
+    assert states(ws) == {"done": 6}
+    assert len(state["tasks"]) == 6  # the paid ones fetched again for free: no second create
     for key, sha in ledger_rows(ws, "SELECT job_key, file_sha256 FROM jobs"):
         assert sha == sha256(media / f"{key}.mp4")
 
