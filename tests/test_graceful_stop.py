@@ -60,3 +60,29 @@ async def test_the_grace_bounds_the_stop_and_resume_finishes_without_paying_agai
     assert at_stop.get(L.PENDING) == 6 - tasks_at_stop and at_stop.get(L.DONE, 0) == 0
     assert second.stop_kind is None and final == {L.DONE: 6}
     assert len(tasks) == 6  # each job paid once, those cut short included
+
+
+@pytest.mark.parametrize("held_by", ["daily", "pause", "retry_after"])
+async def test_a_stop_while_creates_wait_out_a_pause_ends_the_run_at_once(
+    tmp_path: Path, held_by: str
+) -> None:
+    clock = VirtualClock()
+    sim = Sim(clock)
+    ended = list[float]()
+
+    async def during(d: Dispatcher) -> None:
+        waits = {"daily": d.creates.daily, "pause": d.creates.pause, "retry_after": d.pause}
+        waits[held_by].pause(12 * 3600)  # a daily limit, the breaker or a long Retry-After
+        await clock.sleep(600)  # what was paid for is done by then
+        d.stop_creates("disk", "the disk is full (test)")
+        ended.append(clock.monotonic())
+
+    async with new_run(tmp_path, 4) as run:
+        outcome = await dispatch(run, clock=clock, sim=sim, during=during, **FAST)
+        waited = clock.monotonic() - ended[0]
+        counts = run.counts()
+
+    assert outcome.stop_kind == "disk"
+    assert waited < 60  # not the twelve hours the pause had left
+    paid = len(sim.truth()["tasks"])
+    assert counts == {L.DONE: paid, L.PENDING: 4 - paid} if paid else {L.PENDING: 4}

@@ -64,9 +64,16 @@ class Pause:
         self._changed.set()
         self._changed = anyio.Event()
 
-    async def wait(self) -> None:
-        """Until the pause is over (it may be extended or cleared while waiting)."""
+    def wake(self) -> None:
+        """Waiters look again at their ``unless`` (e.g. creates were stopped meanwhile)."""
+        self._notify()
+
+    async def wait(self, unless: Callable[[], bool] | None = None) -> None:
+        """Until the pause is over (it may be extended or cleared while waiting), or ``unless``
+        holds when a waiter is woken."""
         while (left := self.until - self.clock.monotonic()) > 0:
+            if unless is not None and unless():
+                return
             await self.clock.wait(self._changed, left)
 
 

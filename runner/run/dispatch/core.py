@@ -123,6 +123,7 @@ class Dispatcher:
             self.outcome.stop_reason = reason
             self.ledger.event(self.run_id, None, f"stop_{kind}", reason)
             self.emit("stopped", detail=reason)
+        self.creates.wake()
         self.wake()
 
     def interrupt(self, reason: str) -> None:

@@ -98,12 +98,21 @@ class Creates:
         """After a Retry-After pause, the polls it held go first; then the create rate.
         (Downloads never wait for creates: they have their own client and slots.)"""
         d = self.d
-        await d.pause.wait()
+        await d.pause.wait(self.stopped)
         while d.polls.held and not d.outcome.stop_kind:
             await d.wait_change(0.05 * d.clock.scale)
-        await self.pause.wait()
-        await self.daily.wait()
-        await self.rate.acquire()
+        await self.pause.wait(self.stopped)  # a stop ends these waits at once
+        await self.daily.wait(self.stopped)
+        if not self.stopped():
+            await self.rate.acquire()
+
+    def stopped(self) -> bool:
+        return self.d.outcome.stop_kind is not None
+
+    def wake(self) -> None:
+        """Creates were stopped: whatever waits for its turn looks again."""
+        for pause in (self.d.pause, self.pause, self.daily):
+            pause.wake()
 
     async def _submit(self, job: L.JobRecord) -> None:
         self.sending += 1
@@ -115,7 +124,7 @@ class Creates:
 
     async def _submit_once(self, job: L.JobRecord) -> None:
         d = self.d
-        await d.pause.wait()  # a Retry-After that arrived while this create waited its turn
+        await d.pause.wait(self.stopped)  # a Retry-After that came while this waited its turn
         if d.outcome.stop_kind:
             d.release_slot()
             self.queue.appendleft(job.job_id)
