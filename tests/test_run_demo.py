@@ -79,3 +79,22 @@ def test_a_second_run_reuses_downloaded_results_unless_told_not_to(
     assert fresh.exit_code == 0 and after_no_reuse == 24
     run_dirs = sorted(p for p in ws.iterdir() if p.is_dir())
     assert len(list((run_dirs[1] / "media").glob("*.mp4"))) == 12  # linked into the new run
+
+
+def test_reuse_takes_a_video_still_on_disk_when_an_older_copy_was_deleted(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    ws = tmp_path / "ws"
+    with simulator() as url:
+        for _ in range(2):
+            cli("run", DEMO, "--base-url", url, "--workspace", ws, "--no-reuse", "--rate", "20")
+        first = sorted(p for p in ws.iterdir() if p.is_dir() and p.name[0].isdigit())[0]
+        for video in (first / "media").glob("*.mp4"):
+            video.unlink()  # the older copies are gone, the newer ones are not
+        plan = cli("plan", DEMO, "--workspace", ws).output
+        third = cli("run", DEMO, "--base-url", url, "--workspace", ws)
+        tasks = len(truth(url)["tasks"])
+
+    assert "To send: 0 of 12 job(s)" in plan
+    assert third.exit_code == 0 and "(12 job(s) reused from earlier runs)" in third.stdout
+    assert tasks == 24  # as the plan said: nothing paid again

@@ -18,7 +18,7 @@ from ..rules import TIERS, Tier
 from ..run import runs
 from ..run.backend import choose as choose_backend
 from ..run.dispatch import Settings
-from ..run.ledger import Ledger, reader
+from ..run.ledger import PENDING, Ledger, reader
 from ..run.outlook import Outlook, outlook, outlook_json, outlook_lines, outlook_warnings
 from ..run.place import check_workspace
 from .base import (
@@ -288,6 +288,8 @@ def run(
         click.echo(
             f"Run {run_id}" + (f" ({reused} job(s) reused from earlier runs)" if reused else "")
         )
+        if not chosen.simulated and not ahead.send and ledger.tally(run_id)[PENDING]:
+            confirm_spend(yes)  # the quote said nothing to pay, but something is after all
         code = execute_run(ledger, run_id, chosen, settings, yes=yes)
     raise SystemExit(code)
 
@@ -444,5 +446,7 @@ def promote(
             f"Run {run_id} (promoted from {parent.run_id})"
             + (f" ({reused} job(s) reused from earlier runs)" if reused else "")
         )
+        if not chosen.simulated and not ahead.send and ledger.tally(run_id)[PENDING]:
+            confirm_spend(yes)  # the quote said nothing to pay, but something is after all
         code = execute_run(ledger, run_id, chosen, settings, yes=yes)
     raise SystemExit(code)

@@ -714,18 +714,22 @@ class Ledger(Store):
         return reused
 
     def _reuse(self, db: sqlite3.Connection, run_id: str, now: float) -> int:
+        """Pending jobs of the run whose video the workspace holds, from any earlier done job
+        of the same key whose file is still there (`reusable_keys` decides the same way)."""
         rows = db.execute(
             "SELECT j.job_id, j.job_key, d.run_id, d.file_path, d.file_bytes, d.file_sha256,"
-            " d.media_json, d.credits, d.task_id FROM jobs j JOIN jobs d"
+            " d.media_json FROM jobs j JOIN jobs d"
             " ON d.job_key = j.job_key AND d.state = 'done' AND d.run_id != j.run_id"
             " AND d.reused_from IS NULL"
-            " WHERE j.run_id = ? AND j.state = 'pending' GROUP BY j.job_id",
+            " WHERE j.run_id = ? AND j.state = 'pending' ORDER BY j.job_id, d.job_id",
             (run_id,),
         ).fetchall()
         count = 0
-        for job_id, key, src_run, path, size, sha, media, _credits, _task in rows:
-            if not path or not (self.workspace / path).is_file():
+        taken: set[int] = set()
+        for job_id, key, src_run, path, size, sha, media in rows:
+            if job_id in taken or not path or not (self.workspace / path).is_file():
                 continue
+            taken.add(job_id)
             db.execute(
                 "UPDATE jobs SET state = 'done', file_path = ?, file_bytes = ?, file_sha256 = ?,"
                 " media_json = ?, reused_from = ?, credits = 0, updated_at = ? WHERE job_id = ?",
