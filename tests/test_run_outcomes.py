@@ -141,6 +141,8 @@ def test_a_model_the_key_may_not_use_ends_the_run_before_any_create(
     )
     assert "create" not in state["requests"]
     assert states(ws) == {"pending": 2}
+    shown = cli("status", "latest", "--workspace", ws).output
+    assert ": stopped" in shown and "Stopped: this API key may not use" in shown
 
 
 @pytest.mark.slow

@@ -74,3 +74,16 @@ def test_the_next_writer_records_the_stop_with_its_reason(tmp_path: Path) -> Non
 
     assert stored == "stopped" and record.finished_at is not None
     assert record.stop_reason is not None and "without a clean stop" in record.stop_reason
+
+
+def test_a_reader_looking_at_the_lock_does_not_turn_a_writer_away(tmp_path: Path) -> None:
+    import fcntl
+    import threading
+
+    ws, _ = killed_while_running(tmp_path)
+    with open(ws / "ledger.lock") as looking:  # what `status` holds for an instant
+        fcntl.flock(looking.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        threading.Timer(0.2, fcntl.flock, (looking.fileno(), fcntl.LOCK_UN)).start()
+
+        with L.Ledger.open(ws) as ledger:  # waits out the look, then writes
+            assert ledger.runs()

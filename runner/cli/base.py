@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from pathlib import Path
@@ -48,6 +49,13 @@ class _Group(click.Group):
                 err=True,
             )
             ctx.exit(3)
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a run ended early, in its own words when it is one of ours."""
+    if isinstance(exc, BaseExceptionGroup) and (mine := exc.subgroup(RunnerError)):
+        return str(_first(mine))
+    return str(exc) if isinstance(exc, RunnerError) else f"stopped by an error: {exc!r}"[:2000]
 
 
 def _first(group: BaseExceptionGroup[RunnerError]) -> RunnerError:
@@ -241,6 +249,12 @@ def execute_run(
                     yes=yes,
                 )
             )
+    except BaseException as exc:  # the run did not end by itself: say why, if it can be written
+        with contextlib.suppress(Exception):
+            ledger.set_run_state(
+                run_id, "stopped", exit_code=getattr(exc, "exit_code", 3), stop_reason=_reason(exc)
+            )
+        raise
     finally:
         code = runs.finish_state(ledger, run_id, outcome) if outcome else 3
         with reader(ledger.workspace) as store:

@@ -1266,10 +1266,21 @@ def _event(
     )
 
 
+LOCK_TRIES = 10  # 0.5 s: longer than any reader holds the lock to look at it
+
+
 def _take_lock(path: Path) -> Any:
     handle = open(path, "a+")  # noqa: SIM115 - held for the life of the ledger
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # a reader's look at the lock (`lock_holder`: status, report) holds it for an instant
+        for _ in range(LOCK_TRIES - 1):
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(0.05)
+        else:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
