@@ -225,7 +225,7 @@ def test_a_full_disk_under_the_videos_fails_the_downloads_cleanly_and_resume_fet
 
     assert full.returncode == 3, full.stderr  # creates stopped: new videos could not be saved
     assert "Traceback" not in full.stderr
-    assert "No new videos are started; free some space" in full.stdout
+    assert "No new videos were started after this: the disk is full" in full.stdout
     paid = len(at_full["tasks"])
     assert 1 <= paid < 6
     assert states_at_full == {"result_error": paid, "pending": 6 - paid}

@@ -21,6 +21,34 @@ server:/export/team /mnt/team nfs4 rw,relatime 0 0
 """
 
 
+DARWIN = """\
+/dev/disk3s1s1 on / (apfs, sealed, local, read-only, journaled)
+/dev/disk3s5 on /System/Volumes/Data (apfs, local, journaled, nobrowse)
+//ana@nas.local/Team on /Volumes/Team Share (smbfs, nodev, nosuid, mounted by ana)
+nas:/export on /Volumes/nfs (nfs, asynchronous)
+"""
+WSL = """\
+rootfs / ext4 rw 0 0
+C:\\134 /mnt/c 9p rw,relatime,aname=drvfs 0 0
+D: /mnt/d drvfs rw 0 0
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "mounts", "why"),
+    [
+        ("/Volumes/Team Share/ads", DARWIN, "a network share (smbfs at /Volumes/Team Share)"),
+        ("/Volumes/nfs/ws", DARWIN, "a network share (nfs at /Volumes/nfs)"),
+        ("/System/Volumes/Data/Users/ana/ws", DARWIN, None),
+        ("/mnt/c/Users/ana/ws", WSL, "a Windows drive seen from WSL (/mnt/c)"),
+        ("/mnt/d/ws", WSL, "a Windows drive seen from WSL (/mnt/d)"),
+        ("/home/ana/ws", WSL, None),
+    ],
+)
+def test_macos_and_wsl_mounts_are_read_too(path: str, mounts: str, why: str | None) -> None:
+    assert shared_folder(Path(path), mounts) == why
+
+
 @pytest.mark.parametrize(
     ("path", "why"),
     [

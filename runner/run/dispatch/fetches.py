@@ -154,16 +154,13 @@ class Fetches:
 
     def _ended(self, job: L.JobRecord, exc: DownloadError) -> None:
         d = self.d
-        if exc.code == "expired" or d.clock.wall() >= (job.result_expires_at or 0.0):
-            d.finish(job, L.EXPIRED, "result_expired", exc.message)
-            return
-        d.finish(job, L.RESULT_ERROR, exc.code, exc.message)
         if exc.code == "disk":  # each new video would be paid for and could not be saved
-            d.stop_creates(
-                "disk",
-                f"{exc.message}. No new videos are started; free some space, then "
-                f"`runner resume {d.run_id}` downloads the ones already paid for, free.",
-            )
+            d.finish(job, L.RESULT_ERROR, exc.code, exc.message)
+            d.stop_creates("disk", f"No new videos were started after this: {exc.message}.")
+        elif exc.code == "expired" or d.clock.wall() >= (job.result_expires_at or 0.0):
+            d.finish(job, L.EXPIRED, "result_expired", exc.message)
+        else:
+            d.finish(job, L.RESULT_ERROR, exc.code, exc.message)
 
     async def _fresh_link(self, job: L.JobRecord, url: str) -> str:
         """The task's result link read again (through the poll rate), recorded; ``url`` when
