@@ -334,3 +334,17 @@ def test_prices_show_prints_the_table_in_force_and_its_source(
         "differ",
     ]
     assert "x1.1 (EvoLink's rules leave this out)" in shown.stdout
+
+
+def test_a_price_file_that_sets_only_the_dollar_rate_does_not_hide_old_prices(
+    cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "prices.toml").write_text("credits_per_usd = 70\n")  # new today, no prices in it
+    on(monkeypatch, "2026-11-30")
+
+    data = plan_json(cli, DEMO, "--workspace", ws)
+
+    assert data["prices_date"] == "2026-10-10" and data["prices_stale"] is True
+    assert any("built-in table of 2026-10-10 are 51 days old" in w for w in data["warnings"])

@@ -14,6 +14,7 @@ reports (``usage``) for every task it creates.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import tomllib
@@ -73,6 +74,7 @@ class PriceSource:
     as_of: dt.date
     how: str  # "of", "fetched", "changed"
     url: str | None = None  # where fetched rules came from
+    priced: bool = True  # it sets per-model prices (not only, say, credits_per_usd)
 
     def __str__(self) -> str:
         return f"{self.label} {self.how} {self.as_of.isoformat()}"
@@ -140,13 +142,15 @@ class PriceTable:
 
     @property
     def first(self) -> PriceSource:
-        """The highest layer: its date is the date of the quote."""
-        return self.sources[0]
+        """The highest layer that sets per-model prices: its date is the date of the quote
+        (a file that only sets credits_per_usd does not make older prices new)."""
+        return next((s for s in self.sources if s.priced), self.sources[0])
 
     def warnings(self, on: dt.date | None = None) -> list[str]:
-        """A warning when the highest layer is older than `STALE_AFTER_DAYS` on ``on``
-        (default today), and the notes of layers that could not be read. Lower layers only
-        fill in what the higher ones leave out, so their dates are shown, not warned about."""
+        """A warning when the prices' layer (`first`) is older than `STALE_AFTER_DAYS` on
+        ``on`` (default today), and the notes of layers that could not be read. Lower layers
+        only fill in what the higher ones leave out, so their dates are shown, not warned
+        about."""
         day = on or today()
         stale = [self.first.staleness(day)] if self.first.stale(day) else []
         return stale + list(self.notes)
@@ -305,7 +309,8 @@ def build(layers: Iterable[Layer], notes: Iterable[str] = ()) -> PriceTable:
     for layer in layers:
         _check(layer.data, layer.name)
         data = _layer(data, layer.data)
-        sources.insert(0, layer.source)
+        priced = bool(layer.data.get("tiers"))
+        sources.insert(0, dataclasses.replace(layer.source, priced=priced))
         name = layer.name
     return _parse(data, tuple(sources), name, tuple(notes))
 
