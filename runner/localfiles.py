@@ -159,7 +159,7 @@ def sniff(head: bytes) -> str | None:
 def describe(mime: str | None) -> str:
     """``a PNG image``, ``an MP4 video``, ``a GIF image``, ``not a file type runner knows``."""
     for kind in KINDS.values():
-        if mime in kind.types:
+        if mime is not None and mime in kind.types:
             name = kind.types[mime]
             article = "an" if name[0] in "AEFHILMNORSX" else "a"
             return f"{article} {name} {kind.noun.split()[0]}"
@@ -236,7 +236,7 @@ def _check(path: Path, text: str, column: str, base: Path) -> LocalFile | str:
     except OSError as exc:
         return f"{shown} cannot be read ({exc.strerror or exc}); check the file's permissions"
     mime = sniff(head)
-    if mime not in kind.types:
+    if mime is None or mime not in kind.types:
         names = list(kind.types.values())
         allowed = ", ".join(names[:-1]) + " or " + names[-1]
         other = column_for(mime) if mime else None
