@@ -243,9 +243,12 @@ def _check(path: Path, text: str, column: str, base: Path) -> LocalFile | str:
         hint = f"; put it in {other}" if other else f"; save it as {' or '.join(names[:2])}"
         return f"{shown} is {describe(mime)}; {column} takes {allowed} files{hint}"
     if stat.st_size > kind.max_bytes:
+        size = f"{stat.st_size / MB:,.1f} MB"
+        if size == f"{kind.max_bytes / MB:,.1f} MB":  # just over: the bytes tell them apart
+            size = f"{stat.st_size:,} bytes"
         return (
-            f"{shown} is {stat.st_size / MB:,.1f} MB; the API takes {kind.noun}s of at most "
-            f"{kind.max_bytes // MB} MB: make it smaller (resize or compress it)"
+            f"{shown} is {size}; the API takes {kind.noun}s of at most {kind.max_bytes // MB} MB "
+            f"({kind.max_bytes:,} bytes): make it smaller (resize or compress it)"
         )
     try:
         sha = hash_file(path)
