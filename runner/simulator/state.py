@@ -429,7 +429,7 @@ class Simulator:
             if record.get("upload_id"):
                 self.files.remember(key, str(record["upload_id"]), stored)
         elif kind == "delete_file":
-            self.files.delete(self._known(record, keys), str(record["file_id"]), now)
+            self.files.forget(str(record["file_id"]))
         elif kind == "balance":
             balance, models = record["balance"], record["models"]
             self._set_account(

@@ -340,6 +340,13 @@ class FileStore:
         self.deleted[key_label(key)] += 1
         return stored
 
+    def forget(self, file_id: str) -> None:
+        """A deletion replayed from a journal (the file may have expired since)."""
+        stored = self.files.get(file_id)
+        if stored is not None:
+            self._drop(stored)
+            self.deleted[key_label(stored.key)] += 1
+
     def remember(self, key: str, upload_id: str, stored: StoredFile) -> None:
         self.receipts[(key, upload_id)] = Receipt(upload_id, key, stored.view())
 
