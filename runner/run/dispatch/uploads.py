@@ -131,7 +131,10 @@ class Uploads:
 
     async def _upload(self, local: LocalFile, service: str, *, retry: bool) -> str | Problem:
         d = self.d
-        quota = await d.provider.upload_quota()
+        try:
+            quota = await d.provider.upload_quota()
+        except Transient:
+            quota = None  # unknown: the upload's own answer says whether the quota is full
         if quota is not None and quota.remaining == 0 and not await self._free(local.sha256):
             return self._block(quota.used, quota.limit)
         upload_id = f"runner-{local.sha256[:24]}-{int(time.time() * 1000)}"
