@@ -16,7 +16,7 @@ from PIL import Image
 
 from runner.grid.plan import make_plan
 from runner.grid.pricing import default_prices
-from runner.providers.base import Uploaded
+from runner.providers.base import AccessLost, Transient, Uploaded, UploadRefused
 from runner.providers.evolink import EvoLink
 from runner.review.promote import promote
 from runner.run import ledger as L
@@ -315,3 +315,49 @@ async def test_an_upload_whose_answer_was_lost_is_found_by_its_receipt(tmp_path:
     files = sim.truth()["files"]
     assert files["uploads_total"] == 1 and files["stored"][0]["file_id"] == outcome.file_id
     assert outcome.lifetime == 72 * HOUR
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (400, {"success": False, "code": 40001, "msg": "File too large"}, "too_large"),
+        (200, {"success": False, "code": 40002, "msg": "Unsupported type"}, "wrong_type"),
+        (403, {"success": False, "code": 40003, "msg": "Quota exceeded"}, "quota"),
+        (422, {"success": False, "code": 422, "msg": "Bad name"}, "refused"),
+        (401, {"success": False, "code": 401, "msg": "Unauthorized"}, AccessLost),
+        (403, {"error": {"code": "permission_denied"}}, AccessLost),
+        (429, {"success": False, "code": 429, "msg": "Slow down"}, Transient),
+        (503, "<html>busy</html>", Transient),
+    ],
+)
+async def test_file_service_answers_are_read_by_their_code_first_then_their_status(
+    tmp_path: Path, status: int, body: Any, expected: Any
+) -> None:
+    image = picture(tmp_path / "watch.png")
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url.host == "files-api.evolink.ai"
+        assert request.headers["authorization"] == "Bearer sk-test"
+        assert request.headers["x-evo-upload-id"] == "runner-x-1"
+        if isinstance(body, str):
+            return httpx.Response(status, text=body)
+        return httpx.Response(status, json=body)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        files = EvoLink(http, "sk-test")  # EvoLink's own file service by default
+        if isinstance(expected, str):
+            outcome = await files.upload(image, "watch.png", "image/png", "runner-x-1")
+            assert isinstance(outcome, UploadRefused) and outcome.kind == expected
+        else:
+            with pytest.raises(expected):
+                await files.upload(image, "watch.png", "image/png", "runner-x-1")
+
+
+async def test_uploads_go_to_evolinks_file_service_or_the_simulators_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EVOLINK_API_KEY", "sk-test")
+    assert choose("evolink", None, Path("ws")).files_url == "https://files-api.evolink.ai"
+    assert choose("sim", None, Path("ws")).files_url == "http://files-api.simulator.local"
+    served = choose("sim", "http://127.0.0.1:8787", Path("ws"))
+    assert served.files_url == "http://127.0.0.1:8787"
