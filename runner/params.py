@@ -147,9 +147,15 @@ def parse_aspect(item: object) -> Parsed:
     raise BadValue(f"{_text(item)!r} is not allowed (allowed: {allowed}){hint}")
 
 
-def parse_urls(item: object) -> Parsed:
+def split_urls(item: object) -> list[str]:
+    """The items of a URL cell: separated by spaces or new lines (a Parquet list as is)."""
     urls = [str(u).strip() for u in item] if isinstance(item, list) else _text(item).split()
-    urls = [u for u in urls if u]
+    return [u for u in urls if u]
+
+
+def parse_urls(item: object) -> Parsed:
+    """Web addresses only; `runner.grid.cells` also reads file paths (`runner.localfiles`)."""
+    urls = split_urls(item)
     for url in urls:
         message = url_problem(url, max_chars=MAX_URL_CHARS)
         if message:

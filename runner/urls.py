@@ -55,6 +55,11 @@ def url_problem(url: str, max_chars: int) -> str | None:
             f"{short!r} points to a private or local address{spelled} the provider cannot "
             "reach; use a public URL"
         )
+    if urlsplit(url).scheme.lower() == "file":
+        return (
+            f"{short!r} is a file address: write the file's path instead (e.g. "
+            "./images/watch.png, relative to the experiment's folder)"
+        )
     return f"{short!r} is not a web address (it must start with https:// or http://)"
 
 

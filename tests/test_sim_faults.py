@@ -62,7 +62,7 @@ def test_faults_round_trip_through_json() -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        {"endpoint": "upload", "kind": "reset"},
+        {"endpoint": "teleport", "kind": "reset"},
         {"endpoint": "create", "kind": "explode"},
         {"endpoint": "create", "kind": "reset", "calls": [0]},
         {"endpoint": "create", "kind": "reset", "calls": 1},

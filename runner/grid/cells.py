@@ -17,6 +17,8 @@ from collections.abc import Iterable
 
 from .. import params
 from ..errors import Problem
+from ..localfiles import LocalFiles, is_local
+from ..urls import url_problem
 from .sheet import Cell
 
 _CELL_PART = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\\\||\||[^{|\\]+|.", re.DOTALL)
@@ -60,10 +62,17 @@ class Choice(tuple[str, str]):
 class Cells:
     """Parses the cells of one source into lists of `Choice`s, collecting problems."""
 
-    def __init__(self, file: str, problems: list[Problem], split_strings: bool = True) -> None:
+    def __init__(
+        self,
+        file: str,
+        problems: list[Problem],
+        split_strings: bool = True,
+        files: LocalFiles | None = None,
+    ) -> None:
         self.file = file
         self.problems = problems
         self.split_strings = split_strings  # False for Parquet: only list cells are axes
+        self.files = files  # file paths in the URL columns are read with it (None: refused)
         # split cells that look like text with a '|' in it: (cell, longest value or count)
         self.prose: list[tuple[Problem, int]] = []
         self.many: list[tuple[Problem, int]] = []
@@ -126,12 +135,38 @@ class Cells:
         bad = bidi_problem("".join(t for t in texts if isinstance(t, str)), _what(column))
         if bad:
             self.problem(row, label, bad)
+        if param is not None and param.media and self.files is not None:
+            return self._media(row, column, item, label, self.files)
         try:
             value, shown = (param.parse if param else params.parse_text)(item)
         except params.BadValue as bad:
             self.problem(row, label, str(bad))
             return None
         return Choice(column, value, shown)
+
+    def _media(
+        self, row: int | None, column: str, item: object, label: str, files: LocalFiles
+    ) -> Choice | None:
+        """A set of media: web addresses as written, files as ``sha256:<hex>`` of their
+        content (`runner.localfiles`); every bad item is a problem of its own."""
+        texts = params.split_urls(item)
+        values: list[str] = []
+        for text in texts:
+            if is_local(text):
+                found = files.check(text, column)
+                if isinstance(found, str):
+                    self.problem(row, label, found)
+                else:
+                    values.append(found.ref)
+                continue
+            message = url_problem(text, params.MAX_URL_CHARS)
+            if message:
+                self.problem(row, label, message)
+            else:
+                values.append(text)
+        if len(values) < len(texts):
+            return None
+        return Choice(column, tuple(values), " ".join(texts))
 
 
 def bidi_problem(text: str, what: str = "the prompt") -> str | None:

@@ -23,13 +23,14 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from .. import params, rules
 from ..errors import ExperimentError, Problem
+from ..localfiles import LocalFile, LocalFiles
 from ..models import Request, Shape, Variant, canonical_json, text_hash
 from .cells import (
     Cells,
@@ -90,6 +91,8 @@ class Expansion:
     # the grid as factors when every row splits alike: (("rows", 25), ("aspect_ratio", 2),
     # ("repeats", 3)); None when rows differ (then `splits` says what each row does)
     grid: tuple[tuple[str, int], ...] | None = None
+    # files named in the URL columns, by content hash: uploaded when the run needs them
+    files: dict[str, LocalFile] = field(default_factory=dict)
 
     @property
     def duplicates(self) -> int:
@@ -107,7 +110,7 @@ def load(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return expand(sheet, sidecar, overrides or {}, tier)
+        return expand(sheet, sidecar, overrides or {}, tier, base=path.absolute().parent)
     finally:
         if enabled:
             gc.enable()
@@ -199,12 +202,20 @@ class _Shape:
 
 
 def expand(
-    sheet: Sheet, sidecar: Sidecar | None, overrides: Mapping[str, str], tier: str = "standard"
+    sheet: Sheet,
+    sidecar: Sidecar | None,
+    overrides: Mapping[str, str],
+    tier: str = "standard",
+    *,
+    base: Path | None = None,
 ) -> Expansion:
+    """Validate and expand; file paths in the URL columns are relative to ``base`` (the
+    experiment's folder; the working directory when None)."""
     problems: list[Problem] = []
-    cells = Cells(sheet.name, problems, sheet.split_strings)
-    side = Cells(sidecar.name if sidecar else "", problems)
-    flags = Cells("--set", problems)
+    files = LocalFiles(base if base is not None else Path.cwd())
+    cells = Cells(sheet.name, problems, sheet.split_strings, files)
+    side = Cells(sidecar.name if sidecar else "", problems, files=files)
+    flags = Cells("--set", problems, files=files)
     templates = Templates()
 
     file_columns = [c for c in sheet.columns if c and c not in overrides]
@@ -366,6 +377,7 @@ def expand(
         ),
         splits=(*splits, *every_row),
         grid=_grid(len(sheet.rows), row_kinds, every_row),
+        files=files.files(),
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..localfiles import MB, describe
 from ..models import Job, Shape
 from ..rules import MODELS, TIERS, Tier, model_id
 from . import experiment, pricing, sheet
@@ -153,6 +154,9 @@ def plan_text(plan: Plan) -> str:
     if e.splits:
         lines += ["", "Multi-valued cells (each value is tried; write \\| for a literal pipe):"]
         lines += [f"  {line}" for line in split_lines(e.splits)]
+    if e.files:
+        lines += ["", f"Files to upload ({_UPLOADS}):"]
+        lines += [f"  {line}" for line in file_lines(plan)]
     if e.dimensions:
         lines += ["", "Varied dimensions (the report compares by these):"]
         width = max(len(d) for d in e.dimensions)
@@ -232,8 +236,35 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             for s in plan.prices.sources
         ],
         "final_charge_may_differ": list(plan.settled_later),
+        "local_files": [
+            {
+                "path": str(f.path),
+                "column": f.kind,
+                "type": f.mime,
+                "bytes": f.size,
+                "sha256": f.sha256,
+            }
+            for f in plan.expansion.files.values()
+        ],
         "warnings": list(plan.warnings),
     }
+
+
+_UPLOADS = "each before the first job that needs it; reused for 72 h"
+
+
+def file_lines(plan: Plan, shown: int = 10) -> list[str]:
+    """``images/watch.png  PNG image, 0.2 MB``: each local file the grid names (its path
+    relative to the experiment's folder when it is inside it)."""
+    folder = plan.path.absolute().parent
+    out = []
+    files = list(plan.expansion.files.values())
+    for f in files[:shown]:
+        path = f.path.relative_to(folder) if f.path.is_relative_to(folder) else f.path
+        out.append(f"{path}  {describe(f.mime).split(' ', 1)[1]}, {_size(f.size)}")
+    if len(files) > shown:
+        out.append(f"... and {len(files) - shown:,} more (plan --json lists every one)")
+    return out
 
 
 def grid_text(grid: tuple[tuple[str, int], ...]) -> str:
@@ -290,6 +321,10 @@ def split_lines(splits: Iterable[experiment.Split], shown: int = 20) -> list[str
             f"... and {rest:,} more row(s) with multi-valued cells (plan --json lists every one)",
         ]
     return lines + every
+
+
+def _size(size: int) -> str:
+    return f"{size / MB:,.1f} MB" if size >= MB // 10 else f"{max(1, round(size / 1000)):,} kB"
 
 
 def _short(text: str, limit: int = 40) -> str:

@@ -13,6 +13,10 @@ A create answers with one of five outcomes (docs/design.md §6, docs/reliability
                valid id, ``paid_outcome_unknown``): replayed once with the same key and
                body; ``idempotency_conflict`` is never replayed
 
+An upload of an input file (the provider's file service) answers `Uploaded` or
+`UploadRefused` (too large, wrong type, the account's file quota used up, or refused for
+another reason); like reads, it raises `Transient` (try again later) or `AccessLost`.
+
 Reads raise::
 
     Exception
@@ -25,7 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 from ..models import Request
 
@@ -147,6 +152,42 @@ class Funds:
 TaskReads = Mapping[str, TaskView | TaskGone]
 
 
+# ---------------------------------------------------------------------- input files
+
+
+@dataclass(frozen=True, slots=True)
+class Uploaded:
+    """A file the provider now holds: its id, the URL to put in a create, and how many
+    provider seconds it lives (docs/evolink.md §21: 72 h)."""
+
+    file_id: str
+    url: str
+    lifetime: float
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRefused:
+    """The provider would not take the file. ``kind``: "too_large", "wrong_type", "quota" (the
+    account's file quota is used up) or "refused" (any other refusal)."""
+
+    kind: Literal["too_large", "wrong_type", "quota", "refused"]
+    message: str
+    http_status: int
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileQuota:
+    """How many files the account keeps and may keep (None: not said)."""
+
+    used: int | None
+    limit: int | None
+    remaining: int | None
+
+
+UploadOutcome = Uploaded | UploadRefused
+
+
 class Provider(Protocol):
     """A video API as the runner sees it."""
 
@@ -172,6 +213,25 @@ class Provider(Protocol):
 
     def body_for(self, request: Request, tier: str) -> dict[str, Any]:
         """The create body of ``request`` on ``tier`` (the model id for the tier)."""
+        ...
+
+    def upload_service(self) -> str:
+        """Where uploads go (a base URL): the ledger keeps uploads per service."""
+        ...
+
+    async def upload(self, path: Path, name: str, mime: str, upload_id: str) -> UploadOutcome:
+        """Upload one input file under ``name``; ``upload_id`` lets a lost answer be looked
+        up instead of uploading twice. Raises `Transient` or `AccessLost`."""
+        ...
+
+    async def delete_upload(self, file_id: str) -> None:
+        """Delete an uploaded file (one already gone is no error). Raises `Transient` or
+        `AccessLost`."""
+        ...
+
+    async def upload_quota(self) -> FileQuota | None:
+        """The account's file quota, or None when the provider cannot say. Raises
+        `Transient` or `AccessLost`."""
         ...
 
     def time_scale(self) -> float | None:

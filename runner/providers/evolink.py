@@ -18,6 +18,8 @@ Reads raise `Transient` for what a retry may fix (timeouts, resets, 429 with its
   `TaskGone` without a request; ids are percent-encoded in paths.
 - `models`: ``GET /v1/models`` (§22), None when the gateway has no such list (404/405).
 - `balance`: ``GET /v1/credits`` as `Funds` (§22).
+- `upload`, `delete_upload`, `upload_quota`: the file service on its own origin (§21,
+  `runner.providers.evolink_files`).
 
 Every request says ``User-Agent: runner/<version>``. The API key travels only in the
 ``Authorization`` header and never appears in a message.
@@ -25,8 +27,10 @@ Every request says ``User-Agent: runner/<version>``. The API key travels only in
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -37,6 +41,7 @@ from ..models import Request
 from .base import (
     AccessLost,
     CreateOutcome,
+    FileQuota,
     Funds,
     NotSent,
     Stop,
@@ -45,8 +50,10 @@ from .base import (
     TaskView,
     Transient,
     Unknown,
+    UploadOutcome,
 )
 from .evolink_create import classify_create
+from .evolink_files import FILES_URL, Files
 from .evolink_wire import (
     error_text,
     excerpt,
@@ -83,13 +90,14 @@ class EvoLink:
 
     key_env = "EVOLINK_API_KEY"
 
-    def __init__(self, http: httpx.AsyncClient, api_key: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, api_key: str, files_url: str = FILES_URL) -> None:
         self.http = http
         self._key = api_key
         self._headers = {"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT}
         self.last_headers = httpx.Headers()  # of the last query's answer
         self.batch_reads = True  # False once the batch address proved missing
         self._batch_misses = 0
+        self.files = Files(http, files_url, self._headers, api_key)
 
     def __repr__(self) -> str:
         return f"EvoLink(base_url={str(self.http.base_url)!r}, batch_reads={self.batch_reads})"
@@ -104,7 +112,10 @@ class EvoLink:
         }
         try:
             response = await self.http.post(
-                CREATE_PATH, json=body, headers=headers, timeout=CREATE_TIMEOUT
+                CREATE_PATH,
+                content=create_payload(body),
+                headers={**headers, "Content-Type": "application/json"},
+                timeout=CREATE_TIMEOUT,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             return NotSent(f"could not connect ({type(exc).__name__})")
@@ -225,6 +236,20 @@ class EvoLink:
         except Transient as exc:
             raise Transient(redact(str(exc), self._key)) from None
 
+    # ------------------------------------------------------------------ input files
+
+    def upload_service(self) -> str:
+        return self.files.base_url
+
+    async def upload(self, path: Path, name: str, mime: str, upload_id: str) -> UploadOutcome:
+        return await self.files.upload(path, name, mime, upload_id)
+
+    async def delete_upload(self, file_id: str) -> None:
+        await self.files.delete(file_id)
+
+    async def upload_quota(self) -> FileQuota | None:
+        return await self.files.quota()
+
     # ------------------------------------------------------------------ the rest
 
     def body_for(self, request: Request, tier: str) -> dict[str, Any]:
@@ -264,6 +289,12 @@ class EvoLink:
         if status in gone:
             raise TaskGone(f"HTTP {status}: {said}")
         raise Transient(f"HTTP {status}: {said}")
+
+
+def create_payload(body: dict[str, Any]) -> bytes:
+    """The bytes of a create body: compact JSON in the body's own key order, UTF-8 as is. The
+    same body always gives the same bytes, so a replay resends exactly what was sent."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _json(response: httpx.Response, secret: str) -> Any:

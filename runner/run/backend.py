@@ -21,11 +21,13 @@ from .. import USER_AGENT
 from ..errors import InputError
 from ..providers.base import Provider
 from ..providers.evolink import CREATE_PATH, LIMITS, EvoLink
+from ..providers.evolink_files import FILES_URL
 from .failpoints import armed, failpoint
 
 EVOLINK_URL = "https://api.evolink.ai"
 SIM_ORIGIN = "http://simulator.local"
 SIM_FILE_ORIGIN = "http://files.simulator.local"  # its result files: another host, like EvoLink's
+SIM_UPLOAD_ORIGIN = "http://files-api.simulator.local"  # its file service, like EvoLink's
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 SIM_SPEED = 100.0  # the in-process simulator: a 2-minute generation takes 1.2 s
 FILE_LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=4)
@@ -67,6 +69,16 @@ class Backend:
                 for host in ("127.0.0.1", "localhost", "[::1]")
             )
         return ()
+
+    @property
+    def files_url(self) -> str:
+        """The file service local media are uploaded to (docs/evolink.md §21): EvoLink's own;
+        the in-process simulator's; for a simulator on loopback, its own address."""
+        if self.in_process:
+            return SIM_UPLOAD_ORIGIN
+        if urlsplit(self.base_url).hostname in LOOPBACK_HOSTS:
+            return self.base_url
+        return FILES_URL
 
     def announce(self) -> str:
         if self.in_process:
@@ -117,6 +129,7 @@ async def connect(backend: Backend) -> AsyncIterator[tuple[Provider, httpx.Async
             SimConfig(
                 speed=SIM_SPEED,
                 file_origin=SIM_FILE_ORIGIN,  # result files on a host of their own, like EvoLink's
+                upload_origin=SIM_UPLOAD_ORIGIN,  # and the file service on a third
                 # its tasks outlive this process, so `runner resume` in another one finds them
                 journal=state / "journal.jsonl" if state else None,
                 video_cache_dir=state / "videos" if state else None,
@@ -143,7 +156,7 @@ async def connect(backend: Backend) -> AsyncIterator[tuple[Provider, httpx.Async
             headers=headers,
         ) as files,
     ):
-        yield EvoLink(http, backend.key.value), files
+        yield EvoLink(http, backend.key.value, backend.files_url), files
 
 
 class _CreateSent(httpx.AsyncBaseTransport):

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class Event:
     """``kind``: submitted, running, done, failed, rejected, held, expired, lost,
-    result_error, retrying, throttled, breaker, stopped."""
+    result_error, retrying, throttled, breaker, stopped, paused, uploaded (a local file),
+    upload_deleted (to make room in the file quota)."""
 
     kind: str
     job_key: str | None = None

@@ -32,6 +32,12 @@ attempt costs (`attempt_cost`)::
 
 A run's spent figure is the sum over its attempts; ``jobs.credits`` is the same sum per job.
 Both are kept up to date by `Ledger` as attempts change, so reading them is cheap.
+
+Local media (`runner.localfiles`): ``local_files`` maps each file's sha256 to where it was last
+seen; ``uploads`` holds every upload of one to a provider's file service (its ``file_id``, URL
+and expiry, keyed by sha256 and the service), so a file is uploaded once per 72 h per workspace,
+whatever run needs it. Each attempt keeps the exact body it sent (``attempts.body_json``, URLs
+filled in): a replay resends it as it was.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, RunStopped
+from ..localfiles import REF_PREFIX, LocalFile
 from .failpoints import disk_full, failpoint
 from .place import check_workspace
 from .records import (
@@ -70,6 +77,7 @@ from .records import (
     JobRecord,
     RunRecord,
     Tally,
+    UploadRecord,
 )
 
 __all__ = [
@@ -96,6 +104,7 @@ __all__ = [
     "RunRecord",
     "Store",
     "Tally",
+    "UploadRecord",
     "reader",
 ]
 
@@ -241,6 +250,33 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     DROP TABLE money;
     """,
     ),
+    (
+        "005_uploads",  # local media files, their uploads, and the body each attempt sent
+        """
+    CREATE TABLE local_files (
+        sha256 TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        seen_at REAL NOT NULL
+    );
+    CREATE TABLE uploads (
+        upload_id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        service TEXT NOT NULL,
+        file_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        name TEXT NOT NULL,
+        run_id TEXT,
+        uploaded_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        deleted_at REAL
+    );
+    CREATE INDEX uploads_by_file ON uploads (sha256, service);
+    ALTER TABLE attempts ADD COLUMN body_json TEXT;
+    """,
+    ),
 )
 
 RELEASED_OUTCOMES = ("not_sent", "rejected", "released")
@@ -329,6 +365,7 @@ class Attempt:
     started_at: float  # wall time of its first send
     replays: int  # sends of the same key after an unknown outcome
     reopened: bool = False  # sent again under its key (not sent before, or a replay)
+    body: Mapping[str, Any] | None = None  # what to send (`Ledger.begin_attempt`)
 
 
 def attempt_cost(
@@ -570,6 +607,61 @@ class Store:
             ).fetchone()[0]
         )
 
+    def sent_body(self, attempt_id: int) -> dict[str, Any] | None:
+        """The body an attempt sent (None for attempts recorded before bodies were kept)."""
+        row = self.conn.execute(
+            "SELECT body_json FROM attempts WHERE attempt_id = ?", (attempt_id,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        body: dict[str, Any] = json.loads(row[0])
+        return body
+
+    # ------------------------------------------------------------------ local files
+
+    def local_file(self, sha256: str) -> LocalFile | None:
+        """Where the file of this content was last seen, and what it is."""
+        row = self.conn.execute("SELECT * FROM local_files WHERE sha256 = ?", (sha256,)).fetchone()
+        if row is None:
+            return None
+        return LocalFile(row["sha256"], Path(row["path"]), row["kind"], row["mime"], row["bytes"])
+
+    def live_upload(self, sha256: str, service: str, until: float) -> UploadRecord | None:
+        """The newest upload of this file to ``service`` that lives past ``until`` (wall)."""
+        row = self.conn.execute(
+            "SELECT * FROM uploads WHERE sha256 = ? AND service = ? AND deleted_at IS NULL"
+            " AND expires_at > ? ORDER BY uploaded_at DESC, upload_id DESC LIMIT 1",
+            (sha256, service, until),
+        ).fetchone()
+        return None if row is None else UploadRecord.from_row(row)
+
+    def uploads(
+        self, service: str | None = None, *, live_at: float | None = None
+    ) -> list[UploadRecord]:
+        """Uploads, oldest first (to ``service``; not deleted and alive at ``live_at``)."""
+        query = "SELECT * FROM uploads WHERE 1 = 1"
+        args: list[Any] = []
+        if service is not None:
+            query += " AND service = ?"
+            args.append(service)
+        if live_at is not None:
+            query += " AND deleted_at IS NULL AND expires_at > ?"
+            args.append(live_at)
+        rows = self.conn.execute(query + " ORDER BY uploaded_at, upload_id", args)
+        return [UploadRecord.from_row(r) for r in rows]
+
+    def upload_needed(self, sha256: str, run_id: str) -> bool:
+        """Whether a job may still send this file: one whose create is being sent, is held
+        (a replay resends its body) or whose task is unfinished, in any run; or one of
+        ``run_id`` still to send."""
+        states = (SUBMITTING, UNKNOWN, SUBMITTED, RUNNING)
+        row = self.conn.execute(
+            "SELECT 1 FROM jobs WHERE body_json LIKE ? AND (state IN (?, ?, ?, ?)"
+            " OR (state = ? AND run_id = ?)) LIMIT 1",
+            (f"%{REF_PREFIX}{sha256}%", *states, PENDING, run_id),
+        ).fetchone()
+        return row is not None
+
 
 @dataclass(frozen=True, slots=True)
 class Money:
@@ -671,11 +763,24 @@ class Ledger(Store):
 
     # ------------------------------------------------------------------ runs
 
-    def create_run(self, run: Mapping[str, Any], jobs: Iterable[NewJob], reuse: bool = True) -> int:
-        """Record a run and its jobs in one transaction; returns how many jobs were reused
-        from finished jobs of the workspace (same ``job_key``, file still on disk)."""
+    def create_run(
+        self,
+        run: Mapping[str, Any],
+        jobs: Iterable[NewJob],
+        reuse: bool = True,
+        files: Iterable[LocalFile] = (),
+    ) -> int:
+        """Record a run and its jobs (and the local files they name) in one transaction;
+        returns how many jobs were reused from finished jobs of the workspace (same
+        ``job_key``, file still on disk)."""
         now = _now()
         with self.write() as db:
+            db.executemany(
+                "INSERT INTO local_files (sha256, path, kind, mime, bytes, seen_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO UPDATE SET"
+                " path = excluded.path, kind = excluded.kind, seen_at = excluded.seen_at",
+                ((f.sha256, str(f.path), f.kind, f.mime, f.size, now) for f in files),
+            )
             db.execute(
                 "INSERT INTO runs (run_id, name, experiment, tier, backend, base_url, parent_run,"
                 " config_json, dimensions_json, budget, state, created_at)"
@@ -785,6 +890,37 @@ class Ledger(Store):
                 )
                 _event(db, run_id, None, "run_stopped", "ended without a clean stop")
 
+    def uploaded(
+        self,
+        run_id: str,
+        sha256: str,
+        service: str,
+        file_id: str,
+        url: str,
+        name: str,
+        uploaded_at: float,
+        expires_at: float,
+    ) -> UploadRecord:
+        """A file the service now holds (times: wall clock)."""
+        with self.write() as db:
+            cur = db.execute(
+                "INSERT INTO uploads (sha256, service, file_id, url, name, run_id, uploaded_at,"
+                " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (sha256, service, file_id, url, name, run_id, uploaded_at, expires_at),
+            )
+            _event(db, run_id, None, "uploaded", f"{name} as {file_id}")
+            row = db.execute(
+                "SELECT * FROM uploads WHERE upload_id = ?", (cur.lastrowid,)
+            ).fetchone()
+        return UploadRecord.from_row(row)
+
+    def upload_deleted(self, run_id: str, upload: UploadRecord, why: str) -> None:
+        with self.write() as db:
+            db.execute(
+                "UPDATE uploads SET deleted_at = ? WHERE upload_id = ?", (_now(), upload.upload_id)
+            )
+            _event(db, run_id, None, "upload_deleted", f"{upload.name} ({upload.file_id}): {why}")
+
     def event(self, run_id: str | None, job_id: int | None, kind: str, detail: str | None) -> None:
         with self.write() as db:
             _event(db, run_id, job_id, kind, detail)
@@ -834,21 +970,31 @@ class Ledger(Store):
         budget: float | None,
         *,
         replay: bool = False,
+        body: Mapping[str, Any] | None = None,
     ) -> Attempt:
         """Commit the intent to create (attempt ``in_flight``, job ``submitting``) with its
-        estimate reserved against the budget, before anything is sent. Raises BudgetExceeded.
+        estimate reserved against the budget and the body to send, before anything is sent.
+        Raises BudgetExceeded.
 
         The job's last attempt is sent again under its own Idempotency-Key when it provably
         did not go out (408, 429, a connect error), or, with ``replay``, when its outcome is
         unknown (the one replay of docs/evolink.md §17); otherwise a new attempt gets a new
-        key."""
+        key. A replay sends the body its attempt recorded, byte for byte; any other send
+        records ``body`` (the job's own when None). The returned attempt carries the body."""
         now = _now()
         with self.write() as db:
             last = db.execute(
-                "SELECT attempt_id, n, idempotency_key, outcome, started_at, replays"
+                "SELECT attempt_id, n, idempotency_key, outcome, started_at, replays, body_json"
                 " FROM attempts WHERE job_id = ? ORDER BY attempt_id DESC LIMIT 1",
                 (job_id,),
             ).fetchone()
+            if body is None:
+                body = json.loads(
+                    db.execute("SELECT body_json FROM jobs WHERE job_id = ?", (job_id,)).fetchone()[
+                        0
+                    ]
+                )
+            text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
             reopen = last is not None and (
                 last["outcome"] == "not_sent" or (replay and last["outcome"] == UNKNOWN)
             )
@@ -864,6 +1010,8 @@ class Ledger(Store):
                     )
             if reopen:
                 replays = last["replays"] + int(last["outcome"] == UNKNOWN)
+                if last["outcome"] == UNKNOWN and last["body_json"] is not None:
+                    text = last["body_json"]  # the replay: exactly what was sent
                 self._cost(
                     db,
                     run_id,
@@ -873,6 +1021,7 @@ class Ledger(Store):
                         "est_credits": reserve,
                         "finished_at": None,
                         "replays": replays,
+                        "body_json": text,
                     },
                 )
                 attempt = Attempt(
@@ -884,6 +1033,7 @@ class Ledger(Store):
                     last["started_at"],
                     replays,
                     reopened=True,
+                    body=json.loads(text),
                 )
             else:
                 # numbered across the workspace, so a --no-reuse run or a resubmit never sends
@@ -896,10 +1046,12 @@ class Ledger(Store):
                 key = f"{job_key}-{n}"
                 cur = db.execute(
                     "INSERT INTO attempts (job_id, n, idempotency_key, outcome, started_at,"
-                    " est_credits) VALUES (?, ?, ?, 'in_flight', ?, ?)",
-                    (job_id, n, key, now, reserve),
+                    " est_credits, body_json) VALUES (?, ?, ?, 'in_flight', ?, ?, ?)",
+                    (job_id, n, key, now, reserve, text),
                 )
-                attempt = Attempt(int(cur.lastrowid or 0), job_id, n, key, reserve, now, 0)
+                attempt = Attempt(
+                    int(cur.lastrowid or 0), job_id, n, key, reserve, now, 0, body=json.loads(text)
+                )
                 db.execute(
                     "UPDATE jobs SET credits = COALESCE(credits, 0) + ? WHERE job_id = ?",
                     (reserve, job_id),

@@ -23,7 +23,16 @@ from .events import Event
 
 _DONE_KINDS = {"done", "failed", "rejected", "held", "expired", "lost", "result_error"}
 _FAIL_KINDS = _DONE_KINDS - {"done"}
-_NOTICES = {"stopped", "breaker", "throttled", "retrying", "replaying", "paused"}
+_NOTICES = {
+    "stopped",
+    "breaker",
+    "throttled",
+    "retrying",
+    "replaying",
+    "paused",
+    "uploaded",
+    "upload_deleted",
+}
 
 
 class Display:

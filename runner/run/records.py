@@ -7,6 +7,7 @@ string to parse again, and a run its settings and dimensions as plain values.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Mapping
@@ -160,6 +161,27 @@ class JobRecord:
         if self.completed_at and self.submitted_at:
             return round(self.completed_at - self.submitted_at, 3)
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    """One upload of a local file to a provider's file service (``service``: its base URL).
+    Times are wall clock (``time.time``); ``deleted_at`` is set once runner deleted it."""
+
+    upload_id: int
+    sha256: str
+    service: str
+    file_id: str
+    url: str
+    name: str
+    run_id: str | None
+    uploaded_at: float
+    expires_at: float
+    deleted_at: float | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> UploadRecord:
+        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,7 +86,7 @@ def create(
         "config_json": json.dumps({"settings": asdict(settings), "in_process": backend.in_process}),
         "dimensions_json": json.dumps({k: list(v) for k, v in plan.expansion.dimensions.items()}),
     }
-    reused = ledger.create_run(run, jobs, reuse=reuse)
+    reused = ledger.create_run(run, jobs, reuse=reuse, files=plan.expansion.files.values())
     if reused:
         _link_reused(ledger, run_id)
     return run_id, reused

@@ -35,13 +35,23 @@ EvoLink's surface (``docs/simulator.md``, whose sections the § numbers cite; ev
   own (§21: routed by Host, ``SimApp.files`` for a port of its own, ``strict_file_host``'s 403
   ``error code: 1010``), else built from the request's base URL (or ``public_base_url``).
 
+- The file service for input media [DOC §24, `runner.simulator.uploads`]: ``POST
+  /api/v1/files/upload/stream`` (multipart), ``GET /api/v1/files/quota``, ``GET
+  /api/v1/files/list``, ``DELETE /api/v1/files/{file_id}``, ``GET
+  /api/v1/files/upload-receipts/{X-Evo-Upload-Id}``, and the files themselves at their
+  ``file_url`` and ``download_url``; errors 40001 too large, 40002 wrong type, 40003 quota.
+  On ``upload_origin`` when set (routed by Host like the result files; ``SimApp.uploads`` for a
+  port of its own), else on the API's origin. A create citing an uploaded image renders a
+  video showing the image's mean colour top right.
+
 Ground truth, outside EvoLink's surface and without auth:
 
 - ``GET /_sim/state``: `Simulator.snapshot` (tasks with body/status/fate/money/run id, creates
   per body hash and per Idempotency-Key, replays and ``paid_outcome_unknown`` answers per key,
   money per key label (charged gross, refunded, held, reserved, daily use), requests per
   endpoint and outcome, User-Agents per endpoint, file requests with Authorization, peak
-  concurrent generating tasks, create arrival times (simulated and wall), faults fired).
+  concurrent generating tasks, create arrival times (simulated and wall), faults fired, and
+  ``files``: the uploaded files stored, uploads per key, refusals per code, deletions).
 - ``GET /_sim/faults`` / ``POST /_sim/faults`` (``[fault, ...]`` or ``{"faults": [...],
   "append": false}``) → ``{"installed": n, "faults": [...]}``.
 - ``POST /_sim/advance`` ``{"seconds": N}`` → ``{"sim_time": t}``.
@@ -58,8 +68,8 @@ second>`` (e.g. ``100``): the runner converts ``estimated_time`` and the 24 h re
 into wall seconds with it (EvoLink sends no such header: speed 1).
 
 With ``SimConfig(journal=path)`` the simulator survives its process: each task, cancel,
-advance and key change is appended to the file and fsync-ed before the answer (refunds, daily
-use and idempotency memory follow from them on replay), and a
+advance, key change, upload and file deletion is appended to the file and fsync-ed before the
+answer (refunds, daily use and idempotency memory follow from them on replay), and a
 simulator started on the same file (in any process) replays it and continues, its simulated
 time having run on meanwhile (`runner.simulator.journal`).
 
@@ -87,6 +97,7 @@ from .faults import Fault, parse_plan
 from .pricing_rules import VIEWS
 from .state import ApiError, Simulator
 from .tasks import key_label
+from .uploads import FileError
 from .wire import EXPIRED_LINK_BODY, NO_SUCH_KEY_BODY, Endpoint, error_body, status_of
 
 __all__ = ["DEFAULT_KEY", "Fault", "KeyConfig", "SimApp", "SimConfig", "Simulator", "create_app"]
@@ -111,7 +122,20 @@ def create_app(
         routes=[Route("/files/{name}", api.file, methods=["GET"])],
         exception_handlers={HTTPException: _http_error},
     )
-    return SimApp(sim, _starlette(api, files_here=sim.config.file_origin is None), files)
+    service = _FileService(sim)
+    uploads = Starlette(
+        routes=[
+            Route("/api/v1/files/upload/stream", service.upload, methods=["POST"]),
+            Route("/api/v1/files/quota", service.quota, methods=["GET"]),
+            Route("/api/v1/files/list", service.list, methods=["GET"]),
+            Route("/api/v1/files/upload-receipts/{upload_id}", service.receipt, methods=["GET"]),
+            Route("/api/v1/files/download/{file_id}", service.content, methods=["GET"]),
+            Route("/api/v1/files/{file_id}", service.delete, methods=["DELETE"]),
+            Route("/uploads/{file_id}/{name:path}", service.content, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: _http_error},
+    )
+    return SimApp(sim, _starlette(api, files_here=sim.config.file_origin is None), files, uploads)
 
 
 def _starlette(api: _Api, *, files_here: bool) -> Starlette:
@@ -321,6 +345,65 @@ class _Api:
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse({"accounts": self.sim.snapshot()["accounts"]})
+
+
+class _FileService:
+    """The file service's routes (§24): answers in its own envelope, errors as `FileError`."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def _key(self, request: Request) -> str:
+        try:
+            return self.sim.authenticate(request.headers.get("authorization"))
+        except ApiError:
+            raise FileError(401, "Unauthorized: send Authorization: Bearer <API key>") from None
+
+    async def upload(self, request: Request) -> Response:
+        try:
+            key = self._key(request)
+            raw = await request.body()
+            args = (
+                key,
+                request.headers.get("content-type"),
+                raw,
+                str(request.base_url),
+                request.headers.get("x-evo-upload-id"),
+            )
+            if self.sim.journaled:  # the answer waits for the journal's fsync
+                answer = await anyio.to_thread.run_sync(self.sim.upload, *args)
+            else:
+                answer = self.sim.upload(*args)
+        except FileError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(answer)
+
+    async def quota(self, request: Request) -> Response:
+        return self._answer(lambda: self.sim.files_quota(self._key(request)))
+
+    async def list(self, request: Request) -> Response:
+        return self._answer(lambda: self.sim.files_list(self._key(request), request.query_params))
+
+    async def receipt(self, request: Request) -> Response:
+        upload_id = request.path_params["upload_id"]
+        return self._answer(lambda: self.sim.upload_receipt(self._key(request), upload_id))
+
+    async def delete(self, request: Request) -> Response:
+        file_id = request.path_params["file_id"]
+        return self._answer(lambda: self.sim.delete_file(self._key(request), file_id))
+
+    async def content(self, request: Request) -> Response:
+        found = self.sim.uploaded_content(request.path_params["file_id"])
+        if found is None:
+            return JSONResponse(FileError(404, "File not found").body(), status_code=404)
+        stored, data = found
+        return Response(data, media_type=stored.mime)
+
+    def _answer(self, call: Callable[[], dict[str, Any]]) -> Response:
+        try:
+            return JSONResponse(call())
+        except FileError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
 
 
 def _limit(spec: dict[str, Any], name: str) -> float | Literal["keep"] | None:

@@ -9,7 +9,9 @@ or plays the fault the plan picked for it (see `runner.simulator.faults`).
 
 Two origins, one app (``docs/simulator.md`` §21): with ``SimConfig.file_origin`` set, a request
 whose ``Host`` (and scheme) is that origin's reaches the file host (``/files/…`` only, endpoint
-``file``) and every other request the API, which then has no ``/files/``. ``SimApp.files`` is the
+``file``) and every other request the API, which then has no ``/files/``. The file service for
+input media (§24, ``/api/v1/files/…`` and ``/uploads/…``) is a third origin the same way, with
+``SimConfig.upload_origin`` (else it is served on the API's origin). ``SimApp.files`` is the
 file host alone, to serve on a port of its own (`testing.serve`). With ``strict_file_host`` the
 file host answers 403 ``error code: 1010`` (text/plain) before anything else to a request
 without a User-Agent, with a library's default one (`LIBRARY_AGENTS`) or with an
@@ -51,10 +53,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .config import origin_parts
 from .faults import Fault
 from .state import Simulator
+from .uploads import FileError
 from .wire import (
     BLOCKED_BODY,
     EXPIRED_LINK_BODY,
     NO_SUCH_KEY_BODY,
+    UPLOAD_ENDPOINTS,
     Endpoint,
     code_for_status,
     error_body,
@@ -73,16 +77,28 @@ LIBRARY_AGENTS: Final = (
     "curl",
     "wget",
 )
-Origin = Literal["api", "files"]
+Origin = Literal["api", "files", "uploads"]
+_FILES_API: Final = "/api/v1/files/"
 
 
 def classify(
-    method: str, path: str, origin: Origin = "api", *, files_here: bool = True
+    method: str,
+    path: str,
+    origin: Origin = "api",
+    *,
+    files_here: bool = True,
+    uploads_here: bool = True,
 ) -> tuple[Endpoint | None, str | None]:
-    """The EvoLink endpoint a request targets (None: not one) and the task id in its path.
+    """The EvoLink endpoint a request targets (None: not one) and the task (or uploaded
+    file) id in its path.
 
     On the file origin only ``/files/`` is one; on the API origin ``/files/`` is one while
-    ``files_here`` (no separate file origin)."""
+    ``files_here`` (no separate file origin), and the file service's paths while
+    ``uploads_here`` (no separate upload origin); on the upload origin only those."""
+    if origin == "uploads" or (origin == "api" and uploads_here):
+        found = _classify_upload(method, path)
+        if found[0] is not None or origin == "uploads":
+            return found
     if path.startswith("/files/") and method in ("GET", "HEAD"):
         if origin == "files" or files_here:
             return "file", path.removeprefix("/files/").removesuffix(".mp4")
@@ -106,42 +122,76 @@ def classify(
     return None, None
 
 
+def _classify_upload(method: str, path: str) -> tuple[Endpoint | None, str | None]:
+    """The file service's endpoints (§24) and the file id in the path."""
+    if path.startswith("/uploads/") and method in ("GET", "HEAD"):
+        return "upload_file", path.removeprefix("/uploads/").partition("/")[0]
+    if not path.startswith(_FILES_API):
+        return None, None
+    rest = path.removeprefix(_FILES_API)
+    if rest == "upload/stream" and method == "POST":
+        return "upload", None
+    if rest == "quota" and method in ("GET", "HEAD"):
+        return "upload_quota", None
+    if rest == "list" and method in ("GET", "HEAD"):
+        return "upload_list", None
+    if rest.startswith("upload-receipts/") and method in ("GET", "HEAD"):
+        return "upload_receipt", rest.removeprefix("upload-receipts/")
+    if rest.startswith("download/") and method in ("GET", "HEAD"):
+        return "upload_file", rest.removeprefix("download/")
+    if "/" not in rest and rest and method == "DELETE":
+        return "upload_delete", rest
+    return None, None
+
+
 class SimApp:
     """The simulator's ASGI application; ``app.state.sim`` (and ``app.sim``) is its state.
 
     ``inner`` serves the API origin, ``files_inner`` the file origin; `files` is an ASGI app of
     the file origin alone."""
 
-    def __init__(self, sim: Simulator, inner: ASGIApp, files_inner: ASGIApp) -> None:
+    def __init__(
+        self, sim: Simulator, inner: ASGIApp, files_inner: ASGIApp, uploads_inner: ASGIApp
+    ) -> None:
         self.sim = sim
         self.inner = inner
         self.files_inner = files_inner
+        self.uploads_inner = uploads_inner
         self.state = State()
         self.state.sim = sim
         self.speed_header = speed_text(sim.config.speed).encode()
         origin = sim.config.file_origin
         self.file_origin = None if origin is None else origin_parts(origin)
+        upload = sim.config.upload_origin
+        self.upload_origin = None if upload is None else origin_parts(upload)
         self.files = FileHost(self)
+        self.uploads = FileHost(self, "uploads")
 
     def __repr__(self) -> str:
         return f"<SimApp speed={self.sim.config.speed} tasks={len(self.sim.tasks)}>"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        files = (
-            scope["type"] == "http"
-            and self.file_origin is not None
-            and _origin_of(scope) == self.file_origin
-        )
-        await self.serve(scope, receive, send, "files" if files else "api")
+        origin: Origin = "api"
+        if scope["type"] == "http" and (self.file_origin or self.upload_origin):
+            seen = _origin_of(scope)
+            if seen == self.file_origin:
+                origin = "files"
+            elif seen == self.upload_origin:
+                origin = "uploads"
+        await self.serve(scope, receive, send, origin)
 
     async def serve(self, scope: Scope, receive: Receive, send: Send, origin: Origin) -> None:
         """Answer one request as ``origin`` does."""
-        inner = self.files_inner if origin == "files" else self.inner
+        inner = {"files": self.files_inner, "uploads": self.uploads_inner}.get(origin, self.inner)
         if scope["type"] != "http":
             await inner(scope, receive, send)
             return
         endpoint, task_id = classify(
-            scope["method"], scope["path"], origin, files_here=self.file_origin is None
+            scope["method"],
+            scope["path"],
+            origin,
+            files_here=self.file_origin is None,
+            uploads_here=self.upload_origin is None,
         )
         tagged = _tagged(send, self.speed_header, self.sim.now)
         if endpoint is None:
@@ -149,9 +199,14 @@ class SimApp:
                 await Response(NO_SUCH_KEY_BODY, 404, media_type="application/xml")(
                     scope, receive, tagged
                 )
+            elif origin == "uploads":
+                body = FileError(404, "Not found").body()
+                await JSONResponse(body, 404)(scope, receive, tagged)
             else:
                 await inner(scope, receive, tagged)
             return
+        if endpoint in UPLOAD_ENDPOINTS and inner is self.inner:
+            inner = self.uploads_inner  # the file service on the API's origin
         agent = _header(scope, b"user-agent")
         authorized = _header(scope, b"authorization") is not None
         if endpoint == "file" and self.sim.config.strict_file_host and _blocked(agent, authorized):
@@ -170,18 +225,19 @@ class SimApp:
 
 
 class FileHost:
-    """The file origin of a `SimApp` alone, whatever the request's Host (to serve on a port
-    of its own)."""
+    """One origin of a `SimApp` alone, whatever the request's Host (to serve on a port of its
+    own): the result files (``files``) or the file service (``uploads``)."""
 
-    def __init__(self, app: SimApp) -> None:
+    def __init__(self, app: SimApp, origin: Origin = "files") -> None:
         self.app = app
+        self.origin: Origin = origin
         self.state = app.state
 
     def __repr__(self) -> str:
-        return f"<FileHost of {self.app!r}>"
+        return f"<FileHost {self.origin} of {self.app!r}>"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app.serve(scope, receive, send, "files")
+        await self.app.serve(scope, receive, send, self.origin)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -299,7 +355,12 @@ class _Call:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > MAX_BODY_BYTES:
+            if self.endpoint == "upload" and size > self.sim.config.upload_max_bytes + _CHUNK:
+                self.sim.files.refused[40001] += 1
+                too_big = FileError(40001, "File too large")
+                await self._json(too_big.status, too_big.body())
+                return
+            if size > MAX_BODY_BYTES and self.endpoint != "upload":
                 await self._json(413, error_body("request_too_large", self.endpoint))
                 return
             chunks.append(chunk)
@@ -409,6 +470,8 @@ class _Call:
                 json.dumps(fault.json_body).encode(),
                 fault.content_type or "application/json",
             )
+        elif status >= 400 and self.endpoint in UPLOAD_ENDPOINTS:
+            await self._json(status, FileError(status, f"HTTP {status}").body(), headers)
         elif status >= 400 and self.endpoint != "file":
             code = code_for_status(self.endpoint, status)
             body = error_body(code, self.endpoint, status=status, int_code=self._int_code(fault))

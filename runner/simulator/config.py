@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .faults import Fault, parse_plan
 from .prices import PriceBook
 from .tasks import key_label
+from .uploads import UPLOAD_TYPES
 from .wire import TASK_FAILURES
 
 DEFAULT_KEY: Final = "sk-sim-local"
@@ -157,6 +158,13 @@ class SimConfig:
     # the file origin refuses (403 "error code: 1010") a library's default User-Agent, none,
     # or an Authorization header
     strict_file_host: bool = False
+    # the file service for input media (docs/simulator.md §24) on an origin of its own (e.g.
+    # "http://files-api.simulator.local"); None: on the API's origin under /api/v1/files/
+    upload_origin: str | None = None
+    upload_quota: int = 100  # files a key may keep at once
+    upload_max_bytes: int = 100 * 1024 * 1024  # per file
+    upload_ttl: float = 72 * 3600.0  # simulated seconds an uploaded file lives
+    upload_types: tuple[str, ...] = UPLOAD_TYPES  # MIME types the service accepts
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SimConfig:
@@ -218,10 +226,16 @@ class SimConfig:
             problems.append("idempotency_ttl must be simulated seconds > 0 or None")
         if self.model_denial not in ("key_model_not_allowed", "model_access_denied"):
             problems.append("model_denial must be 'key_model_not_allowed' or 'model_access_denied'")
-        if self.file_origin is not None:
-            try:
-                origin_parts(self.file_origin)
-            except ValueError as exc:
-                problems.append(f"file_origin: {exc}")
+        for name in ("file_origin", "upload_origin"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    origin_parts(value)
+                except ValueError as exc:
+                    problems.append(f"{name}: {exc}")
+        if self.upload_quota < 0 or self.upload_max_bytes < 1 or not self.upload_ttl > 0:
+            problems.append("upload_quota must be >= 0, upload_max_bytes >= 1, upload_ttl > 0")
+        if isinstance(self.upload_types, list):  # from JSON
+            object.__setattr__(self, "upload_types", tuple(self.upload_types))
         if problems:
             raise ValueError("invalid SimConfig: " + "; ".join(problems))

@@ -1,8 +1,10 @@
 """Fault plans: what the simulator does instead of (or after) answering a request normally.
 
 A `Fault` names an endpoint (``create``, ``task``, ``credits``, ``file``, ``batch``, ``list``,
-``models``, ``pricing``), *when* it fires and *what* happens. The same JSON shape is used in process
-(``SimConfig(faults=...)``, ``sim.set_faults(...)``) and over HTTP (``POST /_sim/faults``)::
+``models``, ``pricing``, and the file service's ``upload``, ``upload_quota``, ``upload_list``,
+``upload_delete``, ``upload_receipt``, ``upload_file``), *when* it fires and *what* happens.
+The same JSON shape is used in process (``SimConfig(faults=...)``, ``sim.set_faults(...)``) and
+over HTTP (``POST /_sim/faults``)::
 
     {"endpoint": "create", "kind": "reset", "calls": [1], "processed": true}
 

@@ -15,6 +15,10 @@ disk; concurrent creates share their fsyncs). Lines, each a JSON object, ``type`
     {"type":"advance","wall":…,"sim":<after>,"seconds":500.0}
     {"type":"balance","wall":…,"sim":…,"key":"…","key_sha256":"…","balance":12.5,
      "models":["…"] | null | "keep","limits":[total, daily, "Asia/Shanghai"] | "keep"}
+    {"type":"upload","wall":…,"sim":…,"key":"…","key_sha256":"…","file":{"file_id":…,
+     "file_name":…,"size":…,"mime":…,"sha256":…,"uploaded":…,"expires":…,"file_url":…,
+     "mark":[r,g,b] | null,…},"upload_id":"…" | null}
+    {"type":"delete_file","wall":…,"sim":…,"key":"…","key_sha256":"…","file_id":"file_…"}
 
 ``start`` is always the first line: the anchor of simulated time (the wall clock and the
 simulated time at the same instant; ``SimConfig.start_time`` only sets it for a new journal)
@@ -22,7 +26,8 @@ and the settings replay depends on (``refunds`` and ``refund_delay`` too), which
 process must share. ``wall`` is the wall clock (unix seconds) and ``sim`` the simulated time of
 each event. A ``create`` holds all that was decided when the task was made (its fate and its
 ``X-Evo-Run-Id`` included), so a replay never draws again. Lines of older journals lack
-``run_id``, ``limits`` and the refund settings: none, unchanged and the defaults. Not written,
+``run_id``, ``limits`` and the refund settings: none, unchanged and the defaults. Uploaded
+files keep their bytes beside the journal, in ``<journal stem>-uploads/<file_id>``. Not written,
 because replay derives it or it belongs to one process: settlement (slots are played forward
 from the creates and cancels; refunds and daily use follow from the tasks' ends and the refund
 settings), idempotency memory (rebuilt from the creates), reads, fault plans, rate-limit
@@ -190,6 +195,7 @@ def task_record(task: Task) -> dict[str, Any]:
         "generation_seconds": task.gen_seconds,
         "run_seconds": task.run_seconds,
         "outcome": task.outcome,
+        "mark": None if task.mark is None else list(task.mark),
     }
 
 
@@ -218,7 +224,15 @@ def task_from_record(record: Mapping[str, Any], key: str, created_wall: float) -
         outcome=None if outcome is None else str(outcome),
         estimated_end=0.0,
         run_id=None if record.get("run_id") is None else str(record["run_id"]),
+        mark=_mark(record.get("mark")),
     )
+
+
+def _mark(value: object) -> tuple[int, int, int] | None:
+    """A task's mark as a journal line keeps it (older lines have none)."""
+    if not isinstance(value, list) or len(value) != 3:
+        return None
+    return int(value[0]), int(value[1]), int(value[2])
 
 
 def limits_of(

@@ -42,6 +42,7 @@ Behaviour and its sources (tags and § numbers as in ``docs/simulator.md``; [INF
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import random
@@ -81,6 +82,7 @@ from .tasks import (
     units,
 )
 from .tasks import body_hash as hash_body
+from .uploads import FileError, FileStore, StoredFile, parse_form
 from .wire import (
     TASK_ID_PREFIX,
     ApiError,
@@ -216,6 +218,8 @@ class Simulator:
             self.creates_by_idempotency_key: Counter[str] = Counter()
             self.replays_by_idempotency_key: Counter[str] = Counter()
             self.outcome_unknown_by_idempotency_key: Counter[str] = Counter()
+            # Idempotency-Key -> SHA-256 of each create body that came with it, as sent
+            self.raw_bodies_by_idempotency_key: dict[str, list[str]] = {}
             self.requests: dict[str, Counter[str]] = {}
             self.user_agents: dict[str, set[str]] = {}
             self.file_requests_with_authorization = 0
@@ -225,6 +229,14 @@ class Simulator:
             self._create_limits: dict[str, Gcra] = {}
             self._query_limits: dict[str, Gcra] = {}
             self.plan = FaultPlan(cfg.faults, seed=cfg.seed)
+            journal = cfg.journal
+            self.files = FileStore(
+                quota=cfg.upload_quota,
+                max_bytes=cfg.upload_max_bytes,
+                ttl=cfg.upload_ttl,
+                types=cfg.upload_types,
+                directory=None if journal is None else journal.parent / f"{journal.stem}-uploads",
+            )
 
     def now(self) -> float:
         """Simulated unix time."""
@@ -410,6 +422,14 @@ class Simulator:
             self._end(task, now)
         elif kind == "advance":
             self._advanced += float(record["seconds"])
+        elif kind == "upload":
+            key = self._known(record, keys)
+            stored = StoredFile.from_record(record["file"], key)
+            self.files.add(stored)
+            if record.get("upload_id"):
+                self.files.remember(key, str(record["upload_id"]), stored)
+        elif kind == "delete_file":
+            self.files.forget(str(record["file_id"]))
         elif kind == "balance":
             balance, models = record["balance"], record["models"]
             self._set_account(
@@ -577,6 +597,9 @@ class Simulator:
                     "Idempotency-Key must be 16-96 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
                     param="Idempotency-Key",
                 )
+            if idempotency_key is not None:
+                sent = hashlib.sha256(raw).hexdigest()
+                self.raw_bodies_by_idempotency_key.setdefault(idempotency_key, []).append(sent)
             body = _parse_body(raw)
             body_hash = hash_body(body)
             now = self.now()
@@ -596,9 +619,19 @@ class Simulator:
             self._settle(now, key)  # refunds due by now count towards the balance
             task = self._new_task(key, model, body, body_hash, idempotency_key, now)
             task.run_id = run_id
+            task.mark = self._mark(body, now)
             check_funds(acct, task.credits, now)
             self._log(task_record(task))
             return self._book(task), False
+
+    def _mark(self, body: Mapping[str, Any], now: float) -> tuple[int, int, int] | None:
+        """The mark of the first uploaded image the body cites (§24): the model sees it."""
+        images = body.get("image_urls")
+        for url in images if isinstance(images, list) else ():
+            stored = self.files.find(str(url), now) if isinstance(url, str) else None
+            if stored is not None and stored.mark is not None:
+                return stored.mark
+        return None
 
     def _replay_of(
         self, key: str, idempotency_key: str, body_hash: str, now: float
@@ -873,6 +906,8 @@ class Simulator:
             "generate_audio": body.get("generate_audio", True) is not False,
             "seed": task.n - 1,
         }
+        if task.mark is not None:
+            kwargs["mark"] = task.mark
         if self.config.video_source is not None:
             return self.config.video_source(**kwargs)
         with self._lock:
@@ -882,6 +917,78 @@ class Simulator:
                 self._videos = VideoCache(self.config.video_cache_dir)
             videos = self._videos
         return videos.get(**kwargs)
+
+    # --- the file service (§24) ----------------------------------------------------------------
+
+    def upload(
+        self,
+        key: str,
+        content_type: str | None,
+        raw: bytes,
+        base_url: str,
+        upload_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Handle ``POST /api/v1/files/upload/stream``; raises `FileError`. With a journal
+        this waits for its fsync: call it from a worker thread."""
+        form = parse_form(content_type, raw)
+        with self._lock:
+            now = self.now()
+            data, mime, name, path = self.files.check(key, form, now)
+            base = (self.config.upload_origin or base_url).rstrip("/")
+            stored = self.files.make(key, data, mime, name, path, now, base, form["file"][0])
+            self._log(
+                {
+                    "type": "upload",
+                    "sim": now,
+                    **key_ref(key),
+                    "file": stored.record(),
+                    "upload_id": upload_id,
+                }
+            )
+            self.files.add(stored)
+            if upload_id:
+                self.files.remember(key, upload_id, stored)
+            answer = {"success": True, "code": 200, "msg": "File uploaded successfully"}
+            answer["data"] = stored.view()
+        self._sync()
+        return answer
+
+    def delete_file(self, key: str, file_id: str) -> dict[str, Any]:
+        """Handle ``DELETE /api/v1/files/{file_id}``; raises `FileError` (404)."""
+        with self._lock:
+            now = self.now()
+            self.files.purge(now)
+            stored = self.files.files.get(file_id)
+            if stored is None or stored.key != key:
+                raise FileError(404, f"File not found: {file_id}")
+            self._log({"type": "delete_file", "sim": now, **key_ref(key), "file_id": file_id})
+            self.files.delete(key, file_id, now)
+        self._sync()
+        return {"success": True, "code": 200, "msg": "File deleted", "data": {"file_id": file_id}}
+
+    def files_quota(self, key: str) -> dict[str, Any]:
+        with self._lock:
+            return self.files.quota_view(key, self.now())
+
+    def files_list(self, key: str, params: Mapping[str, str]) -> dict[str, Any]:
+        try:
+            page = int(params.get("page", "1"))
+            page_size = int(params.get("page_size", params.get("pageSize", "20")))
+        except ValueError:
+            raise FileError(400, "page and page_size must be whole numbers") from None
+        if page < 1 or not 1 <= page_size <= 100:
+            raise FileError(400, "page must be >= 1 and page_size 1-100")
+        with self._lock:
+            return self.files.list_view(key, self.now(), page, page_size)
+
+    def upload_receipt(self, key: str, upload_id: str) -> dict[str, Any]:
+        with self._lock:
+            return self.files.receipt_view(key, upload_id)
+
+    def uploaded_content(self, file_id: str) -> tuple[StoredFile, bytes] | None:
+        """A live uploaded file and its bytes (its links need no key)."""
+        with self._lock:
+            return self.files.content(file_id, self.now())
 
     # --- ground truth ------------------------------------------------------------------------
 
@@ -935,6 +1042,7 @@ class Simulator:
                         "outcome_unknown_by_idempotency_key": dict(
                             self.outcome_unknown_by_idempotency_key
                         ),
+                        "raw_bodies_by_idempotency_key": self.raw_bodies_by_idempotency_key,
                         "accounts": {
                             key_label(k): {
                                 **a.to_json(),
@@ -957,6 +1065,7 @@ class Simulator:
                         "create_arrivals": self.create_arrivals,
                         "faults": self.plan.describe(),
                         "faults_fired": self.faults_fired,
+                        "files": self.files.snapshot(now),
                     }
                 )
             )

@@ -91,6 +91,7 @@ class Task:
     settled: str | None = None  # "charged" | "held" (failed, not refunded yet) | "refunded"
     refund_at: float | None = None  # when its refund is (or was) due; None: none due
     refunded_at: float | None = None
+    mark: tuple[int, int, int] | None = None  # the colour of an uploaded image it cites (§24)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -117,6 +118,7 @@ class Task:
             "ends_at": self.ends_at,
             "finished_at": self.finished_at,
             "settled": self.settled,
+            "mark": None if self.mark is None else list(self.mark),
         }
 
 

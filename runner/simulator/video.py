@@ -7,6 +7,9 @@ and the prompt's own words, so two prompts are told apart at a glance. The aspec
 the output frame sizes of `rules.FRAME_SIZES` ("adaptive" renders as 16:9) and the tier sets
 size, frame rate and quality, so a promoted winner visibly sharpens (see `TIER_LOOKS`).
 
+A video made from an uploaded image shows that image's ``mark`` (its mean colour,
+`runner.simulator.uploads`) as a square in the top-right corner, framed in white.
+
 Renders are deterministic: x264 runs on one thread, so the same inputs give the same bytes on
 the same FFmpeg/Pillow build. `VideoCache` keeps them, in memory (LRU) or on disk.
 """
@@ -81,6 +84,7 @@ def video_key(
     tier: str,
     generate_audio: bool,
     seed: int = 0,
+    mark: RGB | None = None,
 ) -> str:
     """The content address of a render: SHA-256 of its canonical inputs and the renderer version."""
     canonical = json.dumps(
@@ -92,6 +96,7 @@ def video_key(
             "tier": tier,
             "generate_audio": generate_audio,
             "seed": seed,
+            **({"mark": list(mark)} if mark is not None else {}),
         },
         sort_keys=True,
         ensure_ascii=False,
@@ -108,8 +113,10 @@ def render_video(
     tier: str,
     generate_audio: bool,
     seed: int = 0,
+    mark: RGB | None = None,
 ) -> bytes:
-    """A real MP4 (H.264 yuv420p video, AAC audio when generate_audio) of exactly `duration` s."""
+    """A real MP4 (H.264 yuv420p video, AAC audio when generate_audio) of exactly `duration` s;
+    ``mark``: the colour of the uploaded image it was made from, shown top right."""
     if duration < 1:
         raise ValueError(f"duration must be a whole number of seconds >= 1, got {duration}")
     look = _look(tier)
@@ -118,7 +125,7 @@ def render_video(
     width, height = low_w * look.block, low_h * look.block
     rng = random.Random(int.from_bytes(_prompt_digest(prompt, seed)[:16], "big"))
     scene = _Scene.make(rng, low_w, low_h)
-    overlay = _overlay(prompt, tier, width, height)
+    overlay = _overlay(prompt, tier, width, height, mark)
     track = _tone(_chord(rng), duration * SAMPLE_RATE) if generate_audio else None
 
     fd, tmp_name = tempfile.mkstemp(prefix="sim-video-", suffix=".mp4")
@@ -200,6 +207,7 @@ class VideoCache:
         tier: str,
         generate_audio: bool,
         seed: int = 0,
+        mark: RGB | None = None,
     ) -> bytes:
         """The MP4 for these inputs, rendered on the first request only."""
         key = video_key(
@@ -209,6 +217,7 @@ class VideoCache:
             tier=tier,
             generate_audio=generate_audio,
             seed=seed,
+            mark=mark,
         )
         with self._lock:
             found = self._lookup(key)
@@ -228,6 +237,7 @@ class VideoCache:
                     tier=tier,
                     generate_audio=generate_audio,
                     seed=seed,
+                    mark=mark,
                 )
                 with self._lock:
                     self._store(key, data)
@@ -384,15 +394,31 @@ def _progress_bar(picture: Image.Image, fraction: float) -> None:
     )
 
 
-def _overlay(prompt: str, tier: str, width: int, height: int) -> Image.Image:
-    """The static text layer: the prompt's words top-left, the tier name bottom-right."""
+def mark_box(width: int, height: int) -> tuple[int, int, int, int]:
+    """Where the mark is drawn: a square in the top-right corner, (left, top, right, bottom)
+    inclusive, white frame included."""
+    side = max(8, min(width, height) // 4)
+    margin = 3
+    return width - margin - side, margin, width - margin - 1, margin + side - 1
+
+
+def _overlay(
+    prompt: str, tier: str, width: int, height: int, mark: RGB | None = None
+) -> Image.Image:
+    """The static text layer: the prompt's words top-left, the tier name bottom-right, the
+    uploaded image's mark top-right."""
     layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     pen = ImageDraw.Draw(layer)
+    text_width = width
+    if mark is not None:
+        left, top, right, bottom = mark_box(width, height)
+        pen.rectangle((left, top, right, bottom), fill=(*mark, 255), outline=(255, 255, 255, 255))
+        text_width -= right - left + 4  # the prompt's words stay clear of it
     font = ImageFont.load_default()
     margin, pad = 3, 2
     line_h = _text_height(font) + 1
     max_lines = max(1, int(height * 0.55) // line_h)
-    lines = _wrap(prompt.split(), font, width - 2 * (margin + pad), max_lines)
+    lines = _wrap(prompt.split(), font, text_width - 2 * (margin + pad), max_lines)
     if lines:
         box_w = max(font.getlength(line) for line in lines) + 2 * pad
         box_h = len(lines) * line_h + 2 * pad

@@ -24,7 +24,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final, Literal, NotRequired, TypedDict
 
-Endpoint = Literal["create", "task", "credits", "file", "batch", "list", "models", "pricing"]
+Endpoint = Literal[
+    "create",
+    "task",
+    "credits",
+    "file",
+    "batch",
+    "list",
+    "models",
+    "pricing",
+    "upload",
+    "upload_quota",
+    "upload_list",
+    "upload_delete",
+    "upload_receipt",
+    "upload_file",
+]
 ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     "create",
     "task",
@@ -34,7 +49,15 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     "list",
     "models",
     "pricing",
+    "upload",
+    "upload_quota",
+    "upload_list",
+    "upload_delete",
+    "upload_receipt",
+    "upload_file",
 )
+# the file service's endpoints (§24): their errors are {"success": false, "code": <int>, "msg"}
+UPLOAD_ENDPOINTS: Final = frozenset(e for e in ENDPOINTS if e.startswith("upload"))
 TASK_ID_PREFIX: Final = "task-unified-"
 CREDITS_PER_USD: Final = 68  # §10
 BLOCKED_BODY: Final = "error code: 1010"  # the file host refusing a client's signature (§5.2)
@@ -377,6 +400,7 @@ _CODE_FOR_STATUS: Final[dict[Endpoint, dict[int, str]]] = {
     "list": {400: "invalid_request", 401: "unauthorized", 429: "rate_limit_exceeded"},
     "models": {401: "unauthorized", 429: "rate_limit_exceeded"},
     "pricing": {400: "invalid_request", 404: "not_found", 429: "rate_limit_exceeded"},
+    **{e: {} for e in UPLOAD_ENDPOINTS},  # their error bodies are the file service's own
 }
 _SERVER_CODES: Final[dict[int, str]] = {
     500: "internal_error",

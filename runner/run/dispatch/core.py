@@ -11,6 +11,8 @@ Invariants (``docs/reliability.md`` §4.1):
 - 401/402/403/404 at create stop all creates; polling and downloading of what is already
   paid for go on.
 - Failed jobs are data: recorded, never raised.
+- Local files are uploaded before the create that first needs them (`uploads`); the body with
+  their URLs is what the attempt records, and a replay resends it unchanged.
 - Crash points (`runner.run.failpoints`): ``after_intent_commit``, ``after_response_before_commit``,
   ``after_task_id_commit`` (creates), ``before_download``, ``after_rename_before_done_commit``
   (fetches); ``after_post_sent_before_response`` (`runner.run.backend`), ``mid_download``
@@ -44,6 +46,7 @@ from ..limits import Pause
 from .creates import Creates
 from .fetches import Fetches
 from .polls import PollPolicy, Polls
+from .uploads import Uploads
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class Dispatcher:
         self._timers: anyio.abc.TaskGroup | None = None  # the grace after an interrupt
         self._tg_cut = False  # the grace ran out: work was cut short
         self.creates = Creates(self)
+        self.uploads = Uploads(self)
         self.polls = Polls(self, policy if policy is not None else PollPolicy())
         self.fetches = Fetches(self, files, media_dir)
 
@@ -153,6 +157,10 @@ class Dispatcher:
             await self._work()
             timers.cancel_scope.cancel()
         self._timers = None
+        kept_back = self.uploads.blocked and self.ledger.job_ids(self.run_id, L.PENDING)
+        if kept_back and not self.outcome.stop_kind:  # jobs the full file quota kept back
+            self.outcome.stop_kind = "uploads"
+            self.outcome.stop_reason = self.uploads.blocked
         if not self._tg_cut:
             await self.settle_refunds()
         self.outcome.counts = dict(self.ledger.tally(self.run_id).states)

@@ -1,9 +1,11 @@
 """Creates: the budget, intent before effect, one same-key replay, the soft breaker, not-sent
 retries, daily-limit pauses, stop.
 
-Each create is committed as an attempt before it is sent and answered under a shield; its
-outcome (`runner.providers.base`) decides what follows: poll it, send it again later under the
-same key, record the refusal, pause or stop creates, or replay it once and then hold it.
+A create naming local files gets their URLs first (`uploads`: uploading what it must). Each
+create is committed as an attempt, with the exact body it sends, before it is sent and answered
+under a shield; its outcome (`runner.providers.base`) decides what follows: poll it, send it
+again later under the same key, record the refusal, pause or stop creates, or replay it once
+and then hold it.
 
 The replay (docs/evolink.md §17): a create whose outcome is unknown is sent once more with the
 same body and the same Idempotency-Key, as EvoLink's own CLI does, and only within
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from ...localfiles import refs_in
 from ...providers.base import (
     AccessLost,
     Created,
@@ -36,6 +39,7 @@ from ...providers.base import (
 from .. import ledger as L
 from ..failpoints import failpoint
 from ..limits import MAX_PAUSE, Pause, Rate, full_jitter
+from . import uploads
 
 if TYPE_CHECKING:
     from .core import Dispatcher
@@ -66,6 +70,7 @@ class Creates:
         self.first_sent: dict[int, float] = {}  # attempt id -> clock time of its first send
         self._replay_tries: dict[int, int] = {}  # job id -> replays turned away (not sent)
         self.daily = Pause(d.clock)  # a daily key limit: creates wait until it resets
+        self._blocked_said = False  # the file quota stopped creates that need an upload
 
     async def run(self) -> None:
         while True:
@@ -133,9 +138,23 @@ class Creates:
         if replay and not self._still_replayable(job):
             d.release_slot()
             return
+        body = None  # the job's own: no local file in it; a replay: the one it sent
+        if not replay and refs_in(job.body):
+            got = await d.uploads.body_for(job)
+            if not isinstance(got, dict):
+                d.release_slot()
+                self._not_uploaded(job, got)
+                return
+            body = got
         try:
             attempt = d.ledger.begin_attempt(
-                d.run_id, job.job_id, job.job_key, job.est_credits, d.s.budget, replay=replay
+                d.run_id,
+                job.job_id,
+                job.job_key,
+                job.est_credits,
+                d.s.budget,
+                replay=replay,
+                body=body,
             )
         except L.BudgetExceeded as exc:
             d.release_slot()
@@ -146,15 +165,30 @@ class Creates:
         if attempt.attempt_id not in self.first_sent:  # its first send, on this clock
             since = d.clock.age(attempt.started_at) if attempt.reopened else 0.0
             self.first_sent[attempt.attempt_id] = d.clock.monotonic() - since
-        body = dict(job.body)
+        sent = dict(attempt.body if attempt.body is not None else job.body)
         with anyio.CancelScope(shield=True):  # a create, once sent, is always answered
-            result = await d.provider.create(body, attempt.idempotency_key)
+            result = await d.provider.create(sent, attempt.idempotency_key)
             failpoint("after_response_before_commit")
             if replay:
                 self.replays.discard(job.job_id)
                 self._record_replay(job, attempt, result)
             else:
                 self._record(job, attempt, result)
+
+    def _not_uploaded(self, job: L.JobRecord, problem: uploads.Problem) -> None:
+        """A job whose local files could not be made URLs (`runner.run.dispatch.uploads`)."""
+        d = self.d
+        if isinstance(problem, uploads.Wait):
+            self._retry_later(job, NotSent(problem.reason))
+        elif isinstance(problem, uploads.Reject):
+            d.finish(job, L.REJECTED, problem.code, problem.message)
+        elif isinstance(problem, uploads.Blocked):
+            if not self._blocked_said:
+                self._blocked_said = True
+                d.emit("paused", detail=problem.message)
+        else:
+            self.queue.appendleft(job.job_id)
+            d.stop_creates(problem.kind, problem.message)
 
     def _record(self, job: L.JobRecord, attempt: L.Attempt, result: CreateOutcome) -> None:
         d = self.d
