@@ -3,10 +3,12 @@
 The simulator is served by uvicorn on 127.0.0.1 (in a thread of this process; it renders
 every task's own video). A 300-job experiment: `runner run`, then `runner resume` again and
 again, each process killed with SIGKILL after a random U(0.1, 3) s, until ``--kills`` kills;
-then one last resume to its end. After every kill the ledger's ``PRAGMA integrity_check``
-(read-only) must be ok; at the end the simulator's ground truth must show at most one task
-per job (nothing paid twice), every job done or reported (nothing lost), and every done
-file's sha256 equal to the simulator's video.
+then one last resume to its end. The create rate (1/s by default) spreads the work over
+the kills, so most of them land while jobs are still being created, polled or downloaded.
+After every kill the ledger's ``PRAGMA integrity_check`` (read-only) must be ok; at the
+end the simulator's ground truth must show at most one task per job (nothing paid twice),
+every job done or reported (nothing lost), and every done file's sha256 equal to the
+simulator's video.
 
 Run:
   python benchmarks/bench_kill_loop.py                 # 300 jobs, 200 kills
@@ -36,7 +38,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=300)
     parser.add_argument("--kills", type=int, default=200)
     parser.add_argument("--speed", type=float, default=50.0, help="simulated s per wall s")
-    parser.add_argument("--rate", type=float, default=2.0, help="the runner's creates per s")
+    parser.add_argument("--rate", type=float, default=1.0, help="the runner's creates per s")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     rng = random.Random(args.seed)
