@@ -109,11 +109,13 @@ async def dispatch(
             async with anyio.create_task_group() as tg:
                 tg.start_soon(clock.drive)
                 with anyio.fail_after(give_up_after):  # a hang fails the test, not the suite
-                    async with anyio.create_task_group() as run_tg:
-                        if kill_after is not None:
-                            run_tg.start_soon(_kill, run_tg, clock, kill_after)
+                    if kill_after is None:
                         await dispatcher.run()
-                        run_tg.cancel_scope.cancel()
+                    else:
+                        async with anyio.create_task_group() as run_tg:
+                            run_tg.start_soon(_kill, run_tg, clock, kill_after)
+                            await dispatcher.run()
+                            run_tg.cancel_scope.cancel()
                 tg.cancel_scope.cancel()
     return dispatcher.outcome
 
