@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import httpx
 import stamina
 
@@ -78,10 +79,13 @@ async def dispatch(
     trusted: str | tuple[str, ...] = SIM,
     give_up_after: float = 60,
     during: Callable[[Dispatcher], Awaitable[None]] | None = None,
+    kill_after: float | None = None,
     **settings: Any,
 ) -> Outcome:
     """Run the dispatcher to its end while ``clock`` drives time (and ``during`` acts on
-    it meanwhile, e.g. interrupts it)."""
+    it meanwhile, e.g. interrupts it); ``kill_after``: abandon it after that many seconds on
+    ``clock``, as a kill -9 would (the ledger keeps what was committed; the outcome is then
+    the dispatcher's so far)."""
     settings.setdefault("rate", 50.0)
     transport = files or (sim.transport if sim else None)
     api_transport = sim.transport if sim else httpx.MockTransport(lambda r: httpx.Response(500))
@@ -109,6 +113,17 @@ async def dispatch(
                 if during is not None:
                     tg.start_soon(during, dispatcher)
                 with anyio.fail_after(give_up_after):  # a hang fails the test, not the suite
-                    outcome = await dispatcher.run()
+                    if kill_after is None:
+                        await dispatcher.run()
+                    else:
+                        async with anyio.create_task_group() as run_tg:
+                            run_tg.start_soon(_kill, run_tg, clock, kill_after)
+                            await dispatcher.run()
+                            run_tg.cancel_scope.cancel()
                 tg.cancel_scope.cancel()
-    return outcome
+    return dispatcher.outcome
+
+
+async def _kill(tg: anyio.abc.TaskGroup, clock: VirtualClock, seconds: float) -> None:
+    await clock.sleep(seconds)
+    tg.cancel_scope.cancel()

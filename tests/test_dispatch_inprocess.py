@@ -159,3 +159,27 @@ async def test_a_retry_after_of_a_day_stops_creates_and_says_the_date_to_resume(
     # a day away: the date, not only a time of day that has already passed today
     assert re.search(r"continue after 20\d\d-\d\d-\d\d \d\d:\d\d", outcome.stop_reason)
     assert sim.truth()["tasks"] == []
+
+
+async def test_a_replay_turned_away_then_killed_is_replayed_by_the_resume(tmp_path: Path) -> None:
+    # the soak (benchmarks/bench_soak.py) found it: the first create's answer is lost (500
+    # after creating), its replay is turned away (429, so provably not processed) and the
+    # runner is killed before it sends the replay again; the resume must replay it, not
+    # hold it for `runner resolve` as if its one replay had gone
+    clock = VirtualClock()
+    sim = Sim(
+        clock,
+        {"endpoint": "create", "kind": "respond", "status": 500, "processed": True, "calls": [1]},
+        {"endpoint": "create", "kind": "rate_limit", "retry_after": 30, "calls": [2]},
+    )
+    async with new_run(tmp_path, 1) as run:
+        # rates that never sleep: the limiters wait in real time, which the virtual clock
+        # would not wait for
+        await dispatch(run, clock=clock, sim=sim, kill_after=10, rate=1e6)
+        assert run.counts() == {"unknown": 1}
+        await dispatch(run, clock=clock, sim=sim, rate=1e6)
+        assert run.counts() == {"done": 1}
+    truth = sim.truth()
+    assert len(truth["tasks"]) == 1
+    assert [a["status"] for a in truth["create_arrivals"]] == ["500", "429", "200"]
+    assert sum(truth["replays_by_idempotency_key"].values()) == 1

@@ -4,11 +4,11 @@ process against the simulator on a virtual clock.
 Rules inject faults (create, task read, download), move the clock, run the dispatcher for a
 slice of simulated time (then abandon it: a kill) or to its end, kill it at a named crash
 point, and take the operator's decisions (`runner resolve --mark-created` / `--resubmit`,
-`runner retry`). Every run rule is one process lifetime: the ledger is opened, in-flight
-creates are classified and unsaved results put back as `runner resume` does, and it is
-closed at the end. After every step the ledger is checked against the simulator's ground
-truth; at the end a resume without faults must leave every job done or reported with the
-command that settles it.
+`runner retry`; giving up leaves a job held, which the end accepts as reported). Every run
+rule is one process lifetime: the ledger is opened, in-flight creates are classified and
+unsaved results put back as `runner resume` does, and it is closed at the end. After every
+step the ledger is checked against the simulator's ground truth; at the end a resume
+without faults must leave every job done or reported with the command that settles it.
 
 The world is single-threaded and deterministic: worker threads and processes run inline,
 the ledger's clock is the virtual clock's wall, and a create the simulator hangs on ends

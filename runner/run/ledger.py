@@ -363,7 +363,7 @@ class Attempt:
     idempotency_key: str
     estimate: float
     started_at: float  # wall time of its first send
-    replays: int  # sends of the same key after an unknown outcome
+    replays: int  # sends of the same key after an unknown outcome (not those turned away)
     reopened: bool = False  # sent again under its key (not sent before, or a replay)
     body: Mapping[str, Any] | None = None  # what to send (`Ledger.begin_attempt`)
 
@@ -1109,10 +1109,28 @@ class Ledger(Store):
     ) -> None:
         self._close_attempt(run_id, a, "rejected", REJECTED, http_status, message, code)
 
-    def unknown(self, run_id: str, a: Attempt, detail: str, http_status: int | None) -> None:
-        """The create may have been processed: its estimate stays spent, the job is held."""
+    def unknown(
+        self,
+        run_id: str,
+        a: Attempt,
+        detail: str,
+        http_status: int | None,
+        *,
+        replay_sent: bool = True,
+    ) -> None:
+        """The create may have been processed: its estimate stays spent, the job is held.
+        ``replay_sent`` False: this send was a replay the provider provably turned away (429,
+        no connection); it does not count as the attempt's replay, so a resume after a kill
+        still replays it."""
         self._close_attempt(
-            run_id, a, "unknown", UNKNOWN, http_status, detail, "create_outcome_unknown"
+            run_id,
+            a,
+            "unknown",
+            UNKNOWN,
+            http_status,
+            detail,
+            "create_outcome_unknown",
+            {} if replay_sent else {"replays": max(0, a.replays - 1)},
         )
 
     def _close_attempt(
@@ -1124,6 +1142,7 @@ class Ledger(Store):
         http_status: int | None,
         detail: str,
         code: str | None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         now = _now()
         with self.write() as db:
@@ -1136,6 +1155,7 @@ class Ledger(Store):
                     "finished_at": now,
                     "http_status": http_status,
                     "detail": clip(detail),
+                    **(extra or {}),
                 },
             )
             db.execute(

@@ -244,7 +244,9 @@ class Creates:
         if isinstance(result, NotSent | Unknown):
             self._answered(failed=True)
         if isinstance(result, NotSent):
-            d.ledger.unknown(d.run_id, attempt, f"replay not sent: {result.reason}", None)
+            d.ledger.unknown(
+                d.run_id, attempt, f"replay not sent: {result.reason}", None, replay_sent=False
+            )
             if result.rate_limited and result.retry_after is not None:
                 d.pause.pause(min(result.retry_after, MAX_PAUSE) * d.clock.scale)
             tries = self._replay_tries[job.job_id] = self._replay_tries.get(job.job_id, 0) + 1
