@@ -609,6 +609,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setattr(anyio.to_thread, "run_sync", _inline)
     monkeypatch.setattr(anyio.to_process, "run_sync", _inline)
     monkeypatch.setattr(L, "_now", WORLD.now)
+    monkeypatch.setattr(L, "LOCK_TRIES", 1)  # no reader looks at the lock here: refuse at once
     monkeypatch.setattr(creates_module, "failpoint", WORLD.failpoint)
     monkeypatch.setattr(fetches_module, "failpoint", WORLD.failpoint)
     yield WORLD
