@@ -42,7 +42,8 @@ from .report_data import (
     summarize,
 )
 from .results import result_rows
-from .tables import write_tables
+from .summary import write_summary
+from .tables import replaced, write_tables
 
 # The templates ship in the wheel as runner/_templates; an editable install reads the
 # repository's templates/ folder. Exactly one of the two is the shipped set.
@@ -119,13 +120,9 @@ def build(store: Store, workspace: Path, run_id: str, templates: Path | None = N
     )
     html = render(env, page)
     out = folder / "index.html"
-    # a temporary name of its own: `runner report` may build it while the run does
-    tmp = out.with_name(f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{out.name}")
-    try:
+    with replaced(out) as tmp:  # `runner report` may build it while the run does
         tmp.write_text(html, encoding="utf-8")
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_summary(store, workspace, run_id)
     return out
 
 

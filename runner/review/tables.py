@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,20 +33,29 @@ def write_tables(
     return paths
 
 
+@contextlib.contextmanager
+def replaced(path: Path) -> Iterator[Path]:
+    """A temporary path of its own beside ``path`` (same suffix), renamed over ``path`` when
+    the block ends: a reader never sees half a file, and two writers (a run and `runner
+    report`) never mix theirs."""
+    tmp = path.with_name(f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{path.name}")
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _write(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     """Written whole under a temporary name of its own, then renamed: a reader never sees
     half a table, and two writers (a run and `runner report`) never mix theirs."""
     if fmt not in ("csv", "parquet", "pq", "json"):
         raise ValueError(f"unknown table format {fmt!r} (use one of {', '.join(FORMATS)})")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{path.name}")  # same suffixes
-    try:
+    with replaced(path) as tmp:
         if fmt == "csv":
             frame.to_csv(tmp, index=False, encoding="utf-8-sig")
         elif fmt == "json":
             frame.to_json(tmp, orient="records", indent=1, force_ascii=False)
         else:
             frame.to_parquet(tmp, index=False)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
