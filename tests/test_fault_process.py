@@ -133,6 +133,7 @@ async def test_reports_built_at_the_same_time_never_trip_over_each_others_files(
         "index.html",
         "results.csv",
         "results.parquet",
+        "summary.json",
     ]
     assert len(pd.read_parquet(folder / "results.parquet")) == 3
     assert (folder / "index.html").read_text().rstrip().endswith("</html>")
