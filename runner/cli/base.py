@@ -15,11 +15,13 @@ from .. import __version__, logs
 from ..errors import InputError, RunnerError
 from ..grid.pricing import PriceTable, prices_for
 from ..review import report
+from ..review.summary import end_lines
 from ..run import runs
 from ..run.backend import Backend, api_key_from_env
 from ..run.backend import choose as choose_backend
 from ..run.dispatch import Settings
-from ..run.ledger import DONE, EXPIRED, FAILED, LOST, RESULT_ERROR, UNKNOWN, Ledger, Store, reader
+from ..run.events import figures
+from ..run.ledger import Ledger, Store, reader
 from ..run.progress import Display
 from ..run.records import RunRecord
 
@@ -231,9 +233,7 @@ def execute_run(
 ) -> int:
     """Run the dispatcher, then write the report and the summary. ``yes``: a shortfall of
     credits found by the preflight caps the run instead of refusing it."""
-    tally = ledger.tally(run_id)
-    display = Display(tally.total, tally[DONE], sys.stderr)
-    display.credits = tally.spent
+    display = Display(functools.partial(figures, ledger, run_id), sys.stderr)
     outcome = None
     try:
         with display:
@@ -265,28 +265,5 @@ def execute_run(
 
 
 def print_summary(store: Store, run_id: str, outcome: Any) -> None:
-    tally = store.tally(run_id)
-    counts = tally.states
-    click.echo(f"Run {run_id}: {tally.text()}; spent {tally.money_text()}.")
-    before = getattr(outcome, "balance_before", None)
-    after = getattr(outcome, "balance_after", None)
-    if before is not None and after is not None:
-        click.echo(
-            f"Account balance: {before:,.2f} -> {after:,.2f} credits "
-            f"({before - after:,.2f} used, including any other use of the account meanwhile)."
-        )
-    if outcome is not None and outcome.stop_reason:
-        click.echo(f"Stopped early: {outcome.stop_reason}")
-    if counts.get(UNKNOWN):
-        click.echo(
-            f"{counts[UNKNOWN]} job(s) have an unknown create outcome: `runner resolve {run_id}`"
-        )
-    retryable = sum(counts.get(s, 0) for s in (FAILED, LOST, RESULT_ERROR))
-    if retryable:
-        click.echo(
-            f"{retryable} job(s) failed, were lost or gave no usable video: "
-            f"`runner retry {run_id}` (a video the provider made is fetched again "
-            "for free; only the rest is paid again)"
-        )
-    if counts.get(EXPIRED):
-        click.echo(f"{counts[EXPIRED]} paid result(s) EXPIRED before they were downloaded.")
+    for line in end_lines(store, run_id, outcome):
+        click.echo(line)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
+from ..errors import InputError
 from ..review import report
 from ..review.results import result_rows
+from ..review.summary import active_seconds, figures_of, next_steps, summary_data
 from ..review.tables import write_table
-from ..run.ledger import DONE, reader
+from ..run.ledger import reader
+from ..run.progress import clock_text
 from .base import (
     CONTEXT,
     main,
@@ -19,41 +23,62 @@ from .base import (
 
 @main.command(context_settings=CONTEXT)
 @click.argument("run_ref", metavar="[RUN]", required=False)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one run's summary.json figures as JSON."
+)
 @workspace_option
-def status(run_ref: str | None, workspace: Path) -> None:
+def status(run_ref: str | None, as_json: bool, workspace: Path) -> None:
     """List runs, or show one run's counts, spend and state.
+
+    Counts are cumulative over resumes and are the ones the progress line, summary.json and
+    the report show. A run no live runner holds is never shown as running.
 
     \b
     Examples:
       runner status
       runner status latest
+      runner status latest --json
     """
     with reader(workspace) as store:
         if run_ref is None:
+            if as_json:
+                raise InputError(
+                    "--json shows one run: give it, e.g. `runner status latest --json`"
+                )
             every = store.runs()
             for r in every:
-                tally = store.tally(r.run_id)
+                fig = figures_of(store, r.run_id)
                 child = f"  <- promoted from {r.parent_run}" if r.parent_run else ""
                 click.echo(
-                    f"{r.run_id}  {r.tier:<8} {r.state:<9} {tally[DONE]}/{tally.total}"
-                    f" done  {tally.spent:,.2f} credits{child}"
+                    f"{r.run_id}  {r.tier:<8} {r.state:<9} {fig.finished}/{fig.total}"
+                    f" finished, {fig.done} done  {fig.credits:,.2f} credits{child}"
                 )
             if not every:
                 click.echo("No runs yet.")
             return
         r = store.run(run_ref)
+        if as_json:
+            click.echo(json.dumps(summary_data(store, r.run_id), indent=2, ensure_ascii=False))
+            return
         tally = store.tally(r.run_id)
+        fig = figures_of(store, r.run_id)
         click.echo(f"Run {r.run_id} ({r.name}): {r.state}, tier {r.tier}, backend {r.backend}")
-        click.echo(f"Jobs: {tally.text()}")
+        click.echo(f"Jobs: {fig.finished:,}/{fig.total:,} finished: {fig.text()}")
         click.echo(
             f"Spent: {tally.money_text()}" + (f", of a {r.budget:,.2f} budget" if r.budget else "")
         )
+        wall = active_seconds(store, r.run_id)
+        if wall is not None:
+            click.echo(f"Wall time: {clock_text(wall)}")
         if r.stop_reason:
             click.echo(f"Stopped: {r.stop_reason}")
         if r.parent_run:
             click.echo(f"Promoted from {r.parent_run}")
         for promoted in store.children(r.run_id):
             click.echo(f"Promoted to {promoted.run_id} ({promoted.tier})")
+        for step in next_steps(store, r.run_id) if r.state != "running" else ():
+            go = f": `{step['command']}`" if step["command"] else ""
+            click.echo(f"Next: {step['jobs']:,} job(s) {step['what']}{go}")
 
 
 @main.command(name="report", context_settings=CONTEXT)

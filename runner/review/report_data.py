@@ -23,6 +23,7 @@ from ..grid.pricing import PriceTable
 from ..run import ledger as L
 from ..run.ledger import Store
 from ..run.records import RunRecord
+from .summary import active_seconds
 
 # A media file name as our pipeline writes them (job keys, ``.mp4``/``.jpg``/``.strip.jpg``).
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
@@ -172,13 +173,13 @@ def summarize(
     )
     credits = tally.spent
     expired = [r for r in rows if r["state"] == L.EXPIRED]
-    started, ended = run.started_at, run.finished_at
-    if started and ended:
-        wall = duration_text(ended - started)
-    elif started:
-        wall = f"{duration_text(time.time() - started)} so far"
-    else:
+    active = active_seconds(store, run.run_id)  # the gaps between a stop and a resume left out
+    if active is None:
         wall = "not started"
+    elif run.state == "running":
+        wall = f"{duration_text(active)} so far"
+    else:
+        wall = duration_text(active)
     return Summary(
         run_id=run.run_id,
         name=run.name,
