@@ -80,12 +80,13 @@ async def dispatch(
     give_up_after: float = 60,
     during: Callable[[Dispatcher], Awaitable[None]] | None = None,
     kill_after: float | None = None,
+    emit: Callable[[Event], None] | None = None,
     **settings: Any,
 ) -> Outcome:
     """Run the dispatcher to its end while ``clock`` drives time (and ``during`` acts on
     it meanwhile, e.g. interrupts it); ``kill_after``: abandon it after that many seconds on
     ``clock``, as a kill -9 would (the ledger keeps what was committed; the outcome is then
-    the dispatcher's so far)."""
+    the dispatcher's so far); ``emit``: where events go (default: ``run.events``)."""
     settings.setdefault("rate", 50.0)
     transport = files or (sim.transport if sim else None)
     api_transport = sim.transport if sim else httpx.MockTransport(lambda r: httpx.Response(500))
@@ -103,7 +104,7 @@ async def dispatch(
             Settings(
                 trusted_origins=(trusted,) if isinstance(trusted, str) else trusted, **settings
             ),
-            run.events.append,
+            emit or run.events.append,
             clock=clock,
             rand=lambda: 0.5,
         )

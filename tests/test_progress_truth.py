@@ -5,20 +5,29 @@ books; and the progress line's shape: 80 columns on a terminal, elapsed/percent/
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 from rich.console import Console
 
-from runner.run.events import GROUPS, Event, Figures
+from runner.review.summary import active_seconds, summary_data
+from runner.run import ledger as L
+from runner.run.clock import VirtualClock
+from runner.run.dispatch import Dispatcher
+from runner.run.events import GROUPS, Event, Figures, figures
 from runner.run.progress import Display
 
+from .dispatchhelp import Sim, dispatch, new_run
+from .faulthelp import CREATE, Watch
 from .runhelp import grid, install_faults, runner, simulator, spawn, truth
 
 LOG_LINE = re.compile(
@@ -33,16 +42,25 @@ def groups(text: str) -> dict[str, int]:
     return {k: found.get(k, 0) for k in ("submitted", "running", *GROUPS)} | found
 
 
-def ground_truth(state: dict[str, Any], jobs: int) -> dict[str, Any]:
+def assert_replays_all_faulted(state: dict[str, Any]) -> None:
+    """Only a faulted answer makes runner replay a create, once at most; so when the faults
+    that fired are twice the keys replayed, each replayed key had both its answers faulted:
+    runner never learned its task, and the job is held (what `ground_truth` counts)."""
+    replayed = state["replays_by_idempotency_key"]
+    assert set(replayed.values()) == {1}
+    assert len(state["faults_fired"]) == 2 * len(replayed)
+
+
+def ground_truth(state: dict[str, Any], jobs: int, held_keys: set[str]) -> dict[str, Any]:
     """Per job (one body each), what the simulator's task table says: a job whose every create
-    answer was a fault is held (runner cannot know its task); otherwise its last task decides
-    done or failed. Credits: the task table's charges and refunds (and the account's total)."""
-    replayed = set(state["replays_by_idempotency_key"])
+    answer was a fault (``held_keys``: its idempotency keys) is held (runner cannot know its
+    task); otherwise its last task decides done or failed. Credits: the task table's charges
+    and refunds (and the account's total)."""
     last: dict[str, dict[str, Any]] = {}
     held: set[str] = set()
     for task in sorted(state["tasks"], key=lambda t: t["n"]):
         last[task["body_hash"]] = task
-        if task["idempotency_key"] in replayed:
+        if task["idempotency_key"] in held_keys:
             held.add(task["body_hash"])
     done = sum(1 for b, t in last.items() if b not in held and t["status"] == "completed")
     failed = sum(1 for b, t in last.items() if b not in held and t["status"] == "failed")
@@ -105,12 +123,8 @@ def test_every_surface_shows_the_simulators_counts_after_resubmits_a_stop_a_resu
     assert ": stopped," in after_stop and "running," not in after_stop, after_stop
     assert " stopped " in listed and " running " not in listed, listed
     assert resumed.returncode == 1, resumed.stderr  # the held job: not a clean finish
-    # the four faulted calls were the two first creates and their replays (else the count of
-    # held jobs below would not follow from the simulator's books)
-    assert len(state["faults_fired"]) == 4 and sorted(
-        state["replays_by_idempotency_key"].values()
-    ) == [1, 1]
-    want = ground_truth(state, jobs)
+    assert_replays_all_faulted(state)
+    want = ground_truth(state, jobs, set(state["replays_by_idempotency_key"]))
     assert want["held"] == 2 and want["waiting"] == 0
     assert sum(1 for t in state["tasks"] if t["status"] == "failed") >= 1  # resubmits happened
     finished = want["done"] + want["failed"] + want["held"]
@@ -243,3 +257,102 @@ def test_log_mode_prints_elapsed_percent_eta_and_one_line_per_job_event() -> Non
         lines[4],
     ), lines
     assert len(lines) == 5  # the closing line is not said twice
+
+
+# ---------------------------------------------------------------------- in process
+
+
+@pytest.mark.anyio
+async def test_in_process_the_display_status_and_summary_show_the_simulators_figures(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    clock = VirtualClock()
+    sim = Sim(
+        clock,
+        # the six first creates, then two more calls (the first replays) answer 500 after the
+        # task was made: those jobs whose replay failed too are held
+        {"endpoint": "create", "status": 500, "processed": True, "calls": list(range(1, 9))},
+        fail_rates={"service_error": 0.4},
+        seed=5,
+    )
+    watch = Watch(sim.transport, clock)
+    sim.transport = watch
+    fast = {"rate": 1e6, "poll_rate": 1e6}
+
+    async def stop_after_three(d: Dispatcher) -> None:
+        while len(sim.truth()["tasks"]) < 3:
+            await clock.sleep(0.5)
+        d.interrupt("Interrupted (test).")
+
+    out = io.StringIO()
+    async with new_run(tmp_path, 6) as run:
+        first = await dispatch(
+            run, clock=clock, sim=sim, concurrency=1, during=stop_after_three, **fast
+        )
+        at_stop = figures(run.ledger, run.run_id)
+        display = Display(functools.partial(figures, run.ledger, run.run_id), out)
+        with display:
+            await dispatch(run, clock=clock, sim=sim, concurrency=6, emit=display, **fast)
+        data = summary_data(run.ledger, run.run_id)
+        status = cli("status", "latest", "--workspace", run.ledger.workspace).output
+    state = sim.truth()
+
+    assert first.stop_kind == "interrupted"
+    answers: dict[str, list[int | None]] = {}
+    for seen in watch.on(CREATE):
+        answers.setdefault(seen.headers["idempotency-key"], []).append(seen.status)
+    # held: every answer the simulator gave to the key's creates was a 500
+    want = ground_truth(state, 6, {k for k, got in answers.items() if set(got) == {500}})
+    assert want["held"] >= 1 and want["waiting"] == 0
+    assert sum(1 for t in state["tasks"] if t["status"] == "failed") >= 1  # resubmits
+    counts = {k: want[k] for k in ("submitted", "running", "done", "failed", "held")}
+    finished = want["done"] + want["failed"] + want["held"]
+
+    lines = [m for m in map(LOG_LINE.match, out.getvalue().splitlines()) if m]
+    assert int(lines[0]["finished"]) == at_stop.finished > 0  # cumulative: not from 0
+    last = lines[-1]
+    assert int(last["finished"]) == finished and last["pct"] == "100"
+    assert {k: groups(last["groups"])[k] for k in counts} == counts
+    assert float(last["credits"].replace(",", "")) == pytest.approx(want["spent"], abs=0.01)
+    assert {k: data["progress"][k] for k in counts} == counts
+    assert data["credits"]["spent"] == pytest.approx(want["spent"], abs=0.01)
+    jobs_line = re.search(r"Jobs: (\d+)/6 finished: (.*)", status)
+    assert jobs_line is not None and int(jobs_line[1]) == finished, status
+    assert {k: groups(jobs_line[2])[k] for k in counts} == counts
+
+
+# ---------------------------------------------------------------------- wall time
+
+
+@pytest.mark.anyio
+async def test_wall_time_counts_the_stretches_at_work_not_the_gaps_between_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Result]
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(L, "_now", lambda: now[0])
+    async with new_run(tmp_path, 1) as run:
+        ledger, run_id = run.ledger, run.run_id
+
+        def at(t: float) -> None:
+            now[0] = t
+
+        at(1000)
+        ledger.set_run_state(run_id, "running")
+        at(1010)
+        ledger.event(run_id, None, "note", "a job did something")
+        at(1020)
+        ledger.set_run_state(run_id, "stopped", exit_code=3, stop_reason="test")  # 20 s
+        at(2000)
+        ledger.set_run_state(run_id, "running")
+        at(2005)
+        ledger.event(run_id, None, "note", "the last thing before a kill -9")
+        at(3000)
+        ledger.settle_orphans()  # the next runner finds it "running": 5 s, not 1,000
+        at(4000)
+        ledger.set_run_state(run_id, "running")
+        at(4030)
+        ledger.set_run_state(run_id, "finished", exit_code=0)  # 30 s
+        assert active_seconds(ledger, run_id) == pytest.approx(55.0)
+        assert summary_data(ledger, run_id)["wall_seconds"] == 55.0
+        status = cli("status", "latest", "--workspace", ledger.workspace).output
+    assert "Wall time: 0:00:55" in status
