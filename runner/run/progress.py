@@ -128,8 +128,11 @@ class Display:
         return 100.0 * self.fig.finished / self.fig.total if self.fig.total else 100.0
 
     def refresh(self) -> None:
-        self.fig = self.source()
+        """The figures from the ledger again; one that cannot be read now keeps the last ones
+        (the display never stops a run: the run's own error is what matters)."""
         self._refreshed = self.now()
+        with contextlib.suppress(Exception):
+            self.fig = self.source()
 
     def headline(self) -> str:
         """``12/40 30% ETA 0:04:05 123.40 credits``: what must fit any terminal."""
@@ -167,10 +170,7 @@ class Display:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        # the final figures are the ledger's, whatever events said (one that cannot be read
-        # now keeps the last figures: the run's own error is what matters)
-        with contextlib.suppress(Exception):
-            self.refresh()
+        self.refresh()  # the final figures are the ledger's, whatever events said
         if self._progress is not None:
             self._update()
             self._progress.__exit__(kind, exc, tb)
