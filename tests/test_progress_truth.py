@@ -235,7 +235,7 @@ def test_log_mode_prints_elapsed_percent_eta_and_one_line_per_job_event() -> Non
     now = Clock()
     figs = [_figures(total=4, waiting=4)]
     out = io.StringIO()
-    display = Display(lambda: figs[-1], out, interval=10.0, now=now)
+    display = Display(lambda: figs[-1], out, interval=10.0, now=now, heartbeat=None)
     with display:
         figs.append(_figures(total=4, waiting=2, running=1, done=1, credits=30))
         now.t += 5.0
@@ -257,6 +257,16 @@ def test_log_mode_prints_elapsed_percent_eta_and_one_line_per_job_event() -> Non
         lines[4],
     ), lines
     assert len(lines) == 5  # the closing line is not said twice
+
+
+def test_log_mode_says_where_the_run_is_while_no_job_changes() -> None:
+    out = io.StringIO()
+    fig = _figures(total=2, running=2, credits=10)
+    with Display(lambda: fig, out, interval=0.2, heartbeat=0.02):
+        time.sleep(0.7)  # a video generating: no event
+    beats = [m for m in map(LOG_LINE.match, out.getvalue().splitlines()) if m]
+    assert len(beats) >= 3, out.getvalue()
+    assert {b["groups"] for b in beats} == {"submitted 2 | running 2 | done 0"}
 
 
 # ---------------------------------------------------------------------- in process

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -84,7 +85,8 @@ class Display:
 
     ``source`` gives the run's figures from the ledger; it is read when the display opens,
     at most every ``refresh`` seconds while jobs change, and when it closes. ``interval``:
-    seconds between the periodic lines of log mode."""
+    seconds between the periodic lines of log mode, which a thread looks to every
+    ``heartbeat`` seconds while no event comes (None: only events bring them)."""
 
     def __init__(
         self,
@@ -95,6 +97,7 @@ class Display:
         refresh: float = 1.0,
         console: Console | None = None,
         now: Callable[[], float] = time.monotonic,
+        heartbeat: float | None = 1.0,
     ) -> None:
         self.source = source
         self.console = console or Console(file=stream, highlight=False, soft_wrap=True)
@@ -111,6 +114,10 @@ class Display:
         self._throttle_told = False
         self._progress: Progress | None = None
         self._task: TaskID | None = None
+        self._lock = threading.Lock()  # log lines come from events and from the heartbeat
+        self._closing = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+        self._beat_every = heartbeat
 
     # ------------------------------------------------------------------ figures
 
@@ -165,17 +172,30 @@ class Display:
             self._update()
         else:
             self._line(force=True)  # where the run starts from (a resume: what is done)
+            if self._beat_every is not None:
+                self._heartbeat = threading.Thread(target=self._beat, daemon=True)
+                self._heartbeat.start()
         return self
+
+    def _beat(self) -> None:
+        """Log mode: the periodic line also while no job changes (videos take minutes), from
+        the figures already read (the ledger is read by the run's own thread only)."""
+        assert self._beat_every is not None
+        while not self._closing.wait(self._beat_every):
+            self._line()
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._closing.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
         self.refresh()  # the final figures are the ledger's, whatever events said
         if self._progress is not None:
             self._update()
             self._progress.__exit__(kind, exc, tb)
         else:
-            self._line(force=True)
+            self._line(force=True, closing=True)
 
     # ------------------------------------------------------------------ events
 
@@ -188,7 +208,8 @@ class Display:
     def _write(self, text: str) -> None:
         """A log line, time first; written as is (rich's layout is not needed for plain
         lines, and costs 50 times more: a line per job event at 100,000 jobs)."""
-        self.console.file.write(f"{time.strftime('%H:%M:%S')} {text}\n")
+        with self._lock:
+            self.console.file.write(f"{time.strftime('%H:%M:%S')} {text}\n")
 
     def __call__(self, event: Event) -> None:
         if event.spent is not None:
@@ -221,15 +242,18 @@ class Display:
             groups=self.fig.text(first=("done", "running", "failed", "held")),
         )
 
-    def _line(self, force: bool = False) -> None:
-        """The periodic line of log mode; never twice in a row for the same figures."""
-        now = self.now()
-        if not force and now - self._last_line < self.interval:
-            return
-        self._last_line = now
-        if self.fig == self._last_said:
-            return
-        self._last_said = self.fig
-        self._write(
-            f"{self.headline()} | elapsed {clock_text(now - self.started)} | {self.fig.text()}"
-        )
+    def _line(self, force: bool = False, closing: bool = False) -> None:
+        """The periodic line of log mode. The closing line is left out when the last line
+        said the same figures (the end is not said twice)."""
+        with self._lock:
+            now = self.now()
+            if not force and now - self._last_line < self.interval:
+                return
+            if closing and self.fig == self._last_said:
+                return
+            self._last_line, self._last_said = now, self.fig
+            text = (
+                f"{time.strftime('%H:%M:%S')} {self.headline()} | elapsed "
+                f"{clock_text(now - self.started)} | {self.fig.text()}\n"
+            )
+            self.console.file.write(text)
