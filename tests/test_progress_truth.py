@@ -355,14 +355,17 @@ async def test_wall_time_counts_the_stretches_at_work_not_the_gaps_between_them(
         at(2000)
         ledger.set_run_state(run_id, "running")
         at(2005)
-        ledger.event(run_id, None, "note", "the last thing before a kill -9")
+        ledger.event(run_id, None, "note", "an event")
+        at(2040)
+        (job,) = ledger.jobs(run_id)
+        ledger.progress(job.job_id, 50)  # the last thing recorded before a kill -9
         at(3000)
-        ledger.settle_orphans()  # the next runner finds it "running": 5 s, not 1,000
+        ledger.settle_orphans()  # the next runner finds it "running": 40 s, not 1,000
         at(4000)
         ledger.set_run_state(run_id, "running")
         at(4030)
         ledger.set_run_state(run_id, "finished", exit_code=0)  # 30 s
-        assert active_seconds(ledger, run_id) == pytest.approx(55.0)
-        assert summary_data(ledger, run_id)["wall_seconds"] == 55.0
+        assert active_seconds(ledger, run_id) == pytest.approx(90.0)
+        assert summary_data(ledger, run_id)["wall_seconds"] == 90.0
         status = cli("status", "latest", "--workspace", ledger.workspace).output
-    assert "Wall time: 0:00:55" in status
+    assert "Wall time: 0:01:30" in status

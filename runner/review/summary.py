@@ -65,25 +65,33 @@ def active_seconds(store: Store, run_id: str) -> float | None:
     ).fetchall()
     total, opened = 0.0, None  # opened: (event_id, at) of the stretch under way
 
-    def last_recorded(after: int, before: int | None) -> float:
+    def last_recorded(after: int, before: int | None, until: float) -> float:
+        """The last thing a runner that died recorded: an event, or a change to a job
+        (before ``until``, when the next runner found it dead)."""
         row = store.conn.execute(
             "SELECT MAX(at) FROM events WHERE run_id = ? AND event_id > ? AND event_id < ?",
             (run_id, after, before if before is not None else 2**62),
         ).fetchone()
-        return float(row[0]) if row[0] is not None else 0.0
+        job = store.conn.execute(
+            "SELECT MAX(updated_at) FROM jobs WHERE run_id = ? AND updated_at < ?",
+            (run_id, until),
+        ).fetchone()
+        return max(float(row[0] or 0.0), float(job[0] or 0.0))
 
     for event_id, at, kind, detail in marks:
         if kind == "run_running":
             if opened is not None:  # the one before ended with nothing said
-                total += max(last_recorded(opened[0], event_id), opened[1]) - opened[1]
+                end = last_recorded(opened[0], event_id, at)
+                total += max(end, opened[1]) - opened[1]
             opened = (event_id, at)
         elif opened is not None:
-            end = last_recorded(opened[0], event_id) if detail == _ORPHANED else at
-            total += max(end, opened[1]) - opened[1]
+            end = last_recorded(opened[0], event_id, at) if detail == _ORPHANED else at
+            total += max(min(end, at), opened[1]) - opened[1]
             opened = None
     if opened is not None:
         run = store.run(run_id)
-        end = time.time() if run.state == "running" else last_recorded(opened[0], None)
+        now = time.time()
+        end = now if run.state == "running" else last_recorded(opened[0], None, now)
         total += max(end, opened[1]) - opened[1]
     if not marks:  # a ledger from before these events: its start to its end
         run = store.run(run_id)
