@@ -210,6 +210,7 @@ class Display:
         lines, and costs 50 times more: a line per job event at 100,000 jobs)."""
         with self._lock:
             self.console.file.write(f"{time.strftime('%H:%M:%S')} {text}\n")
+            self.console.file.flush()  # a log read as it is written, in order with stdout
 
     def __call__(self, event: Event) -> None:
         if event.spent is not None:
@@ -257,3 +258,4 @@ class Display:
                 f"{clock_text(now - self.started)} | {self.fig.text()}\n"
             )
             self.console.file.write(text)
+            self.console.file.flush()
