@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +170,14 @@ def run_options(f: Any) -> Any:
             "sending it once more with the same Idempotency-Key.",
         ),
         click.option(
+            "--tag",
+            "tags",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Label the run, e.g. --tag client=acme (repeatable; `runner spend --by tag` "
+            "sums credits by them; a promotion keeps its parent's tags).",
+        ),
+        click.option(
             "--grace",
             type=click.FloatRange(min=0),
             help="Seconds a Ctrl-C or SIGTERM lets paid videos finish before the run stops; "
@@ -178,6 +188,8 @@ def run_options(f: Any) -> Any:
     @functools.wraps(f)
     def command(*args: Any, **kwargs: Any) -> Any:
         given = {name: kwargs.pop(name) for name in TUNING}
+        # recorded on the run by `execute_run`, which every command of these options calls
+        click.get_current_context().meta[TAGS] = parse_tags(kwargs.pop("tags"))
         given["replay"] = False if given.pop("no_replay") else None
         usd = kwargs.pop("budget_usd")
         if usd is not None:
@@ -189,6 +201,25 @@ def run_options(f: Any) -> Any:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+TAGS = "runner.tags"
+TAG_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def parse_tags(given: Iterable[str], option: str = "--tag") -> list[tuple[str, str]]:
+    """``KEY=VALUE`` pairs: the key letters, digits, _ and -; the value not empty."""
+    tags = []
+    for text in given:
+        key, sep, value = text.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not TAG_KEY.match(key) or not value:
+            raise InputError(
+                f"{option} {text!r}: write KEY=VALUE, e.g. {option} client=acme (the key "
+                "letters, digits, _ and - only; the value not empty)"
+            )
+        tags.append((key, value))
+    return tags
 
 
 def budget_in_credits(usd: float, credits: float | None, prices: PriceTable) -> float:
@@ -231,6 +262,8 @@ def execute_run(
 ) -> int:
     """Run the dispatcher, then write the report and the summary. ``yes``: a shortfall of
     credits found by the preflight caps the run instead of refusing it."""
+    context = click.get_current_context(silent=True)
+    ledger.tag(run_id, context.meta.get(TAGS, []) if context else [])
     tally = ledger.tally(run_id)
     display = Display(tally.total, tally[DONE], sys.stderr)
     display.credits = tally.spent
