@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -15,6 +16,7 @@ from click.testing import Result
 from runner.run.ledger import Ledger
 
 from .runhelp import grid, simulator, truth
+from .test_browser_report import CHROMIUM, Opened, browser  # noqa: F401 - the fixture
 from .test_promote import write_winners
 from .test_report import Page, jobs_of
 
@@ -143,3 +145,38 @@ def test_a_rerun_after_prune_pays_again_for_pruned_videos_only(
     assert sorted(books["creates_by_body"].values()) == [1, 2, 2, 2]  # 3 bodies paid again
     second = [j for j in jobs(ws) if j["run_id"] != first[0]["run_id"]]
     assert [j["reused_from"] for j in second].count(first[0]["run_id"]) == 1
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /usr/bin/chromium")
+def test_in_a_browser_a_pruned_card_shows_its_poster_and_note_and_never_a_player(
+    swept: Path,  # before the browser: a run cannot start inside Playwright's event loop
+    cli: Callable[..., Result],
+    ws: Path,
+    tmp_path: Path,
+    browser: Any,  # noqa: F811 - the fixture of test_browser_report
+) -> None:
+    before = jobs(ws)
+    run_id, winner = before[0]["run_id"], before[1]
+    winners = write_winners(tmp_path / "winners.csv", [winner])
+    assert cli("prune", run_id, "--keep", winners, "--yes", "--workspace", ws).exit_code == 0
+
+    opened = Opened(browser, ws / run_id / "index.html")
+    try:
+        pruned = opened.page.locator(".media.pruned")
+        assert pruned.count() == 3
+        assert opened.texts(".media.pruned .badge-b") == ["video removed by prune"] * 3
+        assert opened.page.locator(".media.pruned img").count() == 3  # the posters
+        for i in range(3):
+            pruned.nth(i).hover()
+            pruned.nth(i).click()
+        opened.settle()
+        assert opened.page.locator("video").count() == 0  # no player, no broken request
+        playable = opened.page.locator(".media[data-k]")
+        assert playable.count() == 1  # the kept winner
+        playable.first.click()
+        opened.settle()
+        assert opened.page.locator(".media[data-k] video").count() == 1
+        opened.clean()
+    finally:
+        opened.close()
