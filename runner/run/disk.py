@@ -24,6 +24,7 @@ anyone who wants to see the stop) can fill a small disk with real downloads.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -77,8 +78,9 @@ def media_bytes(workspace: Path) -> int:
     total = 0
     for media in workspace.glob("*/media"):
         for entry in os.scandir(media):
-            if entry.is_file(follow_symlinks=False):
-                total += entry.stat(follow_symlinks=False).st_size
+            with contextlib.suppress(FileNotFoundError):  # a .part renamed meanwhile
+                if entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
     return total
 
 
