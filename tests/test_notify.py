@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+import signal
 import socket
 import threading
 import time
@@ -22,7 +23,7 @@ from click.testing import Result
 
 from runner.review import notify
 
-from .runhelp import grid, simulator, truth
+from .runhelp import grid, simulator, spawn, truth
 
 
 @dataclass
@@ -146,6 +147,30 @@ def test_a_run_stopped_by_its_budget_notifies_and_so_does_its_resume_through_the
     assert first["text"].startswith(f"runner: run g ({run}) stopped (exit 3): {done}/6 done, ")
     assert first["text"].endswith(f"Next: runner resume {run}")
     assert second["state"] == "finished" and second["counts"] == {"done": 6}
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_sigterm_after_its_grace_notifies_with_the_command_that_goes_on(
+    tmp_path: Path,
+) -> None:
+    exp, ws = grid(tmp_path / "g.csv", 6), tmp_path / "ws"
+    with simulator(speed=20.0) as api, webhook() as hook:
+        proc = spawn(
+            "run", exp, "--base-url", api, "--workspace", ws, "--rate", "4", "--grace", "1",
+            "--notify", hook.url,
+        )  # fmt: skip
+        while not truth(api)["tasks"]:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        paid = len(truth(api)["tasks"])
+
+    assert proc.returncode == 3, err
+    (body,) = hook.bodies()
+    assert body["state"] == "stopped" and body["exit_code"] == 3
+    assert "SIGTERM" in body["stop_reason"] and "grace ran out" in body["stop_reason"]
+    assert sum(body["counts"].values()) == 6 and body["counts"].get("pending", 0) >= 6 - paid
+    assert body["text"].endswith(f"Next: runner resume {body['run']}")
 
 
 def test_an_unreachable_webhook_is_one_line_on_stderr_and_the_run_still_exits_0(
