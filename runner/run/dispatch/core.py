@@ -227,8 +227,9 @@ class Dispatcher:
         return False
 
     def _owed(self) -> int:
+        """Videos paid for (or being created) and not saved yet."""
         tally = self.ledger.tally(self.run_id)
-        return sum(tally[state] for state in (*L.ACTIVE, L.COMPLETED))
+        return sum(tally[state] for state in (L.SUBMITTING, *L.ACTIVE, L.COMPLETED))
 
     def emit(self, kind: str, row: L.JobRecord | None = None, detail: str = "") -> None:
         """Tell the display; every event carries the run's spent figure from the ledger."""
