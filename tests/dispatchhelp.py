@@ -81,6 +81,7 @@ async def dispatch(
     during: Callable[[Dispatcher], Awaitable[None]] | None = None,
     kill_after: float | None = None,
     emit: Callable[[Event], None] | None = None,
+    free_bytes: Callable[[], int | None] | None = None,
     **settings: Any,
 ) -> Outcome:
     """Run the dispatcher to its end while ``clock`` drives time (and ``during`` acts on
@@ -107,6 +108,7 @@ async def dispatch(
             emit or run.events.append,
             clock=clock,
             rand=lambda: 0.5,
+            free_bytes=free_bytes,
         )
         with stamina.set_testing(True, attempts=20):  # stamina's own waits are wall time
             async with anyio.create_task_group() as tg:

@@ -4,7 +4,7 @@
 commands on it when imported here.
 """
 
-from . import operate, planning, prices, reading, simulate  # noqa: F401 - they register commands
+from . import housekeeping, operate, planning, prices, reading, simulate  # noqa: F401 - they register commands
 from .base import main
 
 __all__ = ["main"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +17,17 @@ from .. import __version__, logs
 from ..errors import InputError, RunnerError
 from ..grid.pricing import PriceTable, prices_for
 from ..review import report
-from ..review.summary import end_lines
+from ..review.notify import notify_url, shown
+from ..review.notify import send as send_notification
+from ..review.summary import end_lines, summary_data
 from ..run import runs
 from ..run.backend import Backend, api_key_from_env
 from ..run.backend import choose as choose_backend
+from ..run.disk import MIN_FREE_ENV, SIZE, room_problem
 from ..run.dispatch import Settings
 from ..run.events import figures
 from ..run.ledger import Ledger, Store, reader
+from ..run.outlook import Outlook
 from ..run.progress import Display
 from ..run.records import RunRecord
 
@@ -122,9 +128,33 @@ def confirm_spend(yes: bool, what: str = "run") -> None:
         raise click.exceptions.Exit(2)
 
 
+def confirm_room(ahead: Outlook, workspace: Path, min_free: int | None, yes: bool) -> None:
+    """Before a run: the plan's videos must leave the disk margin free (README "Disk space").
+    Short of it, --yes or a person's yes at a terminal starts anyway (creates stop at the
+    margin); otherwise nothing starts (exit 2)."""
+    problem = room_problem(ahead, workspace, min_free)
+    if problem is None:
+        return
+    later = "new creates stop at the margin, and `runner resume` goes on once there is room."
+    if yes:
+        click.echo(f"Warning: {problem} Starting anyway: {later}", err=True)
+        return
+    if not stdin_is_terminal():
+        raise InputError(f"{problem} Add --yes to start anyway: {later} Nothing was spent.")
+    click.echo(f"Warning: {problem}", err=True)
+    try:
+        agreed = click.confirm("Start anyway?", default=False)
+    except click.Abort:
+        agreed = False
+    if not agreed:
+        click.echo("Not started: nothing spent.", err=True)
+        raise click.exceptions.Exit(2)
+
+
 # Options that tune the dispatcher; `run_options` hands them to the command as one
 # ``tuning`` mapping of what was given (a resumed run keeps its saved values for the rest).
-TUNING = ("rate", "poll_rate", "concurrency", "budget", "no_replay", "grace")
+TUNING = ("rate", "poll_rate", "concurrency", "budget", "no_replay", "grace", "min_free_disk")
+NOTIFY = "runner.notify"  # where `run_options` leaves the checked --notify URL (ctx.meta)
 
 
 def run_options(f: Any) -> Any:
@@ -170,16 +200,40 @@ def run_options(f: Any) -> Any:
             "sending it once more with the same Idempotency-Key.",
         ),
         click.option(
+            "--tag",
+            "tags",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Label the run, e.g. --tag client=acme (repeatable; `runner spend --by tag` "
+            "sums credits by them; a promotion keeps its parent's tags).",
+        ),
+        click.option(
             "--grace",
             type=click.FloatRange(min=0),
             help="Seconds a Ctrl-C or SIGTERM lets paid videos finish before the run stops; "
             "the rest continues with `runner resume` [default: 60].",
+        ),
+        click.option(
+            "--notify",
+            metavar="URL",
+            help="POST the run's summary here when it ends or stops, e.g. a Slack incoming "
+            "webhook (default: $RUNNER_NOTIFY_URL).",
+        ),
+        click.option(
+            "--min-free-disk",
+            type=SIZE,
+            envvar=MIN_FREE_ENV,
+            help="Free disk space to keep under the videos: new creates stop below it "
+            "(e.g. 500MB, 2GB) [default: 1GB, or more while many videos are in flight].",
         ),
     ]
 
     @functools.wraps(f)
     def command(*args: Any, **kwargs: Any) -> Any:
         given = {name: kwargs.pop(name) for name in TUNING}
+        # recorded on the run by `execute_run`, which every command of these options calls
+        click.get_current_context().meta[TAGS] = parse_tags(kwargs.pop("tags"))
+        click.get_current_context().meta[NOTIFY] = notify_url(kwargs.pop("notify"))
         given["replay"] = False if given.pop("no_replay") else None
         usd = kwargs.pop("budget_usd")
         if usd is not None:
@@ -191,6 +245,25 @@ def run_options(f: Any) -> Any:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+TAGS = "runner.tags"
+TAG_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def parse_tags(given: Iterable[str], option: str = "--tag") -> list[tuple[str, str]]:
+    """``KEY=VALUE`` pairs: the key letters, digits, _ and -; the value not empty."""
+    tags = []
+    for text in given:
+        key, sep, value = text.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not TAG_KEY.match(key) or not value:
+            raise InputError(
+                f"{option} {text!r}: write KEY=VALUE, e.g. {option} client=acme (the key "
+                "letters, digits, _ and - only; the value not empty)"
+            )
+        tags.append((key, value))
+    return tags
 
 
 def budget_in_credits(usd: float, credits: float | None, prices: PriceTable) -> float:
@@ -233,6 +306,8 @@ def execute_run(
 ) -> int:
     """Run the dispatcher, then write the report and the summary. ``yes``: a shortfall of
     credits found by the preflight caps the run instead of refusing it."""
+    context = click.get_current_context(silent=True)
+    ledger.tag(run_id, context.meta.get(TAGS, []) if context else [])
     display = Display(functools.partial(figures, ledger, run_id), sys.stderr)
     outcome = None
     try:
@@ -257,11 +332,36 @@ def execute_run(
         raise
     finally:
         code = runs.finish_state(ledger, run_id, outcome) if outcome else 3
+        url = _notify_target()
         with reader(ledger.workspace) as store:
             path = report.build(store, ledger.workspace, run_id)
             print_summary(store, run_id, outcome)
+            summary = summary_data(store, run_id) if url else None
         click.echo(f"Report: {path}")
+        if url and summary is not None:
+            notify(ledger, url, summary)
     return code
+
+
+def _notify_target() -> str | None:
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get(NOTIFY) if ctx is not None else None
+
+
+def notify(ledger: Ledger, url: str, summary: dict[str, Any]) -> None:
+    """Send the summary to ``url``; a failure is one line on stderr (and an event in the
+    ledger), never fatal."""
+    problem = send_notification(url, summary, api_key_from_env())
+    with contextlib.suppress(Exception):  # the ledger's own trouble was said already
+        ledger.event(summary["run"], None, "notify_failed" if problem else "notified", problem)
+    if problem is None:
+        click.echo(f"Notified {shown(url)}.")
+    else:
+        click.echo(
+            f"Warning: the notification to {shown(url)} failed ({problem}); the run's summary "
+            f"is in {summary['run']}/summary.json.",
+            err=True,
+        )
 
 
 def print_summary(store: Store, run_id: str, outcome: Any) -> None:

@@ -24,6 +24,7 @@ from ..run.place import check_workspace
 from .base import (
     CONTEXT,
     backend_of,
+    confirm_room,
     confirm_spend,
     execute_run,
     main,
@@ -278,6 +279,7 @@ def run(
     for line in quote_lines(result, ahead, workspace, result.warnings, simulated=chosen.simulated):
         click.echo(line)
     check_budget(result, settings.budget, workspace, reuse=not no_reuse)
+    confirm_room(ahead, workspace, settings.min_free_disk, yes)
     if not chosen.simulated and ahead.send:
         confirm_spend(yes)
     with Ledger.open(workspace) as ledger:
@@ -429,6 +431,7 @@ def promote(
             f"{promotion.collapsed} pick(s) were samples of the same variant and are rendered once."
         )
     check_budget(plan, settings.budget, workspace, reuse=not no_reuse)
+    confirm_room(ahead, workspace, settings.min_free_disk, yes)
     if not chosen.simulated and ahead.send:
         confirm_spend(yes)
     with Ledger.open(workspace) as ledger:

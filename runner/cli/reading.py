@@ -63,7 +63,13 @@ def status(run_ref: str | None, as_json: bool, workspace: Path) -> None:
         tally = store.tally(r.run_id)
         fig = figures_of(store, r.run_id)
         click.echo(f"Run {r.run_id} ({r.name}): {r.state}, tier {r.tier}, backend {r.backend}")
+        tags = store.tags(r.run_id)
+        if tags:
+            click.echo("Tags: " + ", ".join(f"{k}={v}" for k, v in tags.items()))
         click.echo(f"Jobs: {fig.finished:,}/{fig.total:,} finished: {fig.text()}")
+        pruned = store.pruned(r.run_id)
+        if pruned:
+            click.echo(f"{pruned} video(s) pruned (posters and frame strips kept)")
         click.echo(
             f"Spent: {tally.money_text()}" + (f", of a {r.budget:,.2f} budget" if r.budget else "")
         )

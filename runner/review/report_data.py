@@ -66,8 +66,19 @@ JOB_FIELDS = (
     "parent",
 )
 # The columns of one job's media: the video URL, then the poster and strip URLs (1 when they
-# sit beside the video as <stem>.jpg and <stem>.strip.jpg), then what the probe measured.
-MEDIA_FIELDS = ("video", "poster", "strip", "duration", "width", "height", "audio", "fps")
+# sit beside the video as <stem>.jpg and <stem>.strip.jpg), then what the probe measured,
+# then, when `runner prune` removed the video, what became of it (the page shows the poster).
+MEDIA_FIELDS = (
+    "video",
+    "poster",
+    "strip",
+    "duration",
+    "width",
+    "height",
+    "audio",
+    "fps",
+    "pruned",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,8 +409,9 @@ def _probe_of(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def media_entry(row: Mapping[str, Any], prefix: str, fps: float | None) -> list[Any] | None:
-    """``[video, poster, strip, duration, width, height, audio, fps]`` with relative URLs
-    under ``prefix``, or None when the job has no usable video file."""
+    """``[video, poster, strip, duration, width, height, audio, fps, pruned]`` with relative
+    URLs under ``prefix``, or None when the job has no usable video file. ``pruned``: the
+    note of `runner prune` when the video was removed (the poster stays)."""
     video = safe_name(row.get("file"))
     if video is None:
         return None
@@ -414,6 +426,7 @@ def media_entry(row: Mapping[str, Any], prefix: str, fps: float | None) -> list[
         row.get("video_height"),
         row.get("video_has_audio"),
         fps,
+        row.get("video_pruned"),
     ]
 
 

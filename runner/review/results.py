@@ -51,6 +51,7 @@ def result_rows(store: Store, run_id: str) -> list[dict[str, Any]]:
                 "mismatches": "; ".join(media.get("mismatches", [])),
                 "poster": media.get("poster"),
                 "strip": media.get("strip"),
+                "video_pruned": media.get("pruned"),  # what `runner prune` did with it
             }
         )
     return rows

@@ -122,6 +122,7 @@ def summary_data(store: Store, run_id: str) -> dict[str, Any]:
         "experiment": run.experiment,
         "tier": run.tier,
         "backend": run.backend,
+        "tags": store.tags(run_id),
         "state": run.state,
         "exit_code": run.exit_code,
         "stop_reason": run.stop_reason,

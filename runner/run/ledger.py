@@ -277,6 +277,17 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ALTER TABLE attempts ADD COLUMN body_json TEXT;
     """,
     ),
+    (
+        "006_run_tags",  # labels of a run (client=acme) for `runner spend --by tag`
+        """
+    CREATE TABLE run_tags (
+        run_id TEXT NOT NULL REFERENCES runs(run_id),
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    );
+    """,
+    ),
 )
 
 RELEASED_OUTCOMES = ("not_sent", "rejected", "released")
@@ -453,6 +464,23 @@ class Store:
                 "SELECT * FROM runs WHERE parent_run = ? ORDER BY created_at", (run_id,)
             )
         ]
+
+    def tags(self, run_id: str) -> dict[str, str]:
+        """The run's tags (``--tag key=value``), by key."""
+        return dict(
+            self.conn.execute(
+                "SELECT key, value FROM run_tags WHERE run_id = ? ORDER BY key", (run_id,)
+            ).fetchall()
+        )
+
+    def pruned(self, run_id: str) -> int:
+        """How many of the run's videos `runner prune` removed or archived."""
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM jobs WHERE run_id = ?"
+            " AND json_extract(media_json, '$.pruned') IS NOT NULL",
+            (run_id,),
+        ).fetchone()
+        return int(row[0])
 
     # ------------------------------------------------------------------ jobs
 
@@ -818,6 +846,12 @@ class Ledger(Store):
                     for j in jobs
                 ),
             )
+            if run.get("parent_run"):  # a promotion carries its parent's tags
+                db.execute(
+                    "INSERT INTO run_tags (run_id, key, value)"
+                    " SELECT ?, key, value FROM run_tags WHERE run_id = ?",
+                    (run["run_id"], run["parent_run"]),
+                )
             reused = self._reuse(db, run["run_id"], now) if reuse else 0
             _event(db, run["run_id"], None, "run_created", None)
         return reused
@@ -866,6 +900,31 @@ class Ledger(Store):
                 (state, exit_code, clip(stop_reason), now, state, now, run_id),
             )
             _event(db, run_id, None, f"run_{state}", stop_reason)
+
+    def tag(self, run_id: str, tags: Iterable[tuple[str, str]]) -> None:
+        """Set the run's tags (a key given again takes the new value)."""
+        tags = list(tags)
+        if not tags:
+            return
+        with self.write() as db:
+            db.executemany(
+                "INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+                ((run_id, k, v) for k, v in tags),
+            )
+            _event(db, run_id, None, "tags", ", ".join(f"{k}={v}" for k, v in tags))
+
+    def mark_pruned(self, run_id: str, notes: Mapping[int, str]) -> None:
+        """`runner prune`: these jobs' videos are (about to be) removed or archived; each
+        job's media record keeps what became of its video (``pruned``), so the report shows
+        its poster with that note. Committed before a file is touched."""
+        with self.write() as db:
+            db.executemany(
+                "UPDATE jobs SET media_json = json_set(COALESCE(media_json, '{}'),"
+                " '$.pruned', ?) WHERE job_id = ? AND run_id = ?",
+                ((note, job_id, run_id) for job_id, note in notes.items()),
+            )
+            _event(db, run_id, None, "pruned", f"{len(notes)} video(s)")
 
     def save_settings(self, run_id: str, settings: Any) -> None:
         """The dispatcher settings now in force for a run (a resume that changed them)."""

@@ -33,6 +33,7 @@ import httpx
 
 from runner import USER_AGENT
 from runner.errors import RunnerError
+from runner.run.disk import over_budget
 from runner.run.failpoints import disk_full, failpoint
 from runner.urls import is_private_host
 
@@ -467,7 +468,7 @@ class _PartFile:
     def write(self, data: bytes) -> None:
         assert self.fd is not None
         with disk_errors(self.path):
-            if disk_full("media_write"):  # a durability test's full disk
+            if disk_full("media_write") or over_budget(self.path, len(data)):  # tests' full disks
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
             view = memoryview(data)
             while view:

@@ -79,7 +79,9 @@
     if (!video) return null;
     const stem = video.replace(/\.[A-Za-z0-9]+$/, '');
     const pick = (v, ext) => (v === 1 ? safeUrl(stem + ext) : safeUrl(v));
-    return { video: video, poster: pick(m[1], '.jpg'), strip: pick(m[2], '.strip.jpg'), duration: m[3],
+    // m[8]: `runner prune` removed the video (the poster and strip stay): no player
+    const pruned = typeof m[8] === 'string' && m[8] ? m[8] : null;
+    return { video: pruned ? null : video, pruned: pruned, poster: pick(m[1], '.jpg'), strip: pick(m[2], '.strip.jpg'), duration: m[3],
       width: m[4], height: m[5], audio: m[6], fps: m[7] || 24 };
   }
   const jobs = DATA.jobs.map((a, i) => ({
@@ -395,8 +397,15 @@
     if (j.message && j.state !== 'expired') box.append(h('div', { class: 'err-msg', text: clip(j.message, 2000) }));
     return box;
   }
+  function prunedBox(j) {
+    const box = h('div', { class: 'media pruned', title: j.media.pruned });
+    if (j.media.poster) box.append(h('img', { src: j.media.poster, loading: 'lazy', decoding: 'async', alt: '' }));
+    box.append(h('span', { class: 'badge-b', text: j.media.pruned }));
+    return box;
+  }
   function mediaBox(j) {
     if (!j.media) return h('div', { class: 'media' }, problemBox(j));
+    if (j.media.pruned) return prunedBox(j);
     const box = h('div', { class: 'media', 'data-k': boxKey(j), title: 'Hover to preview, click to play' });
     if (j.media.poster) box.append(h('img', { src: j.media.poster, loading: 'lazy', decoding: 'async', alt: '' }));
     if (j.media.duration) box.append(h('span', { class: 'badge-r', text: j.media.duration.toFixed(1) + ' s' }));
@@ -833,7 +842,7 @@
   let hoverBox = null, hoverTimer = 0;
   function startVideo(box, sticky) {
     const j = jobOfBox(box);
-    if (!j || !j.media) return null;
+    if (!j || !j.media || !j.media.video) return null;
     let v = box.querySelector('video');
     if (!v) {
       v = h('video', { preload: 'none', playsinline: true, src: j.media.video, poster: j.media.poster });
@@ -1099,8 +1108,8 @@
     list.forEach((j, i) => {
       const label = h('span', { class: 'slot-label' }, h('span', { class: 'ab', text: letters[i] }),
         clip(j.name, 60) + ' · ' + j.tier + (j.unit && j.unit.jobs.length > 1 ? ' · ' + j.sample + '/' + j.unit.jobs.length : ''));
-      if (!j.media) {
-        stage.append(h('div', { class: 'slot nofile' }, label, h('div', null, stateOf(j.state)[0] + (j.code ? ': ' + j.code : ''))));
+      if (!j.media || !j.media.video) {
+        stage.append(h('div', { class: 'slot nofile' }, label, h('div', null, j.media && j.media.pruned ? j.media.pruned : stateOf(j.state)[0] + (j.code ? ': ' + j.code : ''))));
         return;
       }
       const v = h('video', { preload: 'auto', playsinline: true, src: j.media.video, poster: j.media.poster });
@@ -1261,7 +1270,8 @@
     const stage = $('view-stage');
     const old = stage.querySelector('video');
     if (old) { old.pause(); old.removeAttribute('src'); old.load(); }
-    if (j.media) {
+    if (j.media && j.media.pruned) stage.replaceChildren(prunedBox(j));
+    else if (j.media) {
       const v = h('video', { preload: 'auto', playsinline: true, controls: true, src: j.media.video, poster: j.media.poster });
       v.muted = S.muted; v.loop = S.loop; v.autoplay = true;
       stage.replaceChildren(v);

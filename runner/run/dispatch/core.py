@@ -41,6 +41,7 @@ import httpx
 from ...providers.base import AccessLost, Provider, TaskView, Transient
 from .. import ledger as L
 from ..clock import Clock
+from ..disk import WAIT, DiskGuard
 from ..events import Event
 from ..limits import Pause
 from .creates import Creates
@@ -66,6 +67,7 @@ class Settings:
     trusted_origins: tuple[str, ...] = ()
     max_video_bytes: int = 512 * 1024 * 1024
     grace: float = 60.0  # wall seconds paid work may go on after a Ctrl-C or SIGTERM (--grace)
+    min_free_disk: int | None = None  # bytes kept free under the videos (`runner.run.disk`)
 
 
 @dataclass
@@ -91,6 +93,7 @@ class Dispatcher:
         *,
         clock: Clock | None = None,
         policy: PollPolicy | None = None,
+        free_bytes: Callable[[], int | None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.run_id = run_id
@@ -111,6 +114,10 @@ class Dispatcher:
         self.uploads = Uploads(self)
         self.polls = Polls(self, policy if policy is not None else PollPolicy())
         self.fetches = Fetches(self, files, media_dir)
+        # free bytes for the videos: the disk's, or ``free_bytes()`` (tests)
+        self.disk = DiskGuard(
+            ledger.conn, run_id, media_dir, settings.min_free_disk, free_bytes, settings.downloads
+        )
 
     def __repr__(self) -> str:
         return (
@@ -204,6 +211,25 @@ class Dispatcher:
     def start_soon(self, func: Callable[..., Any], *args: Any) -> None:
         assert self._tg is not None, "the dispatcher is not running"
         self._tg.start_soon(func, *args)
+
+    async def disk_room(self, job: L.JobRecord) -> bool:
+        """Room on the disk for this job's video and the paid ones not saved yet; while only
+        those stand in the way, wait for them; when the next alone would not fit, stop
+        creates (`runner.run.disk`)."""
+        while not self.outcome.stop_kind:
+            verdict = self.disk.check(job.body, self.in_flight, self._owed)
+            if verdict is None:
+                return True
+            if verdict != WAIT:
+                self.stop_creates("disk", verdict[0].upper() + verdict[1:])
+                break
+            await self.wait_change(5.0 * self.clock.scale)
+        return False
+
+    def _owed(self) -> int:
+        """Videos paid for (or being created) and not saved yet."""
+        tally = self.ledger.tally(self.run_id)
+        return sum(tally[state] for state in (L.SUBMITTING, *L.ACTIVE, L.COMPLETED))
 
     def emit(self, kind: str, row: L.JobRecord | None = None, detail: str = "") -> None:
         """Tell the display; every event carries the run's spent figure from the ledger."""

@@ -78,7 +78,7 @@ class Creates:
             if job is None:
                 return
             await self._turn()
-            if self.d.outcome.stop_kind:
+            if self.d.outcome.stop_kind or not await self.d.disk_room(job):
                 return
             self.d.in_flight += 1
             self.d.start_soon(self._submit, job)
