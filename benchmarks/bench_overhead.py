@@ -14,12 +14,14 @@ Measured:
 - all of runner's CPU: the runner process and its children (the probing worker) from
   getrusage; "excl. media" subtracts the measured cost of probing the clip, as bench_run.py;
 - main-process peak RSS: VmHWM of /proc/<pid>/status (the kernel's high-water mark);
-- with --profile, a second run under cProfile: the top functions by own and cumulative time.
+- with --profile, py-spy samples the main thread (100 a second, idle time left out; a
+  SQLite commit's fsync counts as busy: it holds the event loop): the functions with the
+  largest share of its busy samples, own and cumulative.
 
 Run:
   python benchmarks/bench_overhead.py --jobs 10000
   python benchmarks/bench_overhead.py --jobs 100000 --stop-after 180   # dispatch, memory
-  python benchmarks/bench_overhead.py --jobs 2000 --profile            # where the time goes
+  python benchmarks/bench_overhead.py --jobs 10000 --profile           # where the time goes
   python benchmarks/bench_overhead.py --report 100000                  # report and exports
 """
 
@@ -28,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pstats
 import resource
 import shutil
 import signal
@@ -78,11 +79,8 @@ def run_once(
     exp = tmp / "bench.csv"
     write_experiment(exp, jobs)
     ws = tmp / "ws"
-    prefix = [sys.executable]
-    if profile:
-        prefix += ["-m", "cProfile", "-o", str(profile)]
     cmd = [
-        *prefix,
+        sys.executable,
         "-m",
         "runner",
         "run",
@@ -103,6 +101,16 @@ def run_once(
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    spy = None
+    if profile:
+        spy = subprocess.Popen(
+            [
+                *("py-spy", "record", "--threads", "--pid", str(proc.pid)),
+                *("--format", "raw", "-o", str(profile)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     main_cpu = hwm = 0.0
     interrupted = False
     while proc.poll() is None:
@@ -115,6 +123,8 @@ def run_once(
         time.sleep(0.1)
     wall = time.monotonic() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if spy is not None:
+        spy.wait(60)
     state = httpx.get(f"{url}/_sim/state", timeout=120).json()
     created = len(state["tasks"])
     clip = next(ws.glob("2*/media/*.mp4"), None)
@@ -151,10 +161,35 @@ def ledger_states(ws: Path) -> dict[str, int]:
 
 
 def profile_summary(path: Path, top: int = 25) -> None:
-    stats = pstats.Stats(str(path))
-    for key, title in (("tottime", "own time"), ("cumulative", "cumulative time")):
-        print(f"\n-- top {top} by {title} --")
-        stats.sort_stats(key).print_stats(top)
+    """py-spy's collapsed stacks as the share of busy samples per function: own (the
+    function itself on top of the stack) and cumulative (anywhere on it)."""
+    own: dict[str, int] = {}
+    cumulative: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        frames = stack.split(";")
+        if "MainThread" not in frames[0]:  # worker threads wait on queues: not runner's work
+            continue
+        n = int(count)
+        total += n
+        frames = [_short(f) for f in frames[1:]]
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for frame in set(frames):
+            cumulative[frame] = cumulative.get(frame, 0) + n
+    print(f"\n{total:,} busy samples of the main thread (waits on fsync included)")
+    for title, table in (("own", own), ("cumulative", cumulative)):
+        print(f"-- top {top} by {title} share --")
+        for name, n in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"{100 * n / total:5.1f} %  {name}")
+
+
+def _short(frame: str) -> str:
+    """``func (path/to/module.py:123)`` as ``func (module.py)``."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({Path(where.split(':')[0]).name})"
 
 
 def serve(speed: float) -> tuple[subprocess.Popen[bytes], str]:
@@ -213,7 +248,9 @@ def main() -> None:
         help="simulator speed (results expire after 86,400 simulated s)",
     )
     parser.add_argument("--stop-after", type=float, default=0.0, help="Ctrl-C after seconds")
-    parser.add_argument("--profile", action="store_true", help="run under cProfile")
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the main process with py-spy"
+    )
     parser.add_argument("--report", type=int, default=0, help="only the report, N jobs")
     args = parser.parse_args()
     if args.report:
@@ -222,7 +259,7 @@ def main() -> None:
     sim, url = serve(args.speed)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            prof = Path(tmp) / "run.prof" if args.profile else None
+            prof = Path(tmp) / "run.txt" if args.profile else None
             result = run_once(url, Path(tmp), args.jobs, args.stop_after, prof)
             print(json.dumps(result, indent=1))
             if prof and prof.exists():
