@@ -69,8 +69,19 @@ def proc_hwm_mb(pid: int) -> float | None:
 
 
 def write_experiment(path: Path, jobs: int) -> None:
-    takes = " | ".join(f"take {i}" for i in range(jobs))
-    path.write_text(f'prompt,take,duration,quality\n"A lamp: {{{{ take }}}}",{takes},4,480p\n')
+    """A grid as users write them: one row whose prompt crosses three axes of the sidecar
+    (10 moods x 100 scenes x jobs/1,000 takes), every job a distinct 4 s 480p text job."""
+    takes = max(1, jobs // 1000)
+    path.write_text(
+        'prompt,duration,quality\n"A {{ mood }} desk lamp in {{ scene }}, take {{ take }}",4,480p\n'
+    )
+
+    def axis(name: str, n: int) -> str:
+        return f"{name} = [" + ", ".join(f'"{name} {i}"' for i in range(n)) + "]\n"
+
+    path.with_suffix(".toml").write_text(
+        "[axes]\n" + axis("mood", 10) + axis("scene", 100) + axis("take", takes)
+    )
 
 
 def run_once(

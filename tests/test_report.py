@@ -291,9 +291,11 @@ def test_results_tables_are_still_written(build):
     assert (path.parent / "results.csv").read_text("utf-8-sig").startswith("run_id,job_key")
 
 
-def test_streamed_tables_and_page_hold_every_row_across_chunks(build, tmp_path, monkeypatch):
+@pytest.mark.parametrize("apart", [False, True], ids=["in-process", "worker"])
+def test_streamed_tables_and_page_hold_every_row_across_chunks(build, tmp_path, monkeypatch, apart):
     """The report reads the ledger and writes the tables and the cards' JSON a chunk at a
-    time: with chunks of 2 rows, every row still arrives once, typed, in order."""
+    time: with chunks of 2 rows, every row still arrives once, typed, in order; a large
+    run's tables come from a worker process, the same."""
     import csv
 
     import pandas as pd
@@ -303,6 +305,7 @@ def test_streamed_tables_and_page_hold_every_row_across_chunks(build, tmp_path, 
 
     monkeypatch.setattr(results, "CHUNK", 2)
     monkeypatch.setattr(tables, "CHUNK", 3)
+    monkeypatch.setattr(report, "TABLES_APART", 1 if apart else 10**9)
     path, page = build(mixed_jobs())
     with L.reader(tmp_path) as store:
         rows = results.result_rows(store, "run-1")

@@ -131,13 +131,41 @@ def build(store: Store, workspace: Path, run_id: str, templates: Path | None = N
 
         _write_page(page_file, env, store, run, cards, jobs_json, slim, prices, parents)
     if slim:
-        write_tables(
-            iter_result_rows(store, run_id),
-            [folder / "results.parquet", folder / "results.csv"],
-            types=types,
-        )
+        tables = [folder / "results.parquet", folder / "results.csv"]
+        if len(slim) >= TABLES_APART:
+            # Arrow's Parquet libraries alone take ~90 MB: a large run's process stays small
+            _in_worker(write_results, workspace, run_id, tables, types.seen)
+        else:
+            write_tables(iter_result_rows(store, run_id), tables, types=types)
     write_summary(store, workspace, run_id)
     return out
+
+
+# From this many jobs, results.parquet and results.csv are written by a worker process.
+TABLES_APART = 20_000
+
+
+def write_results(
+    workspace: Path, run_id: str, paths: list[Path], seen: dict[str, set[type]]
+) -> None:
+    """The run's results tables, from a read-only ledger connection of its own (a worker
+    process runs this for large runs)."""
+    from ..run.ledger import reader
+
+    types = ColumnTypes()
+    types.seen = seen
+    with reader(workspace) as store:
+        write_tables(iter_result_rows(store, run_id), paths, types=types)
+
+
+def _in_worker(func: Callable[..., None], *args: Any) -> None:
+    """``func(*args)`` in a fresh (spawned, not forked: the caller may hold threads) worker
+    process; its errors are raised here."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool.submit(func, *args).result()
 
 
 def _write_page(
