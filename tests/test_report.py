@@ -291,6 +291,43 @@ def test_results_tables_are_still_written(build):
     assert (path.parent / "results.csv").read_text("utf-8-sig").startswith("run_id,job_key")
 
 
+@pytest.mark.parametrize("apart", [False, True], ids=["in-process", "worker"])
+def test_streamed_tables_and_page_hold_every_row_across_chunks(build, tmp_path, monkeypatch, apart):
+    """The report reads the ledger and writes the tables and the cards' JSON a chunk at a
+    time: with chunks of 2 rows, every row still arrives once, typed, in order; a large
+    run's tables come from a worker process, the same."""
+    import csv
+
+    import pandas as pd
+
+    from runner.review import results, tables
+    from runner.review.report_data import payload
+
+    monkeypatch.setattr(results, "CHUNK", 2)
+    monkeypatch.setattr(tables, "CHUNK", 3)
+    monkeypatch.setattr(report, "TABLES_APART", 1 if apart else 10**9)
+    path, page = build(mixed_jobs())
+    with L.reader(tmp_path) as store:
+        rows = results.result_rows(store, "run-1")
+        run = store.run("run-1")
+        fps = {j.job_key: float(j.media["fps"]) for j in store.jobs("run-1") if j.media.get("fps")}
+    assert len(rows) == len(mixed_jobs()) > 3
+    frame = pd.read_parquet(path.parent / "results.parquet")
+    assert list(frame.columns) == list(rows[0])
+    assert frame["job_key"].tolist() == [r["job_key"] for r in rows]
+    assert frame["credits"].dtype == "float64" and frame["sample"].dtype == "int64"
+    for column in ("state", "error_message", "latency_s", "video_width", "prompt"):
+        expected = [r[column] for r in rows]
+        assert [None if pd.isna(v) else v for v in frame[column]] == expected, column
+    with (path.parent / "results.csv").open(encoding="utf-8-sig", newline="") as handle:
+        read = list(csv.DictReader(handle))
+    assert [r["job_key"] for r in read] == [r["job_key"] for r in rows]
+    assert [r["error_message"] for r in read] == [r["error_message"] or "" for r in rows]
+    # the page's JSON, streamed, is what payload() builds from all the rows at once
+    expected = json.loads(json.dumps(payload(run, rows, fps, default_prices())))
+    assert page.data == expected
+
+
 def test_a_run_without_jobs_still_gets_a_page(build):
     _, page = build([])
     assert page.data["jobs"] == []

@@ -99,6 +99,9 @@ class Expansion:
         return self.expanded - self.jobs_per_tier
 
 
+RENDER_CACHE = 4096  # rendered prompts a row keeps for combinations that share them
+
+
 def load(
     path: Path, overrides: Mapping[str, str] | None = None, tier: str = "standard"
 ) -> Expansion:
@@ -309,6 +312,8 @@ def expand(
                 rendered = renders.get((pc, args), _MISSING)
                 if rendered is _MISSING:
                     rendered = _render(templates, pc, args, found_in, row)
+                    if len(renders) >= RENDER_CACHE:  # a cache: a row of 10^5 prompts
+                        renders.clear()  # need not keep them all (~300 bytes each)
                     renders[(pc, args)] = rendered
             shape = row_shapes.get(row_key(combo))
             if shape is None:

@@ -22,9 +22,11 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import jinja2
 from markupsafe import Markup
@@ -33,17 +35,10 @@ from ..errors import ExperimentError, InputError
 from ..grid.pricing import PriceTable, default_prices, prices_for
 from ..run.ledger import Store
 from ..run.records import RunRecord
-from .report_data import (
-    Parents,
-    Summary,
-    fps_of,
-    payload,
-    safe_name,
-    summarize,
-)
-from .results import result_rows
+from .report_data import Cards, Parents, SlimRow, Summary, safe_name, summarize
+from .results import iter_result_rows, iter_results
 from .summary import write_summary
-from .tables import replaced, write_tables
+from .tables import ColumnTypes, replaced, write_tables
 
 # The templates ship in the wheel as runner/_templates; an editable install reads the
 # repository's templates/ folder. Exactly one of the two is the shipped set.
@@ -102,28 +97,122 @@ def _dumps(value: Any, **_: Any) -> str:
 
 
 def build(store: Store, workspace: Path, run_id: str, templates: Path | None = None) -> Path:
-    """Write the report of ``run_id``; returns the path of its index.html."""
+    """Write the report of ``run_id``; returns the path of its index.html.
+
+    The ledger is read twice, a chunk at a time: once for the page (the cards' JSON written
+    as it goes) and the header's figures, once for results.parquet and results.csv. No pass
+    holds every job's full row, so a 100,000-job report stays small."""
     run = store.run(run_id)
     folder = workspace / run_id
     (folder / "media").mkdir(parents=True, exist_ok=True)
-    rows = result_rows(store, run_id)
-    if rows:
-        write_tables(rows, [folder / "results.parquet", folder / "results.csv"])
     prices = _prices(workspace)
-    parents = _parents(store, workspace, folder, run, rows) if run.parent_run else None
+    parents = _parents(store, workspace, folder, run) if run.parent_run else None
     env = environment(templates)
-    page = Page(
-        summary=summarize(store, run, rows, prices, parents),
-        data=payload(run, rows, fps_of(store, run_id), prices, parents),
-        css=_asset(env, STYLESHEET, "style"),
-        js=_asset(env, SCRIPT, "script"),
-    )
-    html = render(env, page)
+    cards = Cards(run, prices, parents)
+    types = ColumnTypes()
+    slim: list[SlimRow] = []
     out = folder / "index.html"
-    with replaced(out) as tmp:  # `runner report` may build it while the run does
-        tmp.write_text(html, encoding="utf-8")
+    with replaced(out) as tmp, tmp.open("w", encoding="utf-8") as page_file:
+
+        def jobs_json() -> Iterator[str]:
+            chunk: list[list[Any]] = []
+            first = True
+            for job, row in iter_results(store, run_id):
+                types.observe(row)
+                slim.append(SlimRow(row))
+                fps = job.media.get("fps")
+                rate = float(fps) if isinstance(fps, int | float) and fps > 0 else None
+                chunk.append(cards.job(row, rate))
+                if len(chunk) >= 1000:
+                    yield ("" if first else ",") + page_json(chunk)[1:-1]
+                    first, chunk = False, []
+            if chunk:
+                yield ("" if first else ",") + page_json(chunk)[1:-1]
+
+        _write_page(page_file, env, store, run, cards, jobs_json, slim, prices, parents)
+    if slim:
+        tables = [folder / "results.parquet", folder / "results.csv"]
+        if len(slim) >= TABLES_APART:
+            # Arrow's Parquet libraries alone take ~90 MB: a large run's process stays small
+            _in_worker(write_results, workspace, run_id, tables, types.seen)
+        else:
+            write_tables(iter_result_rows(store, run_id), tables, types=types)
     write_summary(store, workspace, run_id)
     return out
+
+
+# From this many jobs, results.parquet and results.csv are written by a worker process.
+TABLES_APART = 20_000
+
+
+def write_results(
+    workspace: Path, run_id: str, paths: list[Path], seen: dict[str, set[type]]
+) -> None:
+    """The run's results tables, from a read-only ledger connection of its own (a worker
+    process runs this for large runs)."""
+    from ..run.ledger import reader
+
+    types = ColumnTypes()
+    types.seen = seen
+    with reader(workspace) as store:
+        write_tables(iter_result_rows(store, run_id), paths, types=types)
+
+
+def _in_worker(func: Callable[..., None], *args: Any) -> None:
+    """``func(*args)`` in a fresh (spawned, not forked: the caller may hold threads) worker
+    process; its errors are raised here."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool.submit(func, *args).result()
+
+
+def _write_page(
+    handle: TextIO,
+    env: jinja2.Environment,
+    store: Store,
+    run: RunRecord,
+    cards: Cards,
+    jobs_json: Callable[[], Iterator[str]],
+    slim: list[SlimRow],
+    prices: PriceTable,
+    parents: Parents | None,
+) -> None:
+    """The page written in three parts: the HTML before the cards' data, the data (its jobs
+    streamed from the ledger), the HTML after it. The header's figures need every job, and
+    the header comes first in the page: so the jobs' JSON goes to a temporary file first."""
+    marker = f"runner-data-{secrets.token_hex(8)}"
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        spool.write(page_json(cards.head())[:-1] + ',"jobs":[')
+        for text in jobs_json():
+            spool.write(text)
+        spool.write("]," + page_json(cards.tail())[1:])
+        css, js = _asset(env, STYLESHEET, "style"), _asset(env, SCRIPT, "script")
+        summary = summarize(store, run, slim, prices, parents)
+        html = render(env, Page(summary=summary, data=marker, css=css, js=js))  # type: ignore[arg-type]
+        quoted = page_json(marker)
+        if html.count(quoted) != 1:  # a user template without the data block, or twice
+            spool.seek(0)
+            data = json.loads(spool.read())
+            handle.write(render(env, Page(summary=summary, data=data, css=css, js=js)))
+            return
+        before, after = html.split(quoted)
+        handle.write(before)
+        spool.seek(0)
+        shutil.copyfileobj(spool, handle, 1 << 20)
+        handle.write(after)
+
+
+def page_json(value: Any) -> str:
+    """JSON as the template's ``|tojson`` writes it: compact, and safe inside a <script>."""
+    return (
+        _dumps(value)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("'", "\\u0027")
+    )
 
 
 def render(env: jinja2.Environment, page: Page) -> str:
@@ -180,18 +269,25 @@ def _prices(workspace: Path) -> PriceTable:
         return default_prices()
 
 
-def _parents(
-    store: Store, workspace: Path, folder: Path, run: RunRecord, rows: list[dict[str, Any]]
-) -> Parents | None:
+def _parents(store: Store, workspace: Path, folder: Path, run: RunRecord) -> Parents | None:
     """The fast parents of a promoted run, their media linked into ``media/parent/``."""
     assert run.parent_run is not None
     try:
         parent_run = store.run(run.parent_run)
     except InputError:
         return None
-    wanted = {r["parent_job_key"] for r in rows if r.get("parent_job_key")}
+    wanted = {
+        key
+        for (key,) in store.conn.execute(
+            "SELECT DISTINCT parent_job_key FROM jobs WHERE run_id = ?"
+            " AND parent_job_key IS NOT NULL",
+            (run.run_id,),
+        )
+    }
     found = {
-        r["job_key"]: r for r in result_rows(store, parent_run.run_id) if r["job_key"] in wanted
+        r["job_key"]: r
+        for r in iter_result_rows(store, parent_run.run_id)
+        if r["job_key"] in wanted
     }
     parents = Parents(parent_run, found)
     target = folder / "media" / "parent"

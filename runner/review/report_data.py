@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import statistics
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,71 +286,120 @@ def payload(
     parents: Parents | None = None,
 ) -> dict[str, Any]:
     """The data of every card, for the page's script (see `JOB_FIELDS`)."""
-    declared: dict[str, list[str]] = {
-        d: [str(v) for v in values] for d, values in run.dimensions.items()
-    }
-    dims = list(declared)
-    index = {d: {v: i for i, v in enumerate(values)} for d, values in declared.items()}
-    prompts: list[str] = []
-    prompt_index: dict[str, int] = {}
-    jobs = []
-    for row in rows:
+    cards = Cards(run, prices, parents)
+    jobs = [cards.job(row, fps.get(row["job_key"])) for row in rows]
+    return {**cards.head(), "jobs": jobs, **cards.tail()}
+
+
+class Cards:
+    """`payload` one job at a time: `head` (what is known before the jobs), `job` for each
+    row in order, then `tail` (the dimensions' values and the prompts the jobs referred to).
+    The report streams the jobs' JSON between the two, so a 100,000-job page is never one
+    Python structure."""
+
+    def __init__(self, run: RunRecord, prices: PriceTable, parents: Parents | None) -> None:
+        self.run, self.prices, self.parents = run, prices, parents
+        self.declared: dict[str, list[str]] = {
+            d: [str(v) for v in values] for d, values in run.dimensions.items()
+        }
+        self.dims = list(self.declared)
+        self.index = {d: {v: i for i, v in enumerate(vs)} for d, vs in self.declared.items()}
+        self.prompts: list[str] = []
+        self.prompt_index: dict[str, int] = {}
+
+    def head(self) -> dict[str, Any]:
+        run, parents, dims = self.run, self.parents, self.dims
+        return {
+            "version": 1,
+            "run": {
+                "id": run.run_id,
+                "name": run.name,
+                "tier": run.tier,
+                "backend": run.backend,
+                "parentRun": run.parent_run,
+                "parentTier": parents.run.tier if parents else None,
+                "creditsPerUsd": float(self.prices.credits_per_usd),
+            },
+            # winners.csv: one column per varied dimension except name (its own column)
+            "csvDims": [d for d in dims if d != "name"],
+            "csvColumns": winners_columns([d for d in dims if d != "name"]),
+            "states": {s: list(v) for s, v in STATES.items()},
+            "fields": list(JOB_FIELDS),
+            "mediaFields": list(MEDIA_FIELDS),
+        }
+
+    def tail(self) -> dict[str, Any]:
+        return {
+            "dims": [{"name": d, "values": self.declared[d]} for d in self.dims],
+            "prompts": self.prompts,
+        }
+
+    def job(self, row: Mapping[str, Any], fps: float | None) -> list[Any]:
         codes = []
-        for d in dims:
+        for d in self.dims:
             value = str(row.get(f"dim_{d}", "") or "")
-            seen = index[d]
+            seen = self.index[d]
             if value not in seen:
-                seen[value] = len(declared[d])
-                declared[d].append(value)
+                seen[value] = len(self.declared[d])
+                self.declared[d].append(value)
             codes.append(seen[value])
         prompt = str(row.get("prompt") or "")
-        p = prompt_index.setdefault(prompt, len(prompts))
-        if p == len(prompts):
-            prompts.append(prompt)
+        p = self.prompt_index.setdefault(prompt, len(self.prompts))
+        if p == len(self.prompts):
+            self.prompts.append(prompt)
         parent = None
-        if parents is not None and row.get("parent_job_key"):
-            parent = _parent_entry(parents, str(row["parent_job_key"]))
-        jobs.append(
-            [
-                row["job_key"],
-                row["variant_key"],
-                row["sample"],
-                row["name"],
-                codes,
-                p,
-                row["state"],
-                row["error_code"],
-                row["error_message"],
-                _shown_number(row["credits"]),
-                _shown_number(row["estimated_credits"]),
-                _shown_number(row["latency_s"]),
-                media_entry(row, "media/", fps.get(row["job_key"])),
-                row.get("mismatches") or "",
-                row.get("reused_from"),
-                parent,
-            ]
-        )
-    return {
-        "version": 1,
-        "run": {
-            "id": run.run_id,
-            "name": run.name,
-            "tier": run.tier,
-            "backend": run.backend,
-            "parentRun": run.parent_run,
-            "parentTier": parents.run.tier if parents else None,
-            "creditsPerUsd": float(prices.credits_per_usd),
-        },
-        "dims": [{"name": d, "values": declared[d]} for d in dims],
-        # winners.csv: one column per varied dimension except name (it has its own column)
-        "csvDims": [d for d in dims if d != "name"],
-        "csvColumns": winners_columns([d for d in dims if d != "name"]),
-        "states": {s: list(v) for s, v in STATES.items()},
-        "fields": list(JOB_FIELDS),
-        "mediaFields": list(MEDIA_FIELDS),
-        "prompts": prompts,
-        "jobs": jobs,
-    }
+        if self.parents is not None and row.get("parent_job_key"):
+            parent = _parent_entry(self.parents, str(row["parent_job_key"]))
+        return [
+            row["job_key"],
+            row["variant_key"],
+            row["sample"],
+            row["name"],
+            codes,
+            p,
+            row["state"],
+            row["error_code"],
+            row["error_message"],
+            _shown_number(row["credits"]),
+            _shown_number(row["estimated_credits"]),
+            _shown_number(row["latency_s"]),
+            media_entry(row, "media/", fps),
+            row.get("mismatches") or "",
+            row.get("reused_from"),
+            parent,
+        ]
+
+
+class SlimRow(Mapping[str, Any]):
+    """The few columns of a result row the header's figures read (`summarize`), kept for
+    every job of a large run at a fraction of a full row's memory."""
+
+    KEYS = (
+        "state",
+        "latency_s",
+        "credits",
+        "error_code",
+        "error_message",
+        "mismatches",
+        "reused_from",
+        "parent_job_key",
+    )
+    __slots__ = KEYS
+
+    def __init__(self, row: Mapping[str, Any]) -> None:
+        for key in self.KEYS:
+            object.__setattr__(self, key, row.get(key))
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.KEYS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.KEYS)
+
+    def __len__(self) -> int:
+        return len(self.KEYS)
 
 
 WINNERS_FIXED = ("run_id", "job_key", "variant_key", "tier", "name")

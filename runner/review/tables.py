@@ -1,18 +1,68 @@
-"""Tables for pandas and Excel users: jobs and results as CSV, Parquet or JSON files."""
+"""Tables for pandas and Excel users: jobs and results as CSV, Parquet or JSON files.
+
+CSV and Parquet are written a chunk of rows at a time (a 100,000-job run's results never
+sit in memory as one table): the column types are found first (`ColumnTypes`, from the rows
+or from a pass the caller already made), then each chunk goes to a `csv.writer` and to a
+`pyarrow.parquet.ParquetWriter`.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import json
 import os
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pyarrow.parquet as pq
 
 FORMATS = ("csv", "parquet", "json")
+CHUNK = 5_000  # rows per Parquet row group / CSV write
+
+
+class ColumnTypes:
+    """The columns of a stream of rows (in first-seen order) and the Python types each
+    holds, so that a table can be typed before it is written a chunk at a time."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, set[type]] = {}
+
+    @classmethod
+    def of(cls, rows: Iterable[Mapping[str, object]]) -> ColumnTypes:
+        types = cls()
+        for row in rows:
+            types.observe(row)
+        return types
+
+    def observe(self, row: Mapping[str, object]) -> None:
+        seen = self.seen
+        for key, value in row.items():
+            kinds = seen.get(key)
+            if kinds is None:
+                kinds = seen[key] = set()
+            if value is not None:
+                kinds.add(type(value))
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.seen)
+
+    def kind(self, column: str) -> str:
+        """null, bool, int, float or str (anything else, or a mix, is written as text)."""
+        kinds = self.seen[column]
+        if not kinds:
+            return "null"
+        if kinds == {bool}:
+            return "bool"
+        if kinds == {int}:
+            return "int"
+        if kinds <= {int, float}:
+            return "float"
+        return "str"
 
 
 def write_table(rows: Iterable[Mapping[str, object]], path: Path, fmt: str | None = None) -> Path:
@@ -22,15 +72,138 @@ def write_table(rows: Iterable[Mapping[str, object]], path: Path, fmt: str | Non
 
 
 def write_tables(
-    rows: Iterable[Mapping[str, object]], paths: list[Path], fmt: str | None = None
+    rows: Iterable[Mapping[str, object]],
+    paths: list[Path],
+    fmt: str | None = None,
+    types: ColumnTypes | None = None,
 ) -> list[Path]:
-    """The same rows to several files (one table built in memory for all of them)."""
-    import pandas as pd  # here, not at import time: it costs half a second of start-up
-
-    frame = pd.DataFrame.from_records(list(rows))
+    """The same rows to several files, a chunk at a time. ``types``: the rows' column types
+    when the caller has seen them all already (then ``rows`` is read once, and may be a
+    generator); without it the rows are read twice (a generator is listed first)."""
+    formats = [_format(path, fmt) for path in paths]
+    if types is None:
+        if not isinstance(rows, Sequence):
+            rows = list(rows)
+        types = ColumnTypes.of(rows)
+    if "json" in formats:  # `runner export --format json` only: a list already
+        rows = list(rows)
     for path in paths:
-        _write(frame, path, fmt or path.suffix.lstrip(".").lower())
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        sinks: list[_Sink] = []
+        for path, kind in zip(paths, formats, strict=True):
+            tmp = stack.enter_context(replaced(path))
+            if kind == "csv":
+                sinks.append(
+                    _Csv(
+                        stack.enter_context(tmp.open("w", encoding="utf-8-sig", newline="")), types
+                    )
+                )
+            elif kind == "parquet":
+                sinks.append(stack.enter_context(_Parquet(tmp, types)))
+            else:
+                _write_json(rows, tmp)
+        columns = types.columns
+        coerce = [_coercer(types.kind(c)) for c in columns]
+        chunk: list[list[Any]] = []
+        for row in rows:
+            chunk.append([f(row.get(c)) for c, f in zip(columns, coerce, strict=True)])
+            if len(chunk) >= CHUNK:
+                for sink in sinks:
+                    sink.write(chunk)
+                chunk = []
+        for sink in sinks:
+            sink.write(chunk)
     return paths
+
+
+def _format(path: Path, fmt: str | None) -> str:
+    kind = (fmt or path.suffix.lstrip(".")).lower()
+    if kind not in ("csv", "parquet", "pq", "json"):
+        raise ValueError(f"unknown table format {kind!r} (use one of {', '.join(FORMATS)})")
+    return "parquet" if kind == "pq" else kind
+
+
+def _coercer(kind: str) -> Any:
+    if kind == "float":
+        return lambda v: None if v is None else float(v)
+    if kind == "str":
+        return lambda v: (
+            None
+            if v is None
+            else v
+            if isinstance(v, str)
+            else json.dumps(v, ensure_ascii=False)
+            if isinstance(v, list | dict)
+            else str(v)
+        )
+    return lambda v: v
+
+
+class _Sink:
+    def write(self, chunk: list[list[Any]]) -> None:
+        raise NotImplementedError
+
+
+class _Csv(_Sink):
+    """Excel-friendly CSV: a header, empty cells for missing values, True/False."""
+
+    def __init__(self, handle: IO[str], types: ColumnTypes) -> None:
+        self.writer = csv.writer(handle, lineterminator="\n")
+        self.writer.writerow(types.columns)
+
+    def write(self, chunk: list[list[Any]]) -> None:
+        self.writer.writerows(chunk)
+
+
+class _Parquet(_Sink):
+    def __init__(self, path: Path, types: ColumnTypes) -> None:
+        import pyarrow as pa  # here, not at import time: start-up cost
+
+        self.pa = pa
+        arrow = {
+            "null": pa.null(),
+            "bool": pa.bool_(),
+            "int": pa.int64(),
+            "float": pa.float64(),
+            "str": pa.string(),
+        }
+        self.schema = pa.schema([(c, arrow[types.kind(c)]) for c in types.columns])
+        self.path = path
+        self.writer: pq.ParquetWriter | None = None
+        self.empty = True
+
+    def __enter__(self) -> _Parquet:
+        import pyarrow.parquet as pq
+
+        self.writer = pq.ParquetWriter(self.path, self.schema)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.writer is not None
+        if self.empty:  # a table of no rows still has its columns
+            self.writer.write_table(self.schema.empty_table())
+        self.writer.close()
+
+    def write(self, chunk: list[list[Any]]) -> None:
+        if not chunk:
+            return
+        assert self.writer is not None
+        pa = self.pa
+        arrays = [
+            pa.array([row[i] for row in chunk], type=field.type)
+            for i, field in enumerate(self.schema)
+        ]
+        self.writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        self.empty = False
+
+
+def _write_json(rows: Iterable[Mapping[str, object]], path: Path) -> None:
+    import pandas as pd
+
+    pd.DataFrame.from_records(list(rows)).to_json(
+        path, orient="records", indent=1, force_ascii=False
+    )
 
 
 @contextlib.contextmanager
@@ -44,18 +217,3 @@ def replaced(path: Path) -> Iterator[Path]:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _write(frame: pd.DataFrame, path: Path, fmt: str) -> None:
-    """Written whole under a temporary name of its own, then renamed: a reader never sees
-    half a table, and two writers (a run and `runner report`) never mix theirs."""
-    if fmt not in ("csv", "parquet", "pq", "json"):
-        raise ValueError(f"unknown table format {fmt!r} (use one of {', '.join(FORMATS)})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with replaced(path) as tmp:
-        if fmt == "csv":
-            frame.to_csv(tmp, index=False, encoding="utf-8-sig")
-        elif fmt == "json":
-            frame.to_json(tmp, orient="records", indent=1, force_ascii=False)
-        else:
-            frame.to_parquet(tmp, index=False)

@@ -774,24 +774,41 @@ class Ledger(Store):
             lock.close()
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One immediate (write-locked) transaction, committed with a full sync."""
+    def write(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One immediate (write-locked) transaction, committed with a full sync.
+
+        ``durable=False`` (a state a free re-read of the task gives back: progress, a
+        completed task's link, a saved download's ``done``): committed without its own sync
+        (``synchronous=NORMAL``). It survives ``kill -9`` at once (the WAL is in the page
+        cache) and power loss at the next durable commit, whose sync covers every WAL frame
+        before it; a power cut loses only a suffix of such commits (the WAL is replayed up
+        to its first bad frame), never a durable one after them (docs/reliability.md §4.2)."""
+        if not durable:
+            self.conn.execute("PRAGMA synchronous=NORMAL")
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
+            self._durable_again(durable)
             raise _unavailable(exc, self.workspace) from exc
         try:
             yield self.conn
             if disk_full("ledger_commit"):  # a durability test's full disk, as SQLite says it
                 raise sqlite3.OperationalError("database or disk is full")
             self.conn.execute("COMMIT")
+            self._durable_again(durable)
         except BaseException as exc:
+            self._durable_again(durable)
             with contextlib.suppress(sqlite3.Error):  # a full disk may refuse this too
                 self.conn.execute("ROLLBACK")
             self._spent.clear()  # the cached figures may hold the rolled-back change
             if isinstance(exc, sqlite3.OperationalError):
                 raise _unavailable(exc, self.workspace) from exc
             raise
+
+    def _durable_again(self, durable: bool) -> None:
+        if not durable:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("PRAGMA synchronous=FULL")
 
     # ------------------------------------------------------------------ runs
 
@@ -1278,7 +1295,7 @@ class Ledger(Store):
     # ------------------------------------------------------------------ tasks
 
     def progress(self, job_id: int, progress: int | None) -> None:
-        with self.write() as db:
+        with self.write(durable=False) as db:  # a re-read gives it back
             db.execute(
                 "UPDATE jobs SET state = ?, progress = ?, updated_at = ? WHERE job_id = ?",
                 (RUNNING, progress, _now(), job_id),
@@ -1287,9 +1304,10 @@ class Ledger(Store):
     def completed(
         self, job_id: int, url: str, expires_at: float, run_id: str, charged: float | None = None
     ) -> None:
-        """The task completed: its link, and its final charge when the provider gave one."""
+        """The task completed: its link, and its final charge when the provider gave one.
+        Not synced on its own: a re-read of the task gives both back, for free."""
         now = _now()
-        with self.write() as db:
+        with self.write(durable=False) as db:
             attempt_id = self._task_attempt(db, job_id)
             if attempt_id is not None:
                 sets: dict[str, Any] = {"ended": "completed"}
@@ -1309,16 +1327,19 @@ class Ledger(Store):
         state: str,
         code: str | None,
         message: str | None,
+        durable: bool = True,
         **extra: Any,
     ) -> None:
-        """Move a job to ``state`` (failed, lost, expired, result_error, done...)."""
+        """Move a job to ``state`` (failed, lost, expired, result_error, done...).
+        ``durable=False``: see `write` (a saved download's ``done``: the file is found again
+        at its final path)."""
         unknown = set(extra) - _FINISH_COLUMNS
         if unknown:
             raise ValueError(f"not job columns: {sorted(unknown)}")
         sets = "".join(f", {k} = ?" for k in extra)
         # column names are checked against _FINISH_COLUMNS above
         query = f"UPDATE jobs SET state = ?, error_code = ?, error_message = ?, updated_at = ?{sets} WHERE job_id = ?"  # noqa: E501, S608
-        with self.write() as db:
+        with self.write(durable) as db:
             db.execute(query, (state, code, clip(message), _now(), *extra.values(), job_id))
             _event(db, run_id, job_id, state, clip(f"{code}: {message}", 300) if code else None)
 

@@ -82,6 +82,7 @@ class Fetches:
             L.DONE,
             None,
             None,
+            durable=False,  # the file is at its final path: a resume finds and verifies it
             file_path=rel,
             file_bytes=got.size,
             file_sha256=got.sha256,
