@@ -501,14 +501,15 @@ class Store:
         row = self.conn.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return JobRecord.from_row(row)
 
-    def job_ids(self, run_id: str, state: str) -> list[int]:
-        return [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT job_id FROM jobs WHERE run_id = ? AND state = ? ORDER BY job_id",
-                (run_id, state),
-            )
-        ]
+    def job_ids(self, run_id: str, state: str, *, by: str = "job_id") -> list[int]:
+        """The run's jobs in this state, ordered by ``job_id`` or ``result_expires_at`` (the
+        links that run out first come first; none known, first of all)."""
+        sql = {
+            "job_id": "SELECT job_id FROM jobs WHERE run_id = ? AND state = ? ORDER BY job_id",
+            "result_expires_at": "SELECT job_id FROM jobs WHERE run_id = ? AND state = ? "
+            "ORDER BY result_expires_at, job_id",
+        }[by]
+        return [r[0] for r in self.conn.execute(sql, (run_id, state))]
 
     def has_result(self, job_key: str) -> bool:
         """Whether a finished job of this key has its video in the workspace: a new run

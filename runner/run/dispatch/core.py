@@ -176,9 +176,8 @@ class Dispatcher:
     async def _work(self) -> None:
         async with anyio.create_task_group() as tg:
             self._tg = tg
-            completed = self.ledger.jobs(self.run_id, [L.COMPLETED])
-            for job in sorted(completed, key=lambda j: j.result_expires_at or 0):
-                tg.start_soon(self.fetches.fetch, job)  # downloads first: links expire
+            for job_id in self.ledger.job_ids(self.run_id, L.COMPLETED, by="result_expires_at"):
+                self.fetches.enqueue(job_id)  # downloads first: links expire
             for job in self.ledger.jobs(self.run_id, L.ACTIVE):
                 self.in_flight += 1
                 tg.start_soon(self.polls.track, job, True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,24 @@ class Fetches:
         self.media_dir = media_dir
         self.slots = anyio.Semaphore(d.s.downloads)
         self.media_slots = anyio.CapacityLimiter(1)  # one decoding process: the loop keeps a core
+        # completed tasks waiting for a download slot, as job ids: a backlog of 10^4 finished
+        # tasks (a file host slower than the provider) costs an int each, not a task and a row
+        self.waiting: deque[int] = deque()
+        self.workers = 0
+
+    def enqueue(self, job_id: int) -> None:
+        """Download this completed job's file when a slot is free (in the order queued)."""
+        self.waiting.append(job_id)
+        if self.workers < self.d.s.downloads:
+            self.workers += 1
+            self.d.start_soon(self._work)
+
+    async def _work(self) -> None:
+        try:
+            while self.waiting:
+                await self.fetch(self.d.ledger.job(self.waiting.popleft()))
+        finally:
+            self.workers -= 1
 
     async def fetch(self, job: L.JobRecord) -> None:
         """Download, verify, probe; the job ends done, expired or result_error."""

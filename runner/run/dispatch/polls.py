@@ -227,7 +227,7 @@ class Polls:
                 d.ledger.completed(
                     job.job_id, view.result_url, expires, d.run_id, view.credits_used
                 )
-                await d.fetches.fetch(d.reload(job))
+                d.fetches.enqueue(job.job_id)
                 return
             if view.status == "completed":  # paid for, but there is no link to fetch
                 d.release_slot()
