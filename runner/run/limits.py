@@ -8,8 +8,9 @@
   clean step: about a second's worth of successes, none of them turned away) up to ``--max-rate``;
   a 429 sets it to `BACKOFF` × the rate in force when that request was sent (not a halving:
   against a hard limit a halving averages about 0.75 of it), then probing waits `HOLD_STEPS`
-  clean steps and creeps by `CREEP` × that rate per step, so it settles just under the
-  provider's limit. Only sends the rate held back count as probes: when the in-flight cap, not
+  clean steps and goes on by ×(1 + `CREEP`) per step near that rate (×`PROBE_STEP` well below
+  it, and again once `FORGET` above it without a 429), so it settles just under the provider's
+  limit. Only sends the rate held back count as probes: when the in-flight cap, not
   the rate, is what paces creates, the rate does not climb on successes that never tested it.
 - A 429's Retry-After pauses every worker (creates and queries) until it has passed.
 - Backoff elsewhere is capped exponential with full jitter.
@@ -21,6 +22,7 @@ rates are real: tests set them high); the jitter source is injectable for determ
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,10 +34,11 @@ from .clock import Clock
 MAX_PAUSE = 15 * 60.0  # a Retry-After longer than this stops the run instead of pausing it
 START_RATE = 2.0  # creates per second an automatic rate starts at
 MAX_RATE = 20.0  # ... and climbs to at most (--max-rate)
-PROBE_STEP = 1.25  # × per clean step while no 429 has come
+PROBE_STEP = 1.5  # × per clean step while no 429 has come
 BACKOFF = 0.9  # a 429 sets the rate to this share of the rate its request was sent at
-HOLD_STEPS = 5  # clean steps after a 429 before probing again
-CREEP = 0.02  # then + this share of the rate where the 429 came, per clean step
+HOLD_STEPS = 3  # clean steps after a 429 before probing again
+CREEP = 0.02  # then × (1 + this) per clean step near the rate where the 429 came
+FORGET = 0.1  # this share above that rate without a 429: probe as before any 429
 
 
 def full_jitter(attempt: int, base: float, cap: float, rand: Callable[[], float]) -> float:
@@ -115,6 +118,7 @@ class Rate:
         self._clean = 0  # automatic: successes at the current rate since the last step
         self._hold = 0  # automatic: clean steps to wait before probing again
         self._limiter = self._make(per_second)
+        self._last = -math.inf  # time.monotonic() of the last request let through
 
     @classmethod
     def auto(cls, max_rate: float = MAX_RATE, start: float = START_RATE) -> Rate:
@@ -137,9 +141,18 @@ class Rate:
         paced = False
         while True:
             limiter = self._limiter
-            paced = paced or not limiter.has_capacity()
+            free = limiter.has_capacity()
+            early = self._last + 1.0 / self.current - time.monotonic()
+            if free and early > 0:
+                # a limiter made by a rate change knows nothing of the last request: it
+                # would let the next one go at once, two within a few ms
+                paced = True
+                await anyio.sleep(early)
+                continue
+            paced = paced or not free
             await limiter.acquire()
             if limiter is self._limiter:  # not replaced by a rate change while waiting
+                self._last = time.monotonic()
                 return Sent(self.current, paced)
 
     def decrease(self, sent: Sent | None = None) -> None:
@@ -176,10 +189,10 @@ class Rate:
         if self._hold:
             self._hold -= 1
             return
-        step = (
-            self.current * PROBE_STEP if self.limit is None else self.current + CREEP * self.limit
-        )
-        self._set(min(self.ceiling, step))
+        if self.limit is not None and self.current > self.limit * (1 + FORGET):
+            self.limit = None  # passed cleanly: that 429 was a blip, or the limit rose
+        near = self.limit is not None and self.current >= BACKOFF * self.limit * 0.999
+        self._set(min(self.ceiling, self.current * (1 + CREEP if near else PROBE_STEP)))
 
     def _set(self, per_second: float) -> None:
         if per_second != self.current:

@@ -38,7 +38,7 @@ from ...providers.base import (
 )
 from .. import ledger as L
 from ..failpoints import failpoint
-from ..limits import MAX_PAUSE, Pause, Rate, Sent, full_jitter
+from ..limits import MAX_PAUSE, START_RATE, Pause, Rate, Sent, full_jitter
 from . import uploads
 
 if TYPE_CHECKING:
@@ -127,14 +127,19 @@ class Creates:
         """After a Retry-After pause, the polls it held go first; then the create rate.
         (Downloads never wait for creates: they have their own client and slots.)"""
         d = self.d
-        await d.pause.wait(self.stopped)
-        while d.polls.held and not d.outcome.stop_kind:
-            await d.wait_change(0.05 * d.clock.scale)
-        await self.pause.wait(self.stopped)  # a stop ends these waits at once
-        await self.daily.wait(self.stopped)
-        if self.stopped():
-            return None
-        return await self.rate.acquire()
+        while True:
+            await d.pause.wait(self.stopped)
+            while d.polls.held and not d.outcome.stop_kind:
+                await d.wait_change(0.05 * d.clock.scale)
+            await self.pause.wait(self.stopped)  # a stop ends these waits at once
+            await self.daily.wait(self.stopped)
+            if self.stopped():
+                return None
+            sent = await self.rate.acquire()
+            if not (d.pause.active or self.pause.active or self.daily.active):
+                return sent
+            # a 429 came while this waited for the rate: its turn is after the pause, spaced
+            # from the others (or they would all leave together when it ends)
 
     def stopped(self) -> bool:
         return self.d.outcome.stop_kind is not None
@@ -238,7 +243,7 @@ class Creates:
             d.start_soon(d.polls.track, fresh, False)
             return
         d.release_slot()
-        if isinstance(result, NotSent | Unknown):
+        if isinstance(result, NotSent | Unknown) and not self._probed(result, sent):
             self._answered(failed=True)
         if isinstance(result, NotSent):
             d.ledger.not_sent(d.run_id, attempt, result.reason, result.http_status)
@@ -258,6 +263,18 @@ class Creates:
                 self.replay_later(job.job_id, delay)
             else:
                 self._hold(job, result.reason)
+
+    def _probed(self, result: NotSent | Unknown, sent: Sent | None) -> bool:
+        """A 429 the automatic rate met above where it starts: the answer to its probe (it
+        slows down), not a failing API for the soft breaker. Below that, 429s count as
+        before."""
+        return (
+            isinstance(result, NotSent)
+            and result.rate_limited
+            and self.rate.automatic
+            and sent is not None
+            and sent.rate > START_RATE
+        )
 
     def _record_replay(self, job: L.JobRecord, attempt: L.Attempt, result: CreateOutcome) -> None:
         """The one replay's answer: a task settles the job; anything else holds it (a replay
