@@ -8,10 +8,11 @@
   clean step: about a second's worth of successes, none of them turned away) up to ``--max-rate``;
   a 429 sets it to `BACKOFF` × the rate in force when that request was sent (not a halving:
   against a hard limit a halving averages about 0.75 of it), then probing waits `HOLD_STEPS`
-  clean steps and goes on by ×(1 + `CREEP`) per step near that rate (×`PROBE_STEP` well below
-  it, and again once `FORGET` above it without a 429), so it settles just under the provider's
-  limit. Only sends the rate held back count as probes: when the in-flight cap, not
-  the rate, is what paces creates, the rate does not climb on successes that never tested it.
+  clean steps and goes on by ×(1 + `CREEP`) per step near that rate (×`RECOVER` well below it,
+  or once `FORGET` above it without a 429), so it settles just under the provider's limit.
+  Only sends the rate held back count as probes: when the in-flight cap, not the rate, is
+  what paces creates, the rate does not climb on successes that never tested it. A rate
+  change keeps the spacing from the last request (a new limiter would let one go at once).
 - A 429's Retry-After pauses every worker (creates and queries) until it has passed.
 - Backoff elsewhere is capped exponential with full jitter.
 
@@ -38,7 +39,8 @@ PROBE_STEP = 1.5  # × per clean step while no 429 has come
 BACKOFF = 0.9  # a 429 sets the rate to this share of the rate its request was sent at
 HOLD_STEPS = 3  # clean steps after a 429 before probing again
 CREEP = 0.02  # then × (1 + this) per clean step near the rate where the 429 came
-FORGET = 0.1  # this share above that rate without a 429: probe as before any 429
+FORGET = 0.1  # this share above that rate without a 429: the limit is forgotten
+RECOVER = 1.1  # × per clean step, after a first 429, away from the last one
 
 
 def full_jitter(attempt: int, base: float, cap: float, rand: Callable[[], float]) -> float:
@@ -117,6 +119,7 @@ class Rate:
         self.limit: float | None = None  # automatic: the rate at which the last 429 came
         self._clean = 0  # automatic: successes at the current rate since the last step
         self._hold = 0  # automatic: clean steps to wait before probing again
+        self._met = False  # automatic: a 429 came once (probing is gentler from then on)
         self._limiter = self._make(per_second)
         self._last = -math.inf  # time.monotonic() of the last request let through
 
@@ -163,6 +166,7 @@ class Rate:
             return
         at = sent.rate if sent is not None else self.current
         self.limit = at
+        self._met = True
         self._clean = 0
         self._hold = HOLD_STEPS
         self._set(max(self.floor, min(self.current, BACKOFF * at)))
@@ -192,7 +196,8 @@ class Rate:
         if self.limit is not None and self.current > self.limit * (1 + FORGET):
             self.limit = None  # passed cleanly: that 429 was a blip, or the limit rose
         near = self.limit is not None and self.current >= BACKOFF * self.limit * 0.999
-        self._set(min(self.ceiling, self.current * (1 + CREEP if near else PROBE_STEP)))
+        factor = 1 + CREEP if near else RECOVER if self._met else PROBE_STEP
+        self._set(min(self.ceiling, self.current * factor))
 
     def _set(self, per_second: float) -> None:
         if per_second != self.current:
