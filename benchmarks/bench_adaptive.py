@@ -43,11 +43,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--limit", type=float, default=10.0, help="the simulator's creates/s")
     parser.add_argument("--speed", type=float, default=100.0)
+    parser.add_argument("--burst", type=int, default=1, help="creates the limit lets come at once")
     parser.add_argument("--log", type=Path, help="keep runner's output here")
     parser.add_argument("--arrivals", type=Path, help="write create arrivals per second here")
     args = parser.parse_args()
 
-    with simulator(args.speed, args.limit) as url, tempfile.TemporaryDirectory() as tmp:
+    with simulator(args.speed, args.limit, args.burst) as url, tempfile.TemporaryDirectory() as tmp:
         exp = Path(tmp) / "bench.csv"
         experiment(exp, args.jobs)
         cmd = [sys.executable, "-m", "runner", "run", str(exp), "--base-url", url]
@@ -65,6 +66,7 @@ def main() -> None:
     result = {
         "jobs": args.jobs,
         "limit_per_s": args.limit,
+        "burst": args.burst,
         "speed": args.speed,
         "exit": code,
         "wall_s": round(wall, 1),

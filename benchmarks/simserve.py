@@ -22,7 +22,8 @@ from runner.simulator.video import render_video
 clip = render_video(prompt="benchmark clip", duration=4, aspect_ratio="16:9", tier="fast",
                     generate_audio=True)
 app = create_app(SimConfig(speed=float(sys.argv[2]), create_rate=float(sys.argv[3]),
-                           accept_any_key=True, video_source=lambda **kw: clip))
+                           create_burst=int(sys.argv[4]), accept_any_key=True,
+                           video_source=lambda **kw: clip))
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", http="h11",
             loop="asyncio")
 """
@@ -36,11 +37,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def simulator(speed: float, create_rate: float) -> Iterator[str]:
+def simulator(speed: float, create_rate: float, burst: int = 1) -> Iterator[str]:
     """A simulator at ``speed`` turning away creates above ``create_rate`` per second (429
-    with Retry-After); yields its base URL."""
+    with Retry-After; ``burst`` creates may come at once); yields its base URL."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(port), str(speed), str(create_rate)])
+    args = [str(port), str(speed), str(create_rate), str(burst)]
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, *args])
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
