@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from runner.grid.plan import make_plan
+from runner.run import runs
+from runner.run.backend import choose
 from runner.run.dispatch import Settings
-from runner.run.ledger import reader
+from runner.run.ledger import Ledger, reader
 from runner.run.limits import BACKOFF, MAX_RATE, START_RATE, Rate, Sent
 from runner.run.runs import settings_of
 
@@ -175,6 +178,24 @@ def test_the_plan_says_what_auto_assumes(cli: Callable[..., Result], tmp_path: P
     assert '"rate": 4.0' in capped.output and '"rate_auto": true' in capped.output
 
 
+def test_the_plan_times_auto_at_the_rate_the_last_real_run_settled_on(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    ws = tmp_path / "ws"
+    exp = grid(tmp_path / "g.csv", 40)
+    with Ledger.open(ws) as ledger:  # an earlier run against EvoLink that met its limit
+        run_id, _ = runs.create(
+            ledger, make_plan(exp), choose("sim", None, ws), Settings(), name="x", reuse=False
+        )
+        with ledger.write() as db:
+            db.execute("UPDATE runs SET backend = 'evolink' WHERE run_id = ?", (run_id,))
+        ledger.event(run_id, None, "rate_settled", "9.2 creates/s (turned away at 10.2/s)")
+
+    planned = cli("plan", exp, "--workspace", ws, "--concurrency", "5000", "--no-reuse")
+
+    assert "at 9.2 creates/s (auto: what this workspace's last run settled on)" in planned.output
+
+
 @pytest.mark.slow
 def test_auto_finds_the_providers_create_limit_it_was_not_told(
     cli: Callable[..., Result], tmp_path: Path
@@ -202,6 +223,11 @@ def test_auto_finds_the_providers_create_limit_it_was_not_told(
     # and never faster than the limit allows for long: no second with more than 8 + burst
     per_second = [sum(1 for t in accepted if s <= t < s + 1) for s in accepted]
     assert max(per_second) <= 10
+    with reader(tmp_path / "ws") as store:  # where it settled, for the next plan
+        (settled,) = store.conn.execute(
+            "SELECT detail FROM events WHERE kind = 'rate_settled'"
+        ).fetchone()
+    assert 2.0 < float(settled.split()[0]) <= 8.0 * 1.1
 
 
 @pytest.mark.slow
