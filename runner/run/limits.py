@@ -38,7 +38,7 @@ MAX_RATE = 20.0  # ... and climbs to at most (--max-rate)
 PROBE_STEP = 1.5  # × per clean step while no 429 has come
 BACKOFF = 0.9  # a 429 sets the rate to this share of the rate its request was sent at
 HOLD_STEPS = 3  # clean steps after a 429 before probing again
-CREEP = 0.02  # then × (1 + this) per clean step near the rate where the 429 came
+CREEP = 0.01  # then × (1 + this) per clean step near the rate where the 429 came
 FORGET = 0.1  # this share above that rate without a 429: the limit is forgotten
 RECOVER = 1.1  # × per clean step, after a first 429, away from the last one
 
