@@ -32,10 +32,25 @@ def test_the_plan_shows_time_at_the_rate_and_cap_it_assumes(
     ws = tmp_path / "ws"
 
     default = cli("plan", exp, "--workspace", ws, "--set", "quality=480p")
-    wide = cli("plan", exp, "--workspace", ws, "--set", "quality=480p", "--concurrency", "500")
+    wide = cli(
+        "plan",
+        exp,
+        "--workspace",
+        ws,
+        "--set",
+        "quality=480p",
+        "--concurrency",
+        "500",
+        "--rate",
+        "2",
+    )
 
-    # 50 in flight finish 50/113 jobs a second: 3,000 jobs take 6,780 s, plus the last one
-    assert "Time: about 1 h 50 min at 2 creates/s, 50 in flight (about 113 s" in default.output
+    # 50 in flight finish 50/113 jobs a second: 3,000 jobs take 6,780 s, plus the last one;
+    # --rate auto (the default) assumes its --max-rate, which the cap keeps it under here
+    assert (
+        "Time: about 1 h 50 min at up to 20 creates/s (auto: longer if the provider allows "
+        "fewer), 50 in flight (about 113 s" in default.output
+    )
     # 500 in flight: the create rate limits, 1,500 s plus the last one
     assert "Time: about 27 min at 2 creates/s, 500 in flight" in wide.output
     assert "Disk: about 2.2 GB of videos" in default.output  # 3,000 x (4 s x 150 KB + 150 KB)
@@ -134,5 +149,5 @@ def test_the_readmes_sweep_plan_shows_shape_time_net_cost_and_price_source(
 
     assert "grid: 5 rows × 4 styles × 2 aspect ratios × 5 hooks" in out
     assert "To send: 200 of 200 job(s) on the fast tier, about 3,050.88 credits ($44.87)" in out
-    assert "Time: about 9 min at 2 creates/s, 50 in flight" in out  # 200 / (50 / 113 s) + 113 s
+    assert "Time: about 9 min at up to 20 creates/s (auto" in out  # 200 / (50 / 113 s) + 113 s
     assert "Prices: built-in table of 2026-10-10 (68 credits = 1 USD)." in out

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import click
@@ -153,8 +154,47 @@ def confirm_room(ahead: Outlook, workspace: Path, min_free: int | None, yes: boo
 
 # Options that tune the dispatcher; `run_options` hands them to the command as one
 # ``tuning`` mapping of what was given (a resumed run keeps its saved values for the rest).
-TUNING = ("rate", "poll_rate", "concurrency", "budget", "no_replay", "grace", "min_free_disk")
+TUNING = (
+    "rate",
+    "max_rate",
+    "poll_rate",
+    "concurrency",
+    "budget",
+    "no_replay",
+    "grace",
+    "min_free_disk",
+)
 NOTIFY = "runner.notify"  # where `run_options` leaves the checked --notify URL (ctx.meta)
+
+
+class CreateRate(click.ParamType["float | Literal['auto']"]):
+    """``--rate``: ``auto`` or a number of creates per second."""
+
+    name = "auto|N"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float | Literal["auto"]:
+        if isinstance(value, float | int) and not isinstance(value, bool):
+            number = float(value)
+        elif str(value).strip().lower() == "auto":
+            return "auto"
+        else:
+            try:
+                number = float(str(value))
+            except ValueError:
+                number = math.nan
+        if not math.isfinite(number) or number < 0.01:
+            self.fail(
+                f"{value!r}: give auto (find the provider's limit, up to --max-rate) or a "
+                "number of creates per second of at least 0.01, e.g. --rate 5",
+                param,
+                ctx,
+            )
+        return number
+
+
+RATE = CreateRate()
 
 
 def run_options(f: Any) -> Any:
@@ -170,7 +210,15 @@ def run_options(f: Any) -> Any:
             help="API address, e.g. a `runner simulate` server at http://127.0.0.1:8787.",
         ),
         click.option(
-            "--rate", type=click.FloatRange(min=0.01), help="Creates per second [default: 2]."
+            "--rate",
+            type=RATE,
+            help="Creates per second: auto starts at 2 and rises until the provider turns "
+            "creates away, up to --max-rate; a number keeps that rate at most [default: auto].",
+        ),
+        click.option(
+            "--max-rate",
+            type=click.FloatRange(min=0.01),
+            help="The most creates per second --rate auto goes to [default: 20].",
         ),
         click.option(
             "--poll-rate",

@@ -6,7 +6,7 @@ import contextlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -23,6 +23,7 @@ from ..run.outlook import Outlook, outlook, outlook_json, outlook_lines, outlook
 from ..run.place import check_workspace
 from .base import (
     CONTEXT,
+    RATE,
     backend_of,
     confirm_room,
     confirm_spend,
@@ -78,10 +79,18 @@ class _PlanCommand(click.Command):
 )
 @click.option(
     "--rate",
-    type=click.FloatRange(min=0.01),
+    type=RATE,
     default=Settings.rate,
     show_default=True,
-    help="Creates per second the time estimate assumes.",
+    help="Creates per second the time estimate assumes (auto: what the last run settled on, "
+    "else --max-rate).",
+)
+@click.option(
+    "--max-rate",
+    type=click.FloatRange(min=0.01),
+    default=Settings.max_rate,
+    show_default=True,
+    help="The most creates per second --rate auto goes to.",
 )
 @click.option(
     "--concurrency",
@@ -101,7 +110,8 @@ def plan(
     as_json: bool,
     out: Path | None,
     prices: Path | None,
-    rate: float,
+    rate: float | Literal["auto"],
+    max_rate: float,
     concurrency: int,
     no_reuse: bool,
     workspace: Path,
@@ -121,7 +131,9 @@ def plan(
                 "end the file name with one of them"
             )
         result = make_plan(experiment, tier, overrides, prices_from(prices, workspace))
-        ahead = outlook_of(result, workspace, rate, concurrency, reuse=not no_reuse)
+        ahead = outlook_of(
+            result, workspace, rate, concurrency, reuse=not no_reuse, max_rate=max_rate
+        )
         if out is not None:
             try:
                 write_table(job_rows(result), out)
@@ -152,7 +164,13 @@ def plan(
 
 
 def outlook_of(
-    plan: Plan, workspace: Path, rate: float, concurrency: int, *, reuse: bool
+    plan: Plan,
+    workspace: Path,
+    rate: float | Literal["auto"],
+    concurrency: int,
+    *,
+    reuse: bool,
+    max_rate: float = Settings.max_rate,
 ) -> Outlook:
     """The plan net of what ``workspace`` already holds (when ``reuse``), timed."""
     with contextlib.ExitStack() as stack:
@@ -166,6 +184,7 @@ def outlook_of(
             rate=rate,
             concurrency=concurrency,
             measured_from=store,
+            max_rate=max_rate,
         )
 
 
@@ -275,7 +294,14 @@ def run(
     click.echo(chosen.announce())
     result = make_plan(experiment, tier, overrides, prices_from(prices, workspace))
     settings = Settings(**tuning)
-    ahead = outlook_of(result, workspace, settings.rate, settings.concurrency, reuse=not no_reuse)
+    ahead = outlook_of(
+        result,
+        workspace,
+        settings.rate,
+        settings.concurrency,
+        reuse=not no_reuse,
+        max_rate=settings.max_rate,
+    )
     for line in quote_lines(result, ahead, workspace, result.warnings, simulated=chosen.simulated):
         click.echo(line)
     check_budget(result, settings.budget, workspace, reuse=not no_reuse)
@@ -418,7 +444,14 @@ def promote(
     click.echo(chosen.announce())
     plan = promotion.plan
     settings = Settings(**tuning)
-    ahead = outlook_of(plan, workspace, settings.rate, settings.concurrency, reuse=not no_reuse)
+    ahead = outlook_of(
+        plan,
+        workspace,
+        settings.rate,
+        settings.concurrency,
+        reuse=not no_reuse,
+        max_rate=settings.max_rate,
+    )
     click.echo(
         f"{len(plan.expansion.variants)} winner(s) of run {parent.run_id} -> "
         f"{plan.job_count} job(s) on the {tier} tier."

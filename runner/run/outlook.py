@@ -10,7 +10,9 @@ time (create to completion) to this estimate scales every estimate.
 
 Wall time: creates leave at the create rate and at most ``concurrency`` tasks generate at
 once, so jobs finish at min(rate, concurrency / mean generation time) per second, and the
-last one still needs its own generation time.
+last one still needs its own generation time. With ``--rate auto`` the rate assumed is the one
+this workspace's latest real run settled on after the provider turned creates away (its
+``rate_settled`` event), else ``--max-rate``: the estimate says which.
 
 Disk: MP4 bytes per second of video by quality (assumed: 0.15 / 0.35 / 0.8 MB at 480p /
 720p / 1080p; refined by the median of this workspace's real downloads), plus a poster and a
@@ -26,11 +28,12 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..grid.plan import LARGE_JOBS, LARGE_USD, Plan
 from ..models import Shape
 from .ledger import Store
+from .limits import MAX_RATE
 
 TYPICAL_SECONDS = {"mini": 109.0, "fast": 113.0, "standard": 156.0}  # 4 s at 480p, observed
 PER_EXTRA_SECOND = 0.08
@@ -65,6 +68,7 @@ class Measured:
     time_jobs: int = 0
     bytes_per_second: Mapping[str, float] | None = None  # quality -> median MP4 bytes/s
     size_jobs: int = 0
+    settled_rate: float | None = None  # creates/s the latest real auto run settled on
 
 
 def measured(store: Store, limit: int = 500) -> Measured:
@@ -93,13 +97,26 @@ def measured(store: Store, limit: int = 500) -> Measured:
         if size:
             sizes.setdefault(quality, []).append(size / duration)
     enough = len(ratios) >= MIN_MEASURED
+    settled = store.conn.execute(
+        "SELECT e.detail FROM events e JOIN runs r ON r.run_id = e.run_id"
+        " WHERE r.backend = 'evolink' AND e.kind = 'rate_settled'"
+        " ORDER BY e.event_id DESC LIMIT 1"
+    ).fetchone()
     per_quality = {q: statistics.median(v) for q, v in sizes.items() if len(v) >= MIN_MEASURED}
     return Measured(
         statistics.median(ratios) if enough else None,
         len(ratios) if enough else 0,
         per_quality or None,
         sum(len(sizes[q]) for q in per_quality),
+        _rate_of(settled[0]) if settled else None,
     )
+
+
+def _rate_of(detail: str | None) -> float | None:
+    try:
+        return float((detail or "").split()[0])
+    except (ValueError, IndexError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -115,9 +132,10 @@ class Outlook:
     generation: float  # mean generation seconds of a job to send
     disk_bytes: int  # the videos to download, with their posters and strips
     free_bytes: int | None  # on the disk under the workspace
-    rate: float
+    rate: float  # creates per second assumed
     concurrency: int
     measured: Measured
+    auto: bool = False  # --rate auto: ``rate`` is the settled rate if known, else the maximum
 
     @property
     def large(self) -> bool:
@@ -133,9 +151,10 @@ def outlook(
     store: Store | None,
     workspace: Path,
     *,
-    rate: float,
+    rate: float | Literal["auto"],
     concurrency: int,
     measured_from: Store | None = None,
+    max_rate: float = MAX_RATE,
 ) -> Outlook:
     """The plan as it would run in ``workspace``: jobs whose video ``store`` (its ledger)
     already holds are reused, as `runner run` does (None: none is, as with --no-reuse);
@@ -149,6 +168,11 @@ def outlook(
         else:
             shapes[job.variant.request.shape] += 1
     known = measured(measured_from) if measured_from is not None else Measured()
+    auto = rate == "auto"
+    if rate == "auto":
+        assumed = min(known.settled_rate, max_rate) if known.settled_rate else max_rate
+    else:
+        assumed = rate
     credits = sum(plan.prices.credits(plan.tier, s) * n for s, n in shapes.items())
     send = sum(shapes.values())
     total_generation = sum(
@@ -159,7 +183,7 @@ def outlook(
         for s, n in shapes.items()
     ) * (known.time_factor or 1.0)
     mean = total_generation / send if send else 0.0
-    per_second = min(rate, concurrency / mean) if mean else rate
+    per_second = min(assumed, concurrency / mean) if mean else assumed
     per_quality = {**BYTES_PER_SECOND, **(known.bytes_per_second or {})}
     disk = sum(
         (per_quality.get(s.quality, BYTES_PER_SECOND["1080p"]) * s.duration + EXTRAS_BYTES) * n
@@ -175,9 +199,10 @@ def outlook(
         generation=mean,
         disk_bytes=int(disk),
         free_bytes=free_space(workspace),
-        rate=rate,
+        rate=assumed,
         concurrency=concurrency,
         measured=known,
+        auto=auto,
     )
 
 
@@ -225,12 +250,21 @@ def outlook_lines(o: Outlook, tier: str) -> list[str]:
             else "EvoLink's typical generation times"
         )
         lines.append(
-            f"  Time: {duration_text(o.seconds)} at {o.rate:g} creates/s, {o.concurrency} in "
+            f"  Time: {duration_text(o.seconds)} at {rate_text(o)}, {o.concurrency} in "
             f"flight (about {o.generation:,.0f} s per video; from {basis})"
         )
         free = f"; {size_text(o.free_bytes)} free" if o.free_bytes is not None else ""
         lines.append(f"  Disk: about {size_text(o.disk_bytes)} of videos{free}")
     return lines
+
+
+def rate_text(o: Outlook) -> str:
+    """The create rate an estimate assumes, in words."""
+    if not o.auto:
+        return f"{o.rate:g} creates/s"
+    if o.measured.settled_rate:
+        return f"{o.rate:.3g} creates/s (auto: what this workspace's last run settled on)"
+    return f"up to {o.rate:g} creates/s (auto: longer if the provider allows fewer)"
 
 
 def outlook_warnings(o: Outlook, tier: str, workspace: Path) -> list[str]:
@@ -260,6 +294,7 @@ def outlook_json(o: Outlook) -> dict[str, Any]:
         "wall_seconds": round(o.seconds),
         "generation_seconds": round(o.generation, 1),
         "rate": o.rate,
+        "rate_auto": o.auto,
         "concurrency": o.concurrency,
         "measured_jobs": o.measured.time_jobs,
         "time_factor": o.measured.time_factor,

@@ -32,7 +32,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import anyio.abc
@@ -43,7 +43,7 @@ from .. import ledger as L
 from ..clock import Clock
 from ..disk import WAIT, DiskGuard
 from ..events import Event
-from ..limits import Pause
+from ..limits import MAX_RATE, Pause
 from .creates import Creates
 from .fetches import Fetches
 from .polls import PollPolicy, Polls
@@ -52,7 +52,10 @@ from .uploads import Uploads
 
 @dataclass(frozen=True)
 class Settings:
-    rate: float = 2.0  # creates per second
+    # creates per second: "auto" probes from 2/s up to max_rate and settles under the
+    # provider's limit; a number is a fixed ceiling (`runner.run.limits.Rate`)
+    rate: float | Literal["auto"] = "auto"
+    max_rate: float = MAX_RATE  # creates per second an automatic rate climbs to at most
     poll_rate: float = 5.0  # task queries per second
     concurrency: int = 50  # tasks in flight (created, not yet finished remotely)
     downloads: int = 4  # downloads at once

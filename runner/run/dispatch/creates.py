@@ -38,7 +38,7 @@ from ...providers.base import (
 )
 from .. import ledger as L
 from ..failpoints import failpoint
-from ..limits import MAX_PAUSE, Pause, Rate, full_jitter
+from ..limits import MAX_PAUSE, START_RATE, Pause, Rate, Sent, full_jitter
 from . import uploads
 
 if TYPE_CHECKING:
@@ -55,7 +55,10 @@ ERROR_SHARE = 0.5  # ...and opens when this share of them failed (docs/reliabili
 class Creates:
     def __init__(self, d: Dispatcher) -> None:
         self.d = d
-        self.rate = Rate(d.s.rate)
+        # creates per second: automatic (from 2/s up to --max-rate, settling under the
+        # provider's limit) or a fixed ceiling (`runner.run.limits`)
+        self.rate = Rate.auto(d.s.max_rate) if d.s.rate == "auto" else Rate(d.s.rate)
+        self.sent: dict[int, Sent] = {}  # job id -> how its create passed the rate
         self.pause = Pause(d.clock)  # the soft breaker: creates wait
         # pending work as job ids (rows are loaded when sent: 10^5 jobs stay small)
         self.queue: deque[int] = deque()
@@ -73,15 +76,36 @@ class Creates:
         self._blocked_said = False  # the file quota stopped creates that need an upload
 
     async def run(self) -> None:
+        try:
+            await self._creates()
+        finally:
+            self._note_rate()
+
+    async def _creates(self) -> None:
         while True:
             job = await self._next_job()
             if job is None:
                 return
-            await self._turn()
+            sent = await self._turn()
             if self.d.outcome.stop_kind or not await self.d.disk_room(job):
                 return
+            if sent is not None:
+                self.sent[job.job_id] = sent
             self.d.in_flight += 1
             self.d.start_soon(self._submit, job)
+
+    def _note_rate(self) -> None:
+        """An automatic rate that met the provider's limit is recorded where it settled (the
+        ``rate_settled`` event): `runner plan` times the next runs with it."""
+        rate = self.rate
+        if rate.automatic and rate.limit is not None:
+            self.d.ledger.event(
+                self.d.run_id,
+                None,
+                "rate_settled",
+                f"{rate.current:.3g} creates/s (the provider turned creates away at "
+                f"{rate.limit:.3g}/s)",
+            )
 
     async def _next_job(self) -> L.JobRecord | None:
         """The next job to create, waiting for a free slot and for delayed retries."""
@@ -99,17 +123,23 @@ class Creates:
                 return None  # nothing left, and no task that could come back for a resubmit
             await d.wait_change(self.later[0][0] - now if self.later else math.inf)
 
-    async def _turn(self) -> None:
+    async def _turn(self) -> Sent | None:
         """After a Retry-After pause, the polls it held go first; then the create rate.
         (Downloads never wait for creates: they have their own client and slots.)"""
         d = self.d
-        await d.pause.wait(self.stopped)
-        while d.polls.held and not d.outcome.stop_kind:
-            await d.wait_change(0.05 * d.clock.scale)
-        await self.pause.wait(self.stopped)  # a stop ends these waits at once
-        await self.daily.wait(self.stopped)
-        if not self.stopped():
-            await self.rate.acquire()
+        while True:
+            await d.pause.wait(self.stopped)
+            while d.polls.held and not d.outcome.stop_kind:
+                await d.wait_change(0.05 * d.clock.scale)
+            await self.pause.wait(self.stopped)  # a stop ends these waits at once
+            await self.daily.wait(self.stopped)
+            if self.stopped():
+                return None
+            sent = await self.rate.acquire()
+            if not (d.pause.active or self.pause.active or self.daily.active):
+                return sent
+            # a 429 came while this waited for the rate: its turn is after the pause, spaced
+            # from the others (or they would all leave together when it ends)
 
     def stopped(self) -> bool:
         return self.d.outcome.stop_kind is not None
@@ -192,6 +222,7 @@ class Creates:
 
     def _record(self, job: L.JobRecord, attempt: L.Attempt, result: CreateOutcome) -> None:
         d = self.d
+        sent = self.sent.pop(job.job_id, None)
         if isinstance(result, Created):
             d.ledger.created(
                 d.run_id,
@@ -206,17 +237,17 @@ class Creates:
             d.created_at[job.job_id] = d.clock.monotonic()
             self.unknown_streak = self.throttled = 0
             self._answered(failed=False)
-            self.rate.increase()
+            self.rate.increase(sent)
             fresh = d.reload(job)
             d.emit("submitted", fresh)
             d.start_soon(d.polls.track, fresh, False)
             return
         d.release_slot()
-        if isinstance(result, NotSent | Unknown):
+        if isinstance(result, NotSent | Unknown) and not self._probed(result, sent):
             self._answered(failed=True)
         if isinstance(result, NotSent):
             d.ledger.not_sent(d.run_id, attempt, result.reason, result.http_status)
-            self._retry_later(job, result)
+            self._retry_later(job, result, sent)
         elif isinstance(result, Rejected):
             d.ledger.rejected(d.run_id, attempt, result.code, result.message, result.http_status)
             d.emit("rejected", job, f"{result.code}: {result.message}")
@@ -233,6 +264,18 @@ class Creates:
             else:
                 self._hold(job, result.reason)
 
+    def _probed(self, result: NotSent | Unknown, sent: Sent | None) -> bool:
+        """A 429 the automatic rate met above where it starts: the answer to its probe (it
+        slows down), not a failing API for the soft breaker. Below that, 429s count as
+        before."""
+        return (
+            isinstance(result, NotSent)
+            and result.rate_limited
+            and self.rate.automatic
+            and sent is not None
+            and sent.rate > START_RATE
+        )
+
     def _record_replay(self, job: L.JobRecord, attempt: L.Attempt, result: CreateOutcome) -> None:
         """The one replay's answer: a task settles the job; anything else holds it (a replay
         turned away for the rate is sent again, same key, after the wait)."""
@@ -240,6 +283,7 @@ class Creates:
         if isinstance(result, Created):
             self._record(job, attempt, result)
             return
+        sent = self.sent.pop(job.job_id, None)
         d.release_slot()
         if isinstance(result, NotSent | Unknown):
             self._answered(failed=True)
@@ -247,6 +291,8 @@ class Creates:
             d.ledger.unknown(
                 d.run_id, attempt, f"replay not sent: {result.reason}", None, replay_sent=False
             )
+            if result.rate_limited:
+                self.rate.decrease(sent)
             if result.rate_limited and result.retry_after is not None:
                 d.pause.pause(min(result.retry_after, MAX_PAUSE) * d.clock.scale)
             tries = self._replay_tries[job.job_id] = self._replay_tries.get(job.job_id, 0) + 1
@@ -328,10 +374,10 @@ class Creates:
             return
         d.stop_creates(result.kind, result.message)
 
-    def _retry_later(self, job: L.JobRecord, result: NotSent) -> None:
+    def _retry_later(self, job: L.JobRecord, result: NotSent, sent: Sent | None = None) -> None:
         d = self.d
         if result.rate_limited:
-            self.rate.decrease()
+            self.rate.decrease(sent)
             self.throttled += 1
             wait = result.retry_after  # wall seconds
             if wait is not None and wait > MAX_PAUSE:
@@ -349,7 +395,12 @@ class Creates:
                 else full_jitter(self.throttled - 1, 2.0, 120.0, d.rand)
             )
             d.pause.pause(max(pause, 0.05 * d.clock.scale))
-            d.emit("throttled", job, f"rate limited; pausing {d.clock.to_wall(pause):.1f} s")
+            d.emit(
+                "throttled",
+                job,
+                f"rate limited; pausing {d.clock.to_wall(pause):.1f} s, "
+                f"then {self.rate.current:.1f} creates/s",
+            )
             self._later_at(job, 0.0)
             return
         count = self._not_sent.get(job.job_id, 0) + 1
