@@ -36,7 +36,7 @@ def test_a_grid_naming_a_local_image_runs_with_one_upload_and_a_no_reuse_rerun_u
 
     first = runner("run", grid, "--workspace", ws, "--rate", "50", timeout=300)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "12 done" in first.stdout
+    assert "done 12" in first.stdout
     again = runner("run", grid, "--workspace", ws, "--rate", "50", "--no-reuse", timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
 

@@ -15,6 +15,7 @@ Templates come from a `jinja2.ChoiceLoader`: a user folder first (``runner repor
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import json
@@ -102,6 +103,26 @@ def build(store: Store, workspace: Path, run_id: str, templates: Path | None = N
     The ledger is read twice, a chunk at a time: once for the page (the cards' JSON written
     as it goes) and the header's figures, once for results.parquet and results.csv. No pass
     holds every job's full row, so a 100,000-job report stays small."""
+    with snapshot(store):  # both passes see the same ledger, even while a run writes it
+        return _build(store, workspace, run_id, templates)
+
+
+@contextlib.contextmanager
+def snapshot(store: Store) -> Iterator[None]:
+    """One read transaction on the store's connection (unless one is open already): every
+    read inside sees the ledger as it was at the first."""
+    conn = store.conn
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
+def _build(store: Store, workspace: Path, run_id: str, templates: Path | None) -> Path:
     run = store.run(run_id)
     folder = workspace / run_id
     (folder / "media").mkdir(parents=True, exist_ok=True)

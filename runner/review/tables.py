@@ -125,8 +125,19 @@ def _format(path: Path, fmt: str | None) -> str:
 
 
 def _coercer(kind: str) -> Any:
+    """A cell as its column's type. A value the types were not found on (a second read of a
+    ledger that a running run changed meanwhile) becomes text in a text column and empty in
+    the others: the table is written, and the report at the run's end is exact."""
+    if kind == "null":
+        return lambda v: None
+    if kind == "bool":
+        return lambda v: v if isinstance(v, bool) else None
+    if kind == "int":
+        return lambda v: v if isinstance(v, int) and not isinstance(v, bool) else None
     if kind == "float":
-        return lambda v: None if v is None else float(v)
+        return lambda v: (
+            float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+        )
     if kind == "str":
         return lambda v: (
             None
@@ -137,7 +148,7 @@ def _coercer(kind: str) -> Any:
             if isinstance(v, list | dict)
             else str(v)
         )
-    return lambda v: v
+    raise ValueError(f"unknown column kind {kind!r}")
 
 
 class _Sink:
