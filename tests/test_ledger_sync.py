@@ -70,3 +70,15 @@ async def test_intent_and_answer_are_synced_and_the_rest_waits_for_the_next_sync
     lazy = len(commits) - synced
     assert lazy >= 2 * jobs  # the completed link and done
     assert synced <= 2 * jobs + 4  # the intent, the answer, and a few per run
+
+
+def test_a_failed_unsynced_commit_leaves_the_next_commits_synced(tmp_path: Path) -> None:
+    """SQLite keeps its safety level while a transaction is open: the level must be put back
+    after the rollback, or every intent committed afterwards would go unsynced."""
+    with L.Ledger.open(tmp_path) as ledger:
+        with pytest.raises(RuntimeError), ledger.write(durable=False) as db:
+            db.execute("SELECT 1")
+            raise RuntimeError("the disk filled while saving a download")
+        assert ledger.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        with ledger.write() as db:
+            assert db.execute("PRAGMA synchronous").fetchone()[0] == 2

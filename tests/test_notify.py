@@ -219,7 +219,16 @@ def test_a_webhook_that_never_answers_times_out(monkeypatch: pytest.MonkeyPatch)
     assert time.monotonic() - started < 1.5
 
 
-@pytest.mark.parametrize("url", ["ftp://example.org/x", "hooks.slack.com/services/x", "http://"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.org/x",
+        "hooks.slack.com/services/x",
+        "http://",
+        "http://hooks..example.com/x",  # httpx cannot encode the host: it would raise later
+        "http://127.0.0.1:abc/hook",
+    ],
+)
 def test_a_bad_notify_url_is_refused_before_anything_starts(
     cli: Callable[..., Result], tmp_path: Path, url: str
 ) -> None:

@@ -40,12 +40,22 @@ def notify_url(option: str | None) -> str | None:
     if not url:
         return None
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname or not _well_formed(url):
         raise InputError(
             f"{source} {url[:80]!r} is not a web address: give an http:// or https:// URL, "
             "e.g. a Slack incoming webhook https://hooks.slack.com/services/... Nothing was spent."
         )
     return url
+
+
+def _well_formed(url: str) -> bool:
+    """Whether httpx can send to it (a port that is a number, a host name it can encode)."""
+    try:
+        host = httpx.URL(url).host
+        host.encode("idna")
+    except (httpx.InvalidURL, ValueError):  # UnicodeError is a ValueError
+        return False
+    return True
 
 
 def shown(url: str) -> str:
@@ -90,7 +100,7 @@ def send(url: str, data: dict[str, Any], key: str | None) -> str | None:
         )
     except httpx.TimeoutException:
         problem = f"no answer within {TIMEOUT:g} s"
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # IDNA: UnicodeError
         problem = f"{type(exc).__name__}: {exc}"[:200]
     else:
         if response.is_success:

@@ -186,8 +186,9 @@ class DiskGuard:
         )
 
     def check(self, body: Mapping[str, Any], in_flight: int, owed: Callable[[], int]) -> Verdict:
-        """May the create of a job with ``body`` go now? ``in_flight``: the tasks being made;
-        ``owed()``: the paid videos not saved yet (a ledger count, asked only near the margin)."""
+        """May the create of a job with ``body`` go now? ``in_flight``: the tasks being made
+        and the finished ones waiting for a download; ``owed()``: the paid videos not saved
+        yet (a ledger count, asked only near the margin)."""
         if self._checks % REMEASURE == 0:
             self._remeasure()
         self._checks += 1

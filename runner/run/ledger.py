@@ -798,9 +798,11 @@ class Ledger(Store):
             self.conn.execute("COMMIT")
             self._durable_again(durable)
         except BaseException as exc:
-            self._durable_again(durable)
             with contextlib.suppress(sqlite3.Error):  # a full disk may refuse this too
                 self.conn.execute("ROLLBACK")
+            # after the rollback: SQLite keeps the safety level inside a transaction, and a
+            # connection left at NORMAL would commit the next intents unsynced
+            self._durable_again(durable)
             self._spent.clear()  # the cached figures may hold the rolled-back change
             if isinstance(exc, sqlite3.OperationalError):
                 raise _unavailable(exc, self.workspace) from exc

@@ -219,7 +219,9 @@ class Dispatcher:
         those stand in the way, wait for them; when the next alone would not fit, stop
         creates (`runner.run.disk`)."""
         while not self.outcome.stop_kind:
-            verdict = self.disk.check(job.body, self.in_flight, self._owed)
+            # tasks being made and finished ones waiting for a download slot: both owe a video
+            making = self.in_flight + len(self.fetches.waiting)
+            verdict = self.disk.check(job.body, making, self._owed)
             if verdict is None:
                 return True
             if verdict != WAIT:
