@@ -1,3 +1,16 @@
+/* runner report: draws the grid from the JSON embedded in the page.
+ *
+ * The script is the files of this folder, concatenated in the order of their names inside one
+ * strict function when the report is built (runner/review/report.py): they share its scope, so
+ * a later file uses what an earlier one defines. `runner report RUN --templates DIR` replaces
+ * one file by the file of the same name in DIR/static/report/ (docs/report-page.md).
+ *
+ * Inlined into index.html and admitted by its SHA-256 in the page's Content-Security-Policy.
+ * Rules kept throughout: user text only ever goes through textContent / createTextNode (never
+ * innerHTML), URLs only from the data's relative media paths (checked by safeUrl), no inline
+ * handlers, no eval, no network. Picks live in localStorage under the run id.
+ */
+
 const $ = (id) => document.getElementById(id);
 const DATA = JSON.parse($('report-data').textContent);
 performance.mark('runner-data-parsed');
@@ -8,6 +21,30 @@ const FAILED = new Set(['failed', 'rejected', 'lost', 'result_error', 'expired']
 const PROMOTED = !!RUN.parentRun;
 const MAX_COMPARE = 4;
 const MAX_LIVE = 8;
+
+// ------------------------------------------------------------------ the views' registry
+
+// A view draws the current layout L (30-layout.js) into #grid. Each view file registers
+// itself: Report.views.register(name, {render, ensure, all, refresh, axes}), where
+//   render()        draws L into the emptied grid;
+//   ensure(u)       puts unit u's element in the DOM and returns it (keys, viewer, picks list);
+//   all()           puts every unit's element in the DOM (before printing);
+//   refresh(el, u)  redraws unit u's element el in place;
+//   axes            false when the view ignores the rows and columns axes (default true).
+// The toolbar's <button data-view="name"> (in .seg) selects a view by its name.
+const Report = {
+  views: (function () {
+    const specs = new Map();
+    return {
+      register(name, spec) { specs.set(name, Object.assign({ axes: true }, spec)); },
+      get(name) { return specs.get(name); },
+      has(name) { return specs.has(name); },
+      names() { return Array.from(specs.keys()); },
+    };
+  })(),
+};
+// The view in force (S.view, 20-store.js; checked against the registry by render()).
+function view() { return Report.views.get(S.view); }
 
 // ------------------------------------------------------------------ helpers
 

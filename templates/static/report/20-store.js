@@ -62,7 +62,7 @@ const S = {
     if (ui.rows === '' || dimIndex[ui.rows] !== undefined) S.rows = ui.rows === '' ? -1 : dimIndex[ui.rows];
     if (ui.cols === '' || dimIndex[ui.cols] !== undefined) S.cols = ui.cols === '' ? -1 : dimIndex[ui.cols];
     if (S.rows === S.cols) S.cols = -1;
-    if (['grid', 'sheet', 'list'].indexOf(ui.view) >= 0) S.view = ui.view;
+    if (typeof ui.view === 'string') S.view = ui.view; // a registered view: render() checks
     if (typeof ui.size === 'number' && ui.size >= 140 && ui.size <= 460) S.size = ui.size;
     if (typeof ui.prompts === 'boolean') S.prompts = ui.prompts;
     if (typeof ui.sort === 'string') S.sort = ui.sort;

@@ -56,7 +56,8 @@ function compute() {
     vis.push(u);
   }
   sortUnits(vis);
-  const r = S.view === 'list' ? -1 : S.rows, c = S.view === 'list' ? -1 : S.cols;
+  const axes = view().axes;
+  const r = axes ? S.rows : -1, c = axes ? S.cols : -1;
   const present = (d) => {
     if (d < 0) return [0];
     const seen = new Uint8Array(DIMS[d].values.length);

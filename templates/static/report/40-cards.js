@@ -136,5 +136,5 @@ function refreshUnit(u) {
   const el = u.el;
   if (!el || !el.isConnected) return;
   dropVideos(el);
-  if (S.view === 'list') fillRow(el, u); else fillCard(el, u, +el.dataset.ri, +el.dataset.ci);
+  view().refresh(el, u);
 }

@@ -4,6 +4,7 @@ const grid = $('grid');
 let rowObserver = null, moreObserver = null;
 
 function render() {
+  if (!Report.views.has(S.view)) S.view = 'grid';
   stopAllVideos();
   if (rowObserver) rowObserver.disconnect();
   if (moreObserver) moreObserver.disconnect();
@@ -14,8 +15,7 @@ function render() {
   grid.replaceChildren();
   if (!L.vis.length) {
     grid.append(h('p', { class: 'muted empty-note', text: units.length ? 'No card matches these filters.' : 'This run has no jobs.' }));
-  } else if (S.view === 'list') renderList();
-  else renderGrid();
+  } else view().render();
   renderControls();
   saveUi();
 }
@@ -138,10 +138,9 @@ function onMore(entries) {
 // Make sure a unit's card is in the DOM (for keyboard moves, the viewer and the picks list).
 function ensureRendered(u) {
   if (u.el && u.el.isConnected) return u.el;
-  if (S.view === 'list') {
-    while (L.list && L.list.shown < L.vis.length && !(u.el && u.el.isConnected)) appendRows();
-    return u.el;
-  }
+  return view().ensure(u);
+}
+function ensureCard(u) {
   for (let ri = 0; ri < L.cells.length; ri++) {
     for (let ci = 0; ci < L.cells[ri].length; ci++) {
       if (L.cells[ri][ci].indexOf(u) < 0) continue;
@@ -155,9 +154,16 @@ function ensureRendered(u) {
 }
 function renderAll() {
   if (!L) return;
-  if (S.view === 'list') { while (L.list && L.list.shown < L.vis.length) appendRows(); return; }
+  view().all();
+}
+function renderAllCards() {
   L.rows.forEach((state, ri) => {
     renderRow(ri);
     for (const cell of state.cells) while (cell.shown < cell.units.length) appendChunk(cell);
   });
 }
+function refreshCard(el, u) { fillCard(el, u, +el.dataset.ri, +el.dataset.ci); }
+
+// The grid: rows and columns of cards; the contact sheet: the same, smaller, with strips.
+Report.views.register('grid', { render: renderGrid, ensure: ensureCard, all: renderAllCards, refresh: refreshCard });
+Report.views.register('sheet', { render: renderGrid, ensure: ensureCard, all: renderAllCards, refresh: refreshCard });

@@ -58,3 +58,11 @@ function fillRow(tr, u) {
     h('td', null, h('label', { class: 'cmp', title: 'Add to compare (c)' }, h('input', { type: 'checkbox', checked: S.compare.indexOf(u.id) >= 0 }))),
     h('td', null, noteOf(j) ? h('div', { class: 'note-line', text: noteOf(j) }) : null));
 }
+function ensureRow(u) {
+  while (L.list && L.list.shown < L.vis.length && !(u.el && u.el.isConnected)) appendRows();
+  return u.el;
+}
+function renderAllRows() { while (L.list && L.list.shown < L.vis.length) appendRows(); }
+
+// The list: one table row per card, every dimension a column; no axes.
+Report.views.register('list', { render: renderList, ensure: ensureRow, all: renderAllRows, refresh: fillRow, axes: false });

@@ -9,7 +9,7 @@ function fillAxisSelect(sel, value) {
 function renderControls() {
   fillAxisSelect(rowsSel, S.rows);
   fillAxisSelect(colsSel, S.cols);
-  const list = S.view === 'list';
+  const list = !view().axes;
   rowsSel.disabled = colsSel.disabled = list;
   const filters = $('filters');
   filters.replaceChildren();
