@@ -9,7 +9,12 @@ own folder, and nothing else: no network, no inline event handlers, no ``eval``.
 
 Templates come from a `jinja2.ChoiceLoader`: a user folder first (``runner report RUN
 --templates DIR``: any file of ``templates/`` can be overridden, a partial as well as
-``static/report.css``), then the shipped ones.
+``static/report.css`` or one feature file of the script), then the shipped ones.
+
+The script is the feature files of ``static/report/`` (``00-core.js`` ... ``99-start.js``),
+concatenated in the order of their names inside one function, so they share its scope; a user
+folder's file replaces the shipped file of the same name, and a new name joins in its place
+in the order (docs/report-page.md).
 """
 
 from __future__ import annotations
@@ -49,7 +54,12 @@ SHIPPED_TEMPLATES = next(
     _PACKAGE.parent / "templates",
 )
 STYLESHEET = "static/report.css"
-SCRIPT = "static/report.js"
+# The page's script: the .js files of this folder, in the order of their names.
+SCRIPT_DIR = "static/report"
+# A user folder's whole-script override, as before the split: used alone when present.
+WHOLE_SCRIPT = "static/report.js"
+SCRIPT_HEAD = "(function () {\n'use strict';\n"
+SCRIPT_TAIL = "})();\n"
 # Inline blocks the browser would execute or apply (JSON data blocks are neither).
 _INLINE = re.compile(r"<(script|style)(\s[^>]*)?>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
 _DATA_TYPE = re.compile(r"""\btype\s*=\s*["']?application/json""", re.IGNORECASE)
@@ -209,7 +219,7 @@ def _write_page(
         for text in jobs_json():
             spool.write(text)
         spool.write("]," + page_json(cards.tail())[1:])
-        css, js = _asset(env, STYLESHEET, "style"), _asset(env, SCRIPT, "script")
+        css, js = _asset(env, STYLESHEET, "style"), script(env)
         summary = summarize(store, run, slim, prices, parents)
         html = render(env, Page(summary=summary, data=marker, css=css, js=js))  # type: ignore[arg-type]
         quoted = page_json(marker)
@@ -271,6 +281,34 @@ def inline_hashes(html: str) -> tuple[list[str], list[str]]:
         digest = base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode()
         (scripts if tag == "script" else styles).append(f"sha256-{digest}")
     return scripts, styles
+
+
+def script_files(env: jinja2.Environment) -> list[str]:
+    """The feature files of the page's script, by name (``static/report/NN-name.js``), over
+    every template folder: a user folder's file wins over the shipped one of the same name."""
+    prefix = SCRIPT_DIR + "/"
+    return sorted(
+        name
+        for name in env.list_templates(extensions=["js"])
+        if name.startswith(prefix) and "/" not in name[len(prefix) :] and name[len(prefix)] != "."
+    )
+
+
+def script(env: jinja2.Environment) -> Markup:
+    """The page's script: its feature files concatenated in order inside one function (one
+    scope, strict mode), each after a comment naming it. A user folder's ``static/report.js``
+    (a whole-script override) is used alone instead."""
+    assert env.loader is not None
+    try:
+        return _asset(env, WHOLE_SCRIPT, "script")
+    except jinja2.TemplateNotFound:
+        pass
+    parts = [SCRIPT_HEAD]
+    for name in script_files(env):
+        text = str(_asset(env, name, "script"))
+        parts += [f"/* {name} */\n", text if text.endswith("\n") else text + "\n"]
+    parts.append(SCRIPT_TAIL)
+    return Markup("".join(parts))  # noqa: S704 - our own asset files, never run data
 
 
 def _asset(env: jinja2.Environment, name: str, tag: str) -> Markup:
