@@ -42,6 +42,14 @@ const Report = {
       names() { return Array.from(specs.keys()); },
     };
   })(),
+  // Who is reviewing (20-store.js sets these): reviewer() is the name kept in this browser
+  // ('' when none yet); needReviewer(fn) asks once when there is none, then calls fn(name).
+  reviewer: () => '',
+  needReviewer: (fn) => fn(''),
+  // Files "Import picks" can read besides winners.csv (e.g. duels.csv, 77-duels.js): each
+  // {accepts(head) -> bool, import(head, rows, fileName) -> message}; head is the lower-cased
+  // header row, rows the data rows as arrays of cells (formula marks already removed).
+  importers: [],
 };
 // The view in force (S.view, 20-store.js; checked against the registry by render()).
 function view() { return Report.views.get(S.view); }
