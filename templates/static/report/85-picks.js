@@ -96,6 +96,9 @@ function parseCsv(text) {
   return rows.filter((r) => r.length > 1 || (r.length === 1 && r[0] !== ''));
 }
 function importPicks(text) {
+  const all = parseCsv(text.replace(/^\uFEFF/, '')), top = all.length ? all[0].map((c) => c.trim().toLowerCase()) : [];
+  const other = Report.importers.find((imp) => imp.accepts(top)); // e.g. duels.csv (77-duels.js)
+  if (other) { toast(other.import(top, all.slice(1).map((r) => r.map((c) => (c[0] === "'" ? c.slice(1) : c))), '')); return; }
   const rows = parseCsv(text.replace(/^\uFEFF/, ''));
   if (!rows.length) { toast('That file is empty'); return; }
   const head = rows[0].map((c) => c.trim().toLowerCase());
