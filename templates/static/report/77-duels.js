@@ -452,7 +452,9 @@ Report.importers.push({
     rows.forEach((r, i) => {
       const cell = (c) => (col[c] >= 0 ? (r[col[c]] || '').trim() : '');
       if (cell('run_id') && cell('run_id') !== RUN.id) { other++; return; }
-      const x = duelChecked({ r: cell('reviewer') || (fileName ? fileName.replace(/\.csv$/i, '') : ''), d: cell('dimension'),
+      // a file without a reviewer column (edited by hand) counts as one reviewer named after it
+      const who = col.reviewer >= 0 ? cell('reviewer') : (fileName || '').replace(/\.csv$/i, '');
+      const x = duelChecked({ r: who, d: cell('dimension'),
         a: cell('a_job_key'), b: cell('b_job_key'), w: cell('winner').toLowerCase(), at: cell('at') });
       if (!x) { bad.push(i + 2); return; }
       const id = [x.r, x.d, x.a, x.b, x.w, x.at].join('\u0000');
