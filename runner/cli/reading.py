@@ -10,8 +10,9 @@ import click
 from ..errors import InputError
 from ..review import report
 from ..review.results import result_rows
+from ..review.share import write_share
 from ..review.summary import active_seconds, figures_of, next_steps, summary_data
-from ..review.tables import write_table
+from ..review.tables import write_excel_csv, write_table
 from ..run.ledger import reader
 from ..run.progress import clock_text
 from .base import (
@@ -110,31 +111,125 @@ def report_cmd(run_ref: str, open_it: bool, templates: Path | None, workspace: P
         click.launch(str(path))
 
 
+SEPARATORS = {",": ",", ";": ";", "tab": "\t"}
+
+
 @main.command(context_settings=CONTEXT)
 @click.argument("run_ref", metavar="RUN")
 @click.option(
     "--format",
     "fmt",
     type=click.Choice(["csv", "parquet", "json"]),
-    default="csv",
-    show_default=True,
+    help="Table format  [default: csv]. Not with --share or --excel.",
 )
 @click.option(
     "--out",
+    type=click.Path(path_type=Path),
+    help="File to write (default: WORKSPACE/RUN/results.FORMAT); with --share, a new folder "
+    "or a name ending in .zip.",
+)
+@click.option(
+    "--excel",
+    is_flag=True,
+    help="A CSV for Excel: BOM, --csv-sep between cells, no cell Excel would run as a formula "
+    "(default: WORKSPACE/RUN/results-excel.csv).",
+)
+@click.option(
+    "--csv-sep",
+    type=click.Choice(list(SEPARATORS)),
+    help="Cell separator of --excel  [default: ,]; ';' for Excel set to a European language.",
+)
+@click.option(
+    "--share",
+    is_flag=True,
+    help="A folder (or .zip) to send a client: the report, posters and strips, and only the "
+    "videos of the jobs --winners names.",
+)
+@click.option(
+    "--winners",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="File to write (default: WORKSPACE/RUN/results.FORMAT).",
+    help="With --share: the winners.csv exported from the report (its starred jobs).",
 )
 @workspace_option
-def export(run_ref: str, fmt: str, out: Path | None, workspace: Path) -> None:
-    """Write a run's results table (one row per job) for pandas or Excel.
+def export(
+    run_ref: str,
+    fmt: str | None,
+    out: Path | None,
+    excel: bool,
+    csv_sep: str | None,
+    share: bool,
+    winners: Path | None,
+    workspace: Path,
+) -> None:
+    """Write a run's results table (one row per job) for pandas or Excel, or a folder of
+    chosen videos to share.
+
+    results.csv and results.parquet hold every cell exactly as recorded (for pandas);
+    --excel writes a copy that is safe to open in Excel.
 
     \b
     Examples:
       runner export latest --format parquet
       runner export latest --out sweep.csv
+      runner export latest --excel --csv-sep ';'
+      runner export latest --share --winners winners.csv --out for-client.zip
     """
+    _check_export(fmt, out, excel, csv_sep, share, winners)
     with reader(workspace) as store:
         run_id = store.run(run_ref).run_id
-        path = out or workspace / run_id / f"results.{fmt}"
-        write_table(result_rows(store, run_id), path, fmt)
+        if share:
+            assert out is not None and winners is not None
+            click.echo(write_share(store, workspace, run_id, winners, out).text())
+            return
+        if out is not None and out.is_dir():
+            raise InputError(f"--out {out} is a folder: give a file name, e.g. {out / 'x.csv'}")
+        if excel:
+            path = out or workspace / run_id / "results-excel.csv"
+            write_excel_csv(result_rows(store, run_id), path, SEPARATORS[csv_sep or ","])
+        else:
+            path = out or workspace / run_id / f"results.{fmt or 'csv'}"
+            write_table(result_rows(store, run_id), path, fmt or "csv")
     click.echo(f"Wrote {path}")
+
+
+def _check_export(
+    fmt: str | None,
+    out: Path | None,
+    excel: bool,
+    csv_sep: str | None,
+    share: bool,
+    winners: Path | None,
+) -> None:
+    """Refuse options that do not go together, saying what to do instead."""
+    if share and excel:
+        raise InputError(
+            "--share and --excel are separate exports: run `runner export` once for each"
+        )
+    if share:
+        if fmt:
+            raise InputError(
+                "--format does not apply to --share (it writes the report and videos, not a "
+                "table): leave --format out"
+            )
+        if csv_sep:
+            raise InputError("--csv-sep goes with --excel, not --share: leave it out")
+        if winners is None:
+            raise InputError(
+                "--share needs --winners: the winners.csv exported from the report "
+                "(its starred videos are the ones shared)"
+            )
+        if out is None:
+            raise InputError(
+                "--share needs --out: a new folder, or a name ending in .zip "
+                "(e.g. --out for-client.zip)"
+            )
+        return
+    if winners is not None:
+        raise InputError("--winners goes with --share (e.g. `--share --winners winners.csv`)")
+    if excel and fmt:
+        raise InputError("--excel always writes CSV: leave --format out")
+    if csv_sep and not excel:
+        raise InputError(
+            "--csv-sep goes with --excel (results.csv stays comma-separated for pandas): "
+            "add --excel"
+        )

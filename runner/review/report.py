@@ -74,6 +74,7 @@ class Page:
     data: dict[str, Any]
     css: Markup
     js: Markup
+    share: bool = False  # a copy for a client (`runner export --share`): see share.py
 
 
 def template_dirs(extra: Path | None = None) -> list[Path]:
@@ -132,12 +133,37 @@ def snapshot(store: Store) -> Iterator[None]:
         conn.execute("COMMIT")
 
 
-def _build(store: Store, workspace: Path, run_id: str, templates: Path | None) -> Path:
+def build_share(
+    store: Store,
+    workspace: Path,
+    run_id: str,
+    folder: Path,
+    shown: Callable[[dict[str, Any]], dict[str, Any]],
+    templates: Path | None = None,
+) -> Path:
+    """The page alone, written to ``folder`` for a client (runner/review/share.py copies
+    the media): each result row goes through ``shown`` first (the share marks the videos
+    it leaves out, as `runner prune` marks removed ones). No results tables, no summary,
+    and no fast parents of a promoted run (their videos are not the client's)."""
+    with snapshot(store):
+        return _build(store, workspace, run_id, templates, folder, shown)
+
+
+def _build(
+    store: Store,
+    workspace: Path,
+    run_id: str,
+    templates: Path | None,
+    share_folder: Path | None = None,
+    shown: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Path:
     run = store.run(run_id)
-    folder = workspace / run_id
+    folder = share_folder or workspace / run_id
     (folder / "media").mkdir(parents=True, exist_ok=True)
     prices = _prices(workspace)
-    parents = _parents(store, workspace, folder, run) if run.parent_run else None
+    parents = (
+        _parents(store, workspace, folder, run) if run.parent_run and not share_folder else None
+    )
     env = environment(templates)
     cards = Cards(run, prices, parents)
     types = ColumnTypes()
@@ -149,6 +175,8 @@ def _build(store: Store, workspace: Path, run_id: str, templates: Path | None) -
             chunk: list[list[Any]] = []
             first = True
             for job, row in iter_results(store, run_id):
+                if shown is not None:
+                    row = shown(row)
                 types.observe(row)
                 slim.append(SlimRow(row))
                 fps = job.media.get("fps")
@@ -160,7 +188,11 @@ def _build(store: Store, workspace: Path, run_id: str, templates: Path | None) -
             if chunk:
                 yield ("" if first else ",") + page_json(chunk)[1:-1]
 
-        _write_page(page_file, env, store, run, cards, jobs_json, slim, prices, parents)
+        _write_page(
+            page_file, env, store, run, cards, jobs_json, slim, prices, parents, share_folder
+        )
+    if share_folder is not None:
+        return out
     if slim:
         tables = [folder / "results.parquet", folder / "results.csv"]
         if len(slim) >= TABLES_APART:
@@ -209,6 +241,7 @@ def _write_page(
     slim: list[SlimRow],
     prices: PriceTable,
     parents: Parents | None,
+    share: Path | None = None,
 ) -> None:
     """The page written in three parts: the HTML before the cards' data, the data (its jobs
     streamed from the ledger), the HTML after it. The header's figures need every job, and
@@ -221,12 +254,14 @@ def _write_page(
         spool.write("]," + page_json(cards.tail())[1:])
         css, js = _asset(env, STYLESHEET, "style"), script(env)
         summary = summarize(store, run, slim, prices, parents)
-        html = render(env, Page(summary=summary, data=marker, css=css, js=js))  # type: ignore[arg-type]
+        html = render(env, Page(summary=summary, data=marker, css=css, js=js, share=bool(share)))  # type: ignore[arg-type]
         quoted = page_json(marker)
         if html.count(quoted) != 1:  # a user template without the data block, or twice
             spool.seek(0)
             data = json.loads(spool.read())
-            handle.write(render(env, Page(summary=summary, data=data, css=css, js=js)))
+            handle.write(
+                render(env, Page(summary=summary, data=data, css=css, js=js, share=bool(share)))
+            )
             return
         before, after = html.split(quoted)
         handle.write(before)

@@ -117,6 +117,39 @@ def write_tables(
     return paths
 
 
+def write_excel_csv(rows: Iterable[Mapping[str, object]], path: Path, sep: str = ",") -> Path:
+    """Rows as a CSV meant for Excel (`runner export --excel`): the columns of results.csv,
+    UTF-8 with BOM, ``sep`` between cells (``;`` for European Excel), and every text cell
+    through `csvsafe.to_excel`, so that no cell runs as a formula (read back exactly with
+    `csvsafe.from_excel`). Written a chunk at a time, like `write_tables`."""
+    from .csvsafe import to_excel
+
+    if not isinstance(rows, Sequence):
+        rows = list(rows)
+    types = ColumnTypes.of(rows)
+    columns = types.columns
+    kinds = [types.kind(c) for c in columns]
+    coerce = [_coercer(k) for k in kinds]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replaced(path) as tmp, tmp.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle, delimiter=sep, lineterminator="\r\n")
+        writer.writerow([to_excel(c) for c in columns])
+        chunk: list[list[Any]] = []
+        for row in rows:
+            cells = [f(row.get(c)) for c, f in zip(columns, coerce, strict=True)]
+            chunk.append(
+                [
+                    to_excel(v) if k == "str" and isinstance(v, str) else v
+                    for v, k in zip(cells, kinds, strict=True)
+                ]
+            )
+            if len(chunk) >= CHUNK:
+                writer.writerows(chunk)
+                chunk = []
+        writer.writerows(chunk)
+    return path
+
+
 def _format(path: Path, fmt: str | None) -> str:
     kind = (fmt or path.suffix.lstrip(".")).lower()
     if kind not in ("csv", "parquet", "pq", "json"):
