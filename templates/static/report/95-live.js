@@ -2,7 +2,7 @@
 
 // While a run goes, runner rewrites this page every few seconds to minutes and marks it
 // RUN.live = {every: seconds, written: ISO time} (runner/review/live.py). A page opened from
-// the folder (file://) cannot fetch, so it reloads itself after `every` seconds, but only
+// the folder cannot fetch (no network, no server), so it reloads itself after `every` seconds, but only
 // when the reviewer is idle (no dialog, full view, compare, text field or playing video),
 // and keeps the view: filters, status, picks filter, search, sort, view, axes, size, the
 // compare tray, the card in focus and the scroll position go to sessionStorage just before
