@@ -18,6 +18,7 @@ from .. import __version__, logs
 from ..errors import InputError, RunnerError
 from ..grid.pricing import PriceTable, prices_for
 from ..review import report
+from ..review.live import LiveReport
 from ..review.notify import notify_url, shown
 from ..review.notify import send as send_notification
 from ..review.summary import end_lines, summary_data
@@ -357,9 +358,12 @@ def execute_run(
     context = click.get_current_context(silent=True)
     ledger.tag(run_id, context.meta.get(TAGS, []) if context else [])
     display = Display(functools.partial(figures, ledger, run_id), sys.stderr)
+    live = LiveReport(ledger.workspace, run_id, display.notice)  # rewrites the page meanwhile
+    if live.enabled:
+        click.echo(f"Live report: {live.page} (open it any time: it updates while the run goes)")
     outcome = None
     try:
-        with display:
+        with display, live:
             outcome = anyio.run(
                 functools.partial(
                     runs.execute,

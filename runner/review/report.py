@@ -108,14 +108,24 @@ def _dumps(value: Any, **_: Any) -> str:
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-def build(store: Store, workspace: Path, run_id: str, templates: Path | None = None) -> Path:
+def build(
+    store: Store,
+    workspace: Path,
+    run_id: str,
+    templates: Path | None = None,
+    *,
+    live: dict[str, Any] | None = None,
+) -> Path:
     """Write the report of ``run_id``; returns the path of its index.html.
 
     The ledger is read twice, a chunk at a time: once for the page (the cards' JSON written
     as it goes) and the header's figures, once for results.parquet and results.csv. No pass
-    holds every job's full row, so a 100,000-job report stays small."""
+    holds every job's full row, so a 100,000-job report stays small.
+
+    ``live``: a build made while the run goes (runner/review/live.py): the page only (no
+    tables, no summary.json), its data marked ``run.live = live`` so the page reloads itself."""
     with snapshot(store):  # both passes see the same ledger, even while a run writes it
-        return _build(store, workspace, run_id, templates)
+        return _build(store, workspace, run_id, templates, live=live)
 
 
 @contextlib.contextmanager
@@ -146,7 +156,7 @@ def build_share(
     it leaves out, as `runner prune` marks removed ones). No results tables, no summary,
     and no fast parents of a promoted run (their videos are not the client's)."""
     with snapshot(store):
-        return _build(store, workspace, run_id, templates, folder, shown)
+        return _build(store, workspace, run_id, templates, share_folder=folder, shown=shown)
 
 
 def _build(
@@ -154,8 +164,10 @@ def _build(
     workspace: Path,
     run_id: str,
     templates: Path | None,
+    *,
     share_folder: Path | None = None,
     shown: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    live: dict[str, Any] | None = None,
 ) -> Path:
     run = store.run(run_id)
     folder = share_folder or workspace / run_id
@@ -189,9 +201,9 @@ def _build(
                 yield ("" if first else ",") + page_json(chunk)[1:-1]
 
         _write_page(
-            page_file, env, store, run, cards, jobs_json, slim, prices, parents, share_folder
+            page_file, env, store, run, cards, jobs_json, slim, prices, parents, share_folder, live
         )
-    if share_folder is not None:
+    if share_folder is not None or live is not None:
         return out
     if slim:
         tables = [folder / "results.parquet", folder / "results.csv"]
@@ -242,13 +254,17 @@ def _write_page(
     prices: PriceTable,
     parents: Parents | None,
     share: Path | None = None,
+    live: dict[str, Any] | None = None,
 ) -> None:
     """The page written in three parts: the HTML before the cards' data, the data (its jobs
     streamed from the ledger), the HTML after it. The header's figures need every job, and
     the header comes first in the page: so the jobs' JSON goes to a temporary file first."""
     marker = f"runner-data-{secrets.token_hex(8)}"
     with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
-        spool.write(page_json(cards.head())[:-1] + ',"jobs":[')
+        head = cards.head()
+        if live is not None:
+            head["run"]["live"] = live
+        spool.write(page_json(head)[:-1] + ',"jobs":[')
         for text in jobs_json():
             spool.write(text)
         spool.write("]," + page_json(cards.tail())[1:])

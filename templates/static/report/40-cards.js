@@ -11,7 +11,8 @@ function problemBox(j) {
     box.append(h('div', { class: 'err-msg', text: 'Paid ' + fmtCredits(j.credits) +
       ' credits; the result expired before it was downloaded.' }));
   } else if (st[1] === 'wait' && j.state !== 'missing') {
-    box.append(h('div', { class: 'err-msg', text: 'Not finished when the report was written. `runner resume ' + RUN.id + '` continues.' }));
+    box.append(h('div', { class: 'err-msg', text: RUN.live ? 'Not finished yet: this page updates itself while the run goes.'
+      : 'Not finished when the report was written. `runner resume ' + RUN.id + '` continues.' }));
   } else if (j.state === 'done') {
     box.append(h('div', { class: 'err-msg', text: 'No video file in media/.' }));
   }
