@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,7 @@ def browser() -> Iterator[Any]:
 class Opened:
     """A page of one report with everything it logged, requested and tried to pop up."""
 
-    def __init__(self, browser: Any, path: Path) -> None:
+    def __init__(self, browser: Any, path: Path, reviewer: str | None = "Tester") -> None:
         self.context = browser.new_context(
             viewport={"width": 1280, "height": 860}, accept_downloads=True
         )
@@ -151,6 +152,13 @@ class Opened:
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.on("dialog", self._dialog)
         self.page.add_init_script(WATCH)
+        if reviewer:  # a returning reviewer: the page does not ask for a name (85-picks.js)
+            # on the first load only (window.name survives reloads): touching localStorage
+            # this early on a reload can miss the writes the page made just before it
+            self.page.add_init_script(
+                "if (!window.name) { window.name = 'runner-test';"
+                f" localStorage.setItem('runner-reviewer', {json.dumps(reviewer)}); }}"
+            )
         self.path = path
         self.goto()
 
@@ -196,8 +204,8 @@ class Opened:
 def open_page(browser: Any) -> Iterator[Any]:
     pages: list[Opened] = []
 
-    def _open(path: Path) -> Opened:
-        pages.append(Opened(browser, path))
+    def _open(path: Path, reviewer: str | None = "Tester") -> Opened:
+        pages.append(Opened(browser, path, reviewer))
         return pages[-1]
 
     yield _open
@@ -405,7 +413,9 @@ def test_export_winners_downloads_the_csv_that_promote_reads(site, open_page, tm
         "name",
         "style",
         "aspect_ratio",
+        "reviewer",
         "note",
+        "prompt",
     ]
     winners = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
     assert sorted(w["job_key"] for w in winners) == sorted(keys)
@@ -413,7 +423,8 @@ def test_export_winners_downloads_the_csv_that_promote_reads(site, open_page, tm
         assert w["run_id"] == "sweep" and w["tier"] == "fast" and w["name"] == "Headphones"
         assert w["job_key"].startswith(w["variant_key"] + "-fast-")
         assert w["style"] in ("cinematic", "playful") and w["aspect_ratio"] in ("16:9", "9:16")
-        assert w["note"] == NOTE
+        assert w["note"] == NOTE and w["reviewer"] == "Tester"
+        assert "headphones" in w["prompt"].lower()
     from runner.review.promote import read_winners  # the reader of `runner promote --winners`
 
     assert sorted(key for _, key in read_winners(path, "sweep")) == sorted(keys)
@@ -421,14 +432,14 @@ def test_export_winners_downloads_the_csv_that_promote_reads(site, open_page, tm
 
 
 def test_import_picks_reads_a_colleagues_winners_csv(site, open_page, tmp_path):
-    first = open_page(site["sweep"])
+    first = open_page(site["sweep"], reviewer="Colleague")
     keys = star_two_with_notes(first)
     with first.page.expect_download() as download:
         first.page.click("#export-btn")
     path = tmp_path / "colleague.csv"
     download.value.save_as(path)
     path.write_text(
-        path.read_text("utf-8") + "other-run,ffffffffffffffff-fast-1,ffff,fast,X,a,b,\n", "utf-8"
+        path.read_text("utf-8") + "other-run,ffffffffffffffff-fast-1,ffff,fast,X,a,b,,,\n", "utf-8"
     )
     o = open_page(site["sweep"])  # another browser profile: nothing picked yet
     assert o.page.inner_text("#pick-count") == "0"
@@ -436,9 +447,15 @@ def test_import_picks_reads_a_colleagues_winners_csv(site, open_page, tmp_path):
     o.page.set_input_files("#import-file", str(path))
     o.page.wait_for_function("() => document.getElementById('pick-count').textContent === '2'")
     assert "1 row not in this run" in o.page.inner_text("#toast")
-    starred = o.js("Array.from(document.querySelectorAll('.card.starred'), e => e.dataset.key)")
-    assert sorted(starred) == sorted(keys)
-    assert o.texts(".card .note-line") == [NOTE, NOTE]
+    # kept as the colleague's votes, apart from this browser's own stars
+    assert o.page.locator(".card.starred").count() == 0
+    voted = o.js(
+        "Array.from(document.querySelectorAll('.card .votes-count'),"
+        " e => [e.closest('.card').dataset.key, e.textContent])"
+    )
+    assert sorted(voted) == sorted([k, "1 of 2 starred"] for k in keys)
+    assert o.texts(".card .votes-notes li") == [f"Colleague: {NOTE}"] * 2
+    assert o.texts(".card .votes-notes .note-text") == [NOTE, NOTE]
     o.clean()
 
 

@@ -210,7 +210,9 @@ def test_embedded_json_round_trips_every_job(build):
         "name",
         "style",
         "aspect_ratio",
+        "reviewer",
         "note",
+        "prompt",
     ]
     rows = jobs_of(data)
     assert len(rows) == len(jobs)
@@ -233,7 +235,7 @@ def test_embedded_json_round_trips_every_job(build):
 def test_winners_columns_never_repeat_a_name():
     from runner.review.report_data import winners_columns
 
-    assert winners_columns(["note", "tier", "dim_tier", "hook"]) == [
+    assert winners_columns(["note", "tier", "dim_tier", "hook", "prompt", "reviewer"]) == [
         "run_id",
         "job_key",
         "variant_key",
@@ -243,7 +245,11 @@ def test_winners_columns_never_repeat_a_name():
         "dim_tier",
         "dim_dim_tier",
         "hook",
+        "dim_prompt",
+        "dim_reviewer",
+        "reviewer",
         "note",
+        "prompt",
     ]
 
 

@@ -358,7 +358,15 @@ def check_budget(plan: Plan, budget: float | None, workspace: Path, *, reuse: bo
 @click.option(
     "--winners",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="winners.csv exported from the run's report.",
+    multiple=True,
+    help="winners.csv exported from the run's report (repeatable: one per reviewer).",
+)
+@click.option(
+    "--min-votes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Promote only what at least this many reviewers starred (counted per reviewer name).",
 )
 @click.option(
     "--pick",
@@ -389,7 +397,8 @@ def check_budget(plan: Plan, budget: float | None, workspace: Path, *, reuse: bo
 @workspace_option
 def promote(
     run_ref: str,
-    winners: Path | None,
+    winners: tuple[Path, ...],
+    min_votes: int,
     picks: str | None,
     tier: Tier,
     overrides: tuple[str, ...],
@@ -411,25 +420,48 @@ def promote(
       runner promote latest --winners ~/Downloads/winners.csv
       runner promote 20261125-120301-demo --pick 3f2a9c0d,9b1e77aa --set quality=1080p
       runner promote latest --winners winners.csv --tier fast      # e.g. mini -> fast
+      runner promote latest --winners ann.csv --winners bob.csv --min-votes 2
     """
     from ..grid.sheet import parse_overrides
+    from ..review.promote import Votes, read_votes, write_notes
     from ..review.promote import promote as build_promotion
-    from ..review.promote import read_winners
 
-    if (winners is None) == (picks is None):
+    if bool(winners) == (picks is not None):
         raise InputError(
             "say which jobs to promote: --winners winners.csv (exported from "
             "the report) or --pick JOB,JOB"
         )
+    if picks is not None and min_votes > 1:
+        raise InputError("--min-votes counts reviewers' stars in --winners files, not --pick")
     check_workspace(workspace)
+    votes: Votes | None = None
     with reader(workspace) as store:
         parent = store.run(run_ref)
-        if winners is not None:
-            chosen_jobs: list[tuple[int | None, str]] = list(read_winners(winners, parent.run_id))
-            source = winners.name
+        if winners:
+            votes = read_votes(winners, parent.run_id)
+            starred = votes.chosen(min_votes)
+            short = votes.short(min_votes)
+            if short:
+                shown = "; ".join(short[:10]) + (
+                    f" and {len(short) - 10} more" if len(short) > 10 else ""
+                )
+                click.echo(
+                    f"{len(short)} pick(s) starred by fewer than {min_votes} reviewer(s) "
+                    f"are left out: {shown}."
+                )
+            if not starred:
+                raise InputError(
+                    f"no job was starred by {min_votes} or more of the "
+                    f"{len(votes.everyone)} reviewer(s) in "
+                    f"{', '.join(w.name for w in winners)}; lower --min-votes"
+                )
+            chosen_jobs: list[tuple[int | None, str]] = [(p.row, p.key) for p in starred]
+            source = winners[0].name
+            sources = {p.key: p.file for p in starred}
         else:
             chosen_jobs = [(None, p.strip()) for p in (picks or "").split(",") if p.strip()]
             source = "--pick"
+            sources = {}
         promotion = build_promotion(
             store,
             parent,
@@ -439,6 +471,7 @@ def promote(
             parse_overrides(overrides),
             repeats,
             prices_from(prices, workspace),
+            sources,
         )
     chosen = backend_of(parent, backend, base_url, workspace)
     click.echo(chosen.announce())
@@ -478,6 +511,8 @@ def promote(
             parent_run=parent.run_id,
             parent_of=promotion.parents.get,
         )
+        if votes is not None:  # the winners' notes, for the promoted run's report
+            write_notes(workspace / run_id, parent.run_id, votes, promotion.parents.values())
         click.echo(
             f"Run {run_id} (promoted from {parent.run_id})"
             + (f" ({reused} job(s) reused from earlier runs)" if reused else "")

@@ -8,7 +8,8 @@ shows every standard render beside its fast parent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ..models import Shape, Variant, job_key
 from ..rules import Tier
 from ..run.ledger import Store
 from ..run.records import JobRecord, RunRecord
+from .csvsafe import from_excel
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,23 @@ class Promotion:
     collapsed: int  # picks that were samples of the same variant
 
 
-def read_winners(path: Path, run_id: str) -> list[tuple[int, str]]:
-    """(row, job_key) of each pick in a winners.csv exported by the report (or written by
-    hand: BOM, semicolons and tabs are fine). Refuses files of other runs and duplicates."""
+@dataclass(frozen=True)
+class Pick:
+    """One starred row of a winners.csv: where it is, which job, whose star, their note."""
+
+    file: str
+    row: int
+    key: str
+    reviewer: str
+    note: str
+
+
+def read_picks(path: Path, run_id: str) -> list[Pick]:
+    """Every pick of a winners.csv exported by the report (or written by hand: BOM,
+    semicolons and tabs are fine). Cells are read back through the spreadsheet rule
+    (csvsafe.from_excel). A file without a ``reviewer`` column (or a row with it empty)
+    counts as one reviewer named after the file. Refuses files of other runs and a job
+    starred twice by the same reviewer."""
     name = path.name
     try:
         data = path.read_bytes()
@@ -57,14 +73,18 @@ def read_winners(path: Path, run_id: str) -> list[tuple[int, str]]:
             ]
         )
     run_column = "run_id" if "run_id" in columns else "run" if "run" in columns else None
-    picks: list[tuple[int, str]] = []
-    seen: dict[str, int] = {}
+
+    def cell(cells: Mapping[str, object], column: str | None) -> str:
+        return from_excel(str(cells.get(column) or "")).strip() if column else ""
+
+    picks: list[Pick] = []
+    seen: dict[tuple[str, str], int] = {}
     for row, cells in rows:
-        key = str(cells.get("job_key") or "").strip()
+        key = cell(cells, "job_key")
         if not key:
             problems.append(Problem(name, row, "job_key", "is empty"))
             continue
-        other = str(cells.get(run_column) or "").strip() if run_column else ""
+        other = cell(cells, run_column)
         if other and other != run_id:
             problems.append(
                 Problem(
@@ -76,23 +96,105 @@ def read_winners(path: Path, run_id: str) -> list[tuple[int, str]]:
                 )
             )
             continue
-        if key in seen:
+        reviewer = cell(cells, "reviewer") or name
+        who = reviewer.casefold()
+        if (who, key) in seen:
+            by = f" by {reviewer}" if "reviewer" in columns else ""
             problems.append(
                 Problem(
                     name,
                     row,
                     "job_key",
-                    f"{key} is picked twice (also on row {seen[key]}); keep one row",
+                    f"{key} is picked twice{by} (also on row {seen[who, key]}); keep one row",
                 )
             )
             continue
-        seen[key] = row
-        picks.append((row, key))
+        seen[who, key] = row
+        note = from_excel(str(cells.get("note") or "")).strip()
+        picks.append(Pick(name, row, key, reviewer, note))
     if not picks and not problems:
         problems.append(Problem(name, None, None, "no winners in the file"))
     if problems:
         raise ExperimentError(problems)
     return picks
+
+
+def read_winners(path: Path, run_id: str) -> list[tuple[int, str]]:
+    """(row, job_key) of each job a winners.csv stars, once per job (several reviewers may
+    star the same job in a merged file). See :func:`read_picks`."""
+    out: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    for pick in read_picks(path, run_id):
+        if pick.key not in seen:
+            seen.add(pick.key)
+            out.append((pick.row, pick.key))
+    return out
+
+
+@dataclass
+class Votes:
+    """The stars of several winners files, counted per reviewer: the same reviewer starring
+    the same job in two files (a merged file passed with its originals) is one vote."""
+
+    first: dict[str, Pick]  # job key -> where it was first starred
+    reviewers: dict[str, dict[str, str]]  # job key -> {reviewer (casefolded): as written}
+    notes: dict[str, list[tuple[str, str]]]  # job key -> [(reviewer, note)], each once
+    everyone: dict[str, str]  # every reviewer of the files (casefolded: as written)
+
+    def count(self, key: str) -> int:
+        return len(self.reviewers[key])
+
+    def chosen(self, min_votes: int) -> list[Pick]:
+        """The first pick of each job starred by at least ``min_votes`` reviewers."""
+        return [p for k, p in self.first.items() if self.count(k) >= min_votes]
+
+    def short(self, min_votes: int) -> list[str]:
+        """The jobs starred by fewer reviewers, each as "key (1 vote: Ann)"."""
+        out = []
+        for key in self.first:
+            n = self.count(key)
+            if n < min_votes:
+                names = ", ".join(self.reviewers[key].values())
+                out.append(f"{key} ({n} vote{'' if n == 1 else 's'}: {names})")
+        return out
+
+
+def read_votes(paths: Sequence[Path], run_id: str) -> Votes:
+    """The picks of every file, merged (problems of all files are reported together)."""
+    votes = Votes({}, {}, {}, {})
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            picks = read_picks(path, run_id)
+        except ExperimentError as exc:
+            problems.extend(exc.problems)
+            continue
+        for pick in picks:
+            who = pick.reviewer.casefold()
+            votes.everyone.setdefault(who, pick.reviewer)
+            votes.first.setdefault(pick.key, pick)
+            votes.reviewers.setdefault(pick.key, {}).setdefault(who, pick.reviewer)
+            notes = votes.notes.setdefault(pick.key, [])
+            if pick.note and (pick.reviewer, pick.note) not in notes:
+                notes.append((pick.reviewer, pick.note))
+    if problems:
+        raise ExperimentError(problems)
+    return votes
+
+
+NOTES_FILE = "winner-notes.json"
+
+
+def write_notes(folder: Path, run_id: str, votes: Votes, keys: Iterable[str]) -> None:
+    """The promoted winners' notes, kept in the child run's folder for its report
+    (report_data.winner_notes reads them): {parent job key: [[reviewer, note], ...]}."""
+    notes = {k: [list(n) for n in votes.notes.get(k, [])] for k in keys}
+    notes = {k: v for k, v in notes.items() if v}
+    if not notes:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"parent_run": run_id, "notes": notes}, ensure_ascii=False, indent=1)
+    (folder / NOTES_FILE).write_text(text + "\n", encoding="utf-8")
 
 
 def promote(
@@ -104,9 +206,11 @@ def promote(
     overrides: Mapping[str, str],
     repeats: int,
     prices: PriceTable,
+    sources: Mapping[str, str] | None = None,
 ) -> Promotion:
     """The child run's plan: each picked job of ``run`` on ``tier``. ``source`` names where
-    the picks came from in messages (the winners file, or --pick)."""
+    the picks came from in messages (the winners file, or --pick); ``sources`` names the
+    file of a job key when the picks came from several."""
     jobs = {j.job_key: j for j in store.jobs(run.run_id)}
     problems: list[Problem] = []
     changes = _overrides(overrides, problems)
@@ -117,11 +221,12 @@ def promote(
     of_flags: dict[tuple[str, str], list[str]] = {}  # a --set that breaks a rule: the keys
     picks = list(picks)
     for row, key in picks:
+        where = (sources or {}).get(key, source)
         job = jobs.get(key) or _by_prefix(jobs, key)
         if job is None:
             problems.append(
                 Problem(
-                    source,
+                    where,
                     row,
                     "job_key",
                     f"{key} is not a job of run "
@@ -133,7 +238,7 @@ def promote(
         if job.state != "done":
             problems.append(
                 Problem(
-                    source,
+                    where,
                     row,
                     "job_key",
                     f"{job.job_key} is {job.state}, not done: promote finished videos only",
@@ -145,7 +250,7 @@ def promote(
             if column in changes:  # the flag's problem: said once, below
                 of_flags.setdefault((column, f"on {tier}: {message}"), []).append(job.job_key)
             else:
-                problems.append(Problem(source, row, column, f"{job.job_key} on {tier}: {message}"))
+                problems.append(Problem(where, row, column, f"{job.job_key} on {tier}: {message}"))
         values = _values(job.values, changes)
         variant = Variant(
             request, request.variant_key, job.source, job.row, job.name, values, repeats

@@ -41,7 +41,7 @@ from ..errors import ExperimentError, InputError
 from ..grid.pricing import PriceTable, default_prices, prices_for
 from ..run.ledger import Store
 from ..run.records import RunRecord
-from .report_data import Cards, Parents, SlimRow, Summary, safe_name, summarize
+from .report_data import Cards, Parents, SlimRow, Summary, safe_name, summarize, winner_notes
 from .results import iter_result_rows, iter_results
 from .summary import write_summary
 from .tables import ColumnTypes, replaced, write_tables
@@ -177,7 +177,7 @@ def _build(
         _parents(store, workspace, folder, run) if run.parent_run and not share_folder else None
     )
     env = environment(templates)
-    cards = Cards(run, prices, parents)
+    cards = Cards(run, prices, parents, winner_notes(folder))
     types = ColumnTypes()
     slim: list[SlimRow] = []
     out = folder / "index.html"

@@ -12,11 +12,13 @@ into relative ``media/...`` URLs; anything else is dropped.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..grid.pricing import PriceTable
@@ -297,8 +299,17 @@ class Cards:
     The report streams the jobs' JSON between the two, so a 100,000-job page is never one
     Python structure."""
 
-    def __init__(self, run: RunRecord, prices: PriceTable, parents: Parents | None) -> None:
+    def __init__(
+        self,
+        run: RunRecord,
+        prices: PriceTable,
+        parents: Parents | None,
+        notes: Mapping[str, list[list[str]]] | None = None,
+    ) -> None:
         self.run, self.prices, self.parents = run, prices, parents
+        # the promoted winners' notes (winner_notes), by parent key; shown on their cards
+        self.notes = notes or {}
+        self.card_notes: dict[str, list[list[str]]] = {}
         self.declared: dict[str, list[str]] = {
             d: [str(v) for v in values] for d, values in run.dimensions.items()
         }
@@ -332,6 +343,7 @@ class Cards:
         return {
             "dims": [{"name": d, "values": self.declared[d]} for d in self.dims],
             "prompts": self.prompts,
+            "winnerNotes": self.card_notes,
         }
 
     def job(self, row: Mapping[str, Any], fps: float | None) -> list[Any]:
@@ -348,6 +360,9 @@ class Cards:
         if p == len(self.prompts):
             self.prompts.append(prompt)
         parent = None
+        noted = self.notes.get(str(row.get("parent_job_key") or ""))
+        if noted:
+            self.card_notes[str(row["job_key"])] = noted
         if self.parents is not None and row.get("parent_job_key"):
             parent = _parent_entry(self.parents, str(row["parent_job_key"]))
         return [
@@ -403,13 +418,31 @@ class SlimRow(Mapping[str, Any]):
 
 
 WINNERS_FIXED = ("run_id", "job_key", "variant_key", "tier", "name")
+WINNERS_LAST = ("reviewer", "note", "prompt")
+
+
+def winner_notes(folder: Path) -> dict[str, list[list[str]]]:
+    """The notes `runner promote` kept for a promoted run's winners (promote.write_notes):
+    {parent job key: [[reviewer, note], ...]}; empty when there are none or the file is
+    unreadable (the report is still written without them)."""
+    try:
+        data = json.loads((folder / "winner-notes.json").read_text("utf-8"))
+        notes = data["notes"]
+        return {
+            str(k): [[str(r), str(n)] for r, n in v]
+            for k, v in notes.items()
+            if isinstance(v, list)
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def winners_columns(dims: Sequence[str]) -> list[str]:
     """The header of the winners.csv the page exports (`runner promote --winners` reads it):
-    the fixed columns, one per varied dimension, then ``note``. A dimension named like a
-    fixed column is written as ``dim_<name>`` so that no column name repeats."""
-    taken = {*WINNERS_FIXED, "note"}
+    the fixed columns, one per varied dimension, then ``reviewer``, ``note`` and ``prompt``
+    (the job's rendered prompt). A dimension named like another column is written as
+    ``dim_<name>`` so that no column name repeats. See docs/report-page.md."""
+    taken = {*WINNERS_FIXED, *WINNERS_LAST}
     columns = list(WINNERS_FIXED)
     for d in dims:
         column = d
@@ -417,7 +450,7 @@ def winners_columns(dims: Sequence[str]) -> list[str]:
             column = f"dim_{column}"
         taken.add(column)
         columns.append(column)
-    return [*columns, "note"]
+    return [*columns, *WINNERS_LAST]
 
 
 def _parent_entry(parents: Parents, key: str) -> dict[str, Any] | None:

@@ -96,6 +96,7 @@ function fillCard(el, u, ri, ci) {
   body.append(footEl(u, j, S.view === 'sheet'));
   const note = noteOf(j);
   if (note) body.append(h('div', { class: 'note-line', title: 'Edit note (n)', text: note }));
+  add(body, votesEl(j)); // everyone's votes and notes (85-picks.js)
   kids.push(body);
   fill(el, kids);
   el.dataset.ri = ri; el.dataset.ci = ci;
@@ -125,6 +126,9 @@ function refreshPicks(u) {
     (S.view === 'list' ? el.lastElementChild : el.querySelector('.body')).append(line);
   }
   if (note) line.textContent = note; else if (line) line.remove();
+  const votes = el.querySelector('.votes'), fresh = votesEl(j);
+  if (votes) { if (fresh) votes.replaceWith(fresh); else votes.remove(); }
+  else if (fresh && S.view !== 'list') el.querySelector('.body').append(fresh);
 }
 function refreshCompare(u) {
   const el = u.el;
