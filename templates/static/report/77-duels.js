@@ -423,13 +423,11 @@ document.addEventListener('keydown', (e) => {
 
 // ------------------------------------------------------------------ duels.csv
 
-// The same rule as runner/review/csvsafe.py: a cell a spreadsheet would run as a formula
-// (or one starting with an apostrophe) gets one leading apostrophe; reading drops one.
-function duelToExcel(v) { v = v === null || v === undefined ? '' : String(v); return /^[=+\-@\t\r']/.test(v) ? "'" + v : v; }
-function duelFromExcel(v) { return v.charAt(0) === "'" ? v.slice(1) : v; }
+// Cells go through csvCell (85-picks.js): the formula rule of runner/review/csvsafe.py; the
+// importer gets them back with the mark removed (the Report.importers contract).
 function duelsCsv() {
   const lines = [DUEL_COLUMNS].concat(duels.map((x) => [RUN.id, x.r, x.d, x.a, x.b, x.av, x.bv, x.w, x.at]));
-  return lines.map((cells) => cells.map((c) => csvCell(duelToExcel(c))).join(',')).join('\r\n') + '\r\n';
+  return lines.map((cells) => cells.map(csvCell).join(',')).join('\r\n') + '\r\n';
 }
 function exportDuels() {
   if (!duels.length) { toast('No duels yet: pick A, B or tie first'); return; }
