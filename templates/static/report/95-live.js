@@ -82,7 +82,7 @@ function reviewerBusy() {
   const a = document.activeElement;
   if (a && (a.tagName === 'TEXTAREA' || a.isContentEditable ||
     (a.tagName === 'INPUT' && /^(text|search|number|email|url|)$/.test(a.type || '')))) return true;
-  for (const v of document.querySelectorAll('#view-stage video, #cmp-stage video')) if (!v.paused) return true;
+  for (const v of document.querySelectorAll('#view-stage video, #cmp-stage video, .duel-stage video')) if (!v.paused) return true;
   return document.fullscreenElement !== null && document.fullscreenElement !== undefined;
 }
 
