@@ -75,10 +75,36 @@ function footEl(u, j, compact) {
     h('button', { type: 'button', class: 'tog rej', 'aria-pressed': starOf(j) === -1 ? 'true' : 'false', title: 'Reject (x)', text: '✕' }));
   return foot;
 }
+// A card is as wide as its video: the media box keeps the video's aspect ratio, and the size
+// slider sets the picture's area (a 16:9 card is S.size wide, a 9:16 one as large and narrower;
+// the contact sheet is smaller). A card without a video takes its cell's usual shape.
+const WIDE = 16 / 9;
+function aspectOf(j, cellAr) {
+  const m = j.media;
+  if (m && m.width && m.height) return m.width / m.height;
+  return cellAr || WIDE;
+}
+function cardAspect(u, cellAr) { return aspectOf(u.jobs[u.cur], cellAr); }
+function cardSize(ar) {
+  const base = S.view === 'sheet' ? Math.round(S.size * 0.68) : S.size;
+  return Math.max(S.view === 'sheet' ? 70 : 110, Math.round(base * Math.sqrt(ar / WIDE)));
+}
+// Width of the card of u at the scale s (a promoted pair holds two pictures side by side).
+function cardWidth(u, cellAr, s) {
+  const w = cardSize(cardAspect(u, cellAr)) * (s || 1);
+  return Math.round(u.jobs[u.cur].parent ? 2 * w + 2 : w);
+}
+function sizeCard(el, u, cellAr, s) {
+  const ar = cardAspect(u, cellAr);
+  el.style.setProperty('--ar', ar.toFixed(4));
+  el.style.setProperty('--pf', ((u.jobs[u.cur].parent ? 2 : 1) * Math.sqrt(ar / WIDE)).toFixed(3));
+  el.style.width = cardWidth(u, cellAr, s) + 'px';
+}
 function fillCard(el, u, ri, ci) {
   const j = u.jobs[u.cur];
   const s = starOf(j);
   el.dataset.key = j.key;
+  if (L && L.cellAr) sizeCard(el, u, L.cellAr[ri + ':' + ci], L.scale);
   el.setAttribute('aria-label', clip(j.name, 80) + ', ' + stateOf(j.state)[0] + (s === 1 ? ', starred' : s === -1 ? ', rejected' : ''));
   el.classList.toggle('starred', s === 1);
   el.classList.toggle('rejected', s === -1);

@@ -20,30 +20,64 @@ function render() {
   saveUi();
 }
 
+// Cards a cell shows before its "Show N more" (the rest come in as the cell scrolls in).
+const CELL_LIMIT = 12;
+const SHAPE_AR = { 'ar-port': 9 / 16, 'ar-land': 16 / 9, 'ar-square': 1, 'ar-mixed': 1 };
+
 function renderGrid() {
   const gap = S.view === 'sheet' ? 6 : 10;
-  let cw = S.view === 'sheet' ? Math.round(S.size * 0.68) : S.size;
   const nc = L.colVals.length;
+  L.cellAr = {};
   const maxCount = new Array(nc).fill(1);
-  for (const row of L.cells) row.forEach((cell, ci) => { if (cell.length > maxCount[ci]) maxCount[ci] = cell.length; });
+  L.cells.forEach((row, ri) => row.forEach((cell, ci) => {
+    L.cellAr[ri + ':' + ci] = SHAPE_AR[shapeOf(cell)] || WIDE;
+    if (cell.length > maxCount[ci]) maxCount[ci] = cell.length;
+  }));
   const rh = L.r < 0 ? 0 : (S.view === 'sheet' ? 110 : 150);
-  const avail = Math.max(cw, document.documentElement.clientWidth - 36 - (rh ? rh + gap : 0) - (nc - 1) * gap);
-  // Cards side by side per column: the same cap for every column, the largest that fits
-  // the window with cards at most 15 % smaller than asked; one per column at least.
-  let k = maxCount.map(() => 1);
-  for (let cap = Math.max.apply(null, maxCount); cap >= 1; cap--) {
-    const per = maxCount.map((m) => Math.min(m, cap));
-    const cards = per.reduce((s, n) => s + n, 0);
-    const fit = Math.floor((avail - (cards - nc) * gap) / cards);
-    if (fit >= cw * 0.85 || cap === 1) {
-      k = per;
-      if (fit >= cw * 0.85) cw = Math.min(fit, Math.round(cw * 1.3)); // fill the window
-      break;
+  const avail = Math.max(cardSize(WIDE), document.documentElement.clientWidth - 36 - (rh ? rh + gap : 0) - (nc - 1) * gap);
+  // Cards side by side per column: each column as wide as its widest line of k cards (each card
+  // as wide as its video), k chosen column by column to make the rows as short as they can be
+  // in the window: one more card per line goes to the column whose cells are tallest, while it
+  // fits. The cards may be up to 15 % smaller than asked when that makes the rows shorter.
+  const footH = S.view === 'sheet' ? 44 : 112;
+  const lineWidth = (ci, k, sc) => {
+    let out = 0;
+    L.cells.forEach((row, ri) => {
+      const cell = row[ci];
+      let w = 0;
+      for (let i = 0; i < Math.min(k, cell.length); i++) w += cardWidth(cell[i], L.cellAr[ri + ':' + ci], sc);
+      out = Math.max(out, w + (Math.min(k, cell.length) - 1) * gap);
+    });
+    return out || cardSize(WIDE);
+  };
+  const tallest = L.colVals.map((_, ci) => {
+    let hmax = 0;
+    L.cells.forEach((row, ri) => { for (const u of row[ci].slice(0, CELL_LIMIT)) hmax = Math.max(hmax, cardSize(cardAspect(u, L.cellAr[ri + ':' + ci])) / cardAspect(u, L.cellAr[ri + ':' + ci])); });
+    return hmax;
+  });
+  const lay = (sc) => {
+    const n = maxCount.map((m) => Math.min(m, CELL_LIMIT));
+    const k = n.map(() => 1);
+    const colH = (ci) => Math.ceil(n[ci] / k[ci]) * (tallest[ci] * sc + footH);
+    let ws = k.map((_, ci) => lineWidth(ci, 1, sc));
+    for (;;) {
+      let best = -1;
+      for (let ci = 0; ci < nc; ci++) if (k[ci] < n[ci] && (best < 0 || colH(ci) > colH(best))) best = ci;
+      if (best < 0) break;
+      const w = lineWidth(best, k[best] + 1, sc);
+      if (ws.reduce((t, x) => t + x, 0) - ws[best] + w > avail) break;
+      k[best]++; ws[best] = w;
     }
-  }
-  grid.style.setProperty('--card', cw + 'px');
-  const width = (n) => n * cw + (n - 1) * gap;
-  grid.style.setProperty('--tpl', (rh ? rh + 'px ' : '') + k.map((n) => width(n) + 'px').join(' '));
+    return { k: k, ws: ws, sc: sc, height: Math.max.apply(null, k.map((_, ci) => colH(ci))) };
+  };
+  let best = lay(1);
+  const small = lay(0.85);
+  if (small.height < best.height * 0.97) best = small;
+  const per = best.k, scale = best.sc;
+  L.scale = scale;
+  grid.style.setProperty('--card', cardSize(WIDE) + 'px');
+  const tracks = best.ws;
+  grid.style.setProperty('--tpl', (rh ? rh + 'px ' : '') + tracks.map((w) => w + 'px').join(' '));
   if (L.c >= 0) {
     const head = h('div', { class: 'ghead' });
     if (rh) head.append(h('div', { class: 'corner', title: DIMS[L.r].name + ' × ' + DIMS[L.c].name, text: DIMS[L.r].name + ' ↓  ' + DIMS[L.c].name + ' →' }));
@@ -56,7 +90,6 @@ function renderGrid() {
   }
   rowObserver = new IntersectionObserver(onRows, { rootMargin: '900px 0px' });
   moreObserver = new IntersectionObserver(onMore, { rootMargin: '700px 0px' });
-  const cardH = cw / mediaRatio() + (S.view === 'sheet' ? 44 : 112);
   let budget = window.innerHeight + 900;
   L.cells.forEach((row, ri) => {
     const sec = h('section', { class: 'grow', 'data-r': ri });
@@ -67,15 +100,25 @@ function renderGrid() {
         h('bdi', { text: clip(DIMS[L.r].values[v], 200) }), h('small', { text: String(n) })));
     }
     const state = { el: sec, done: false, cells: [] };
-    let lines = 1;
+    let est = 0;
     row.forEach((cell, ci) => {
-      const el = h('div', { class: 'gcell ' + shapeOf(cell) + (cell.length ? '' : ' empty'), 'data-c': ci });
+      const label = L.c >= 0 ? DIMS[L.c].values[L.colVals[ci]] : '';
+      const el = h('div', { class: 'gcell ' + shapeOf(cell) + (cell.length ? '' : ' empty'), 'data-c': ci, 'data-label': clip(label, 120) || null });
       sec.append(el);
-      const per = Math.max(6, k[ci] * (S.view === 'sheet' ? 6 : 3));
-      state.cells.push({ el: el, units: cell, shown: 0, per: per, ri: ri, ci: ci, more: null });
-      lines = Math.max(lines, Math.ceil(Math.min(cell.length, per) / k[ci]));
+      const n = Math.max(CELL_LIMIT, per[ci] * 3);
+      state.cells.push({ el: el, units: cell, shown: 0, per: n, ri: ri, ci: ci, more: null });
+      // the cell's height: its lines of cards, each as tall as its tallest picture
+      let hgt = 0, line = 0, lineH = 0;
+      for (let i = 0; i < Math.min(cell.length, n); i++) {
+        const ar = cardAspect(cell[i], L.cellAr[ri + ':' + ci]);
+        const wd = cardWidth(cell[i], L.cellAr[ri + ':' + ci], scale);
+        if (line && line + wd > tracks[ci] + 1) { hgt += lineH + gap; line = 0; lineH = 0; }
+        line += wd + gap;
+        lineH = Math.max(lineH, (cell[i].jobs[cell[i].cur].parent ? (wd - 2) / 2 : wd) / ar + footH);
+      }
+      est = Math.max(est, hgt + lineH);
     });
-    const est = Math.round(lines * (cardH + gap) + 16);
+    est = Math.round(est + 16);
     sec.style.containIntrinsicSize = 'auto ' + est + 'px';
     L.rows.push(state);
     grid.append(sec);
@@ -97,16 +140,12 @@ function shapeOf(cell) {
   if (square > 0.6 * n) return 'ar-square';
   return 'ar-mixed';
 }
-function mediaRatio() {
-  const v = getComputedStyle(document.documentElement).getPropertyValue('--media-ar').split('/');
-  const r = parseFloat(v[0]) / parseFloat(v[1]);
-  return isFinite(r) && r > 0 ? r : 1.6;
-}
 function renderRow(ri) {
   const state = L.rows[ri];
   if (!state || state.done) return;
   state.done = true;
   state.el.style.minHeight = '';
+  state.el.classList.add('drawn');
   for (const cell of state.cells) appendChunk(cell);
 }
 function appendChunk(cell) {

@@ -2,10 +2,12 @@
 
 function renderList() {
   const listDims = DIMS.map((d, i) => i).filter((i) => DIMS[i].name !== 'name');
-  const head = h('tr', null, h('th', { text: '' }), h('th', { text: 'video' }), h('th', { text: 'name' }),
-    listDims.map((i) => h('th', { text: DIMS[i].name })), h('th', { text: 'prompt' }), h('th', { text: 'status' }),
-    h('th', { class: 'num sortable', 'data-sort': 'cost-', text: 'credits' }), h('th', { class: 'num sortable', 'data-sort': 'lat+', text: 'latency' }),
-    h('th', { text: 'compare' }), h('th', { text: 'note' }));
+  // The columns fit the window (table-layout: fixed, report.css): long text is clipped, in full
+  // in its title; the dimensions share what the fixed columns leave.
+  const head = h('tr', null, h('th', { class: 'c-tog', text: '' }), h('th', { class: 'c-video', text: 'video' }), h('th', { class: 'c-name', text: 'name' }),
+    listDims.map((i) => h('th', { class: 'c-dim', title: DIMS[i].name, text: DIMS[i].name })), h('th', { class: 'c-prompt', text: 'prompt' }), h('th', { class: 'c-status', text: 'status' }),
+    h('th', { class: 'num sortable c-num', 'data-sort': 'cost-', text: 'credits' }), h('th', { class: 'num sortable c-num', 'data-sort': 'lat+', text: 'latency' }),
+    h('th', { class: 'c-cmp', text: 'compare' }), h('th', { class: 'c-note', text: 'note' }));
   const tbody = h('tbody');
   const table = h('table', { class: 'list' }, h('thead', null, head), tbody);
   grid.append(table);
@@ -30,7 +32,7 @@ function appendRows() {
   if (st.more) { moreObserver.unobserve(st.more); st.more.remove(); st.more = null; }
   st.tbody.append(frag);
   if (st.shown < L.vis.length) {
-    st.more = h('tr', { class: 'more' }, h('td', { colspan: 20, text: (L.vis.length - st.shown) + ' more…' }));
+    st.more = h('tr', { class: 'more' }, h('td', { colspan: st.dims.length + 9, text: (L.vis.length - st.shown) + ' more…' }));
     st.tbody.append(st.more);
     moreObserver.observe(st.more);
   }
@@ -48,9 +50,9 @@ function fillRow(tr, u) {
     h('td', null, h('button', { type: 'button', class: 'tog star', 'aria-pressed': s === 1 ? 'true' : 'false', title: 'Star (s)', text: '★' }),
       h('button', { type: 'button', class: 'tog rej', 'aria-pressed': s === -1 ? 'true' : 'false', title: 'Reject (x)', text: '✕' })),
     h('td', null, thumb),
-    h('td', { class: 'name' }, clip(j.name, 120), stackEl(u)),
-    L.list.dims.map((d) => h('td', { text: clip(dimValue(j, d), 160) })),
-    h('td', null, promptEl(j.prompt, rowCommon(0))),
+    h('td', { class: 'name', title: clip(j.name, 400) }, clip(j.name, 120), stackEl(u)),
+    L.list.dims.map((d) => h('td', { class: 'dim', title: DIMS[d].name + ': ' + clip(dimValue(j, d), 400), text: clip(dimValue(j, d), 160) })),
+    h('td', { title: clip(j.prompt, 2000) }, promptEl(j.prompt, rowCommon(0))),
     h('td', null, h('span', { class: 'pill tone-' + st[1], text: st[0] }), j.code ? h('div', null, h('code', { text: clip(j.code, 80) })) : null,
       j.message ? h('div', { class: 'err-msg', text: clip(j.message, 400) }) : null),
     h('td', { class: 'num', title: fmtUsd(cost(j)), text: fmtCredits(cost(j)) }),

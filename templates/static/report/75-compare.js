@@ -44,6 +44,25 @@ function openPair(u) {
   const j = u.jobs[u.cur];
   if (j.parent) openCompare([j.parent, j], true);
 }
+// A compared video is named by what sets it apart: the values of the dimensions that differ
+// among the compared set ("9:16 · cinematic" against "16:9 · cinematic"), then the tier and the
+// repeat when those differ; the values all share go in the overlay's title.
+function differs(list, f) { return list.some((o) => f(o) !== f(list[0])); }
+function diffLabel(j, list) {
+  const parts = [];
+  DIMS.forEach((d, k) => { if (differs(list, (o) => o.dims[k])) parts.push(clip(dimValue(j, k), 40) || '(none)'); });
+  if (differs(list, (o) => o.tier)) parts.push(j.tier);
+  if (differs(list, (o) => o.sample) && !differs(list, (o) => o.variant)) parts.push('repeat ' + j.sample);
+  if (!parts.length && differs(list, (o) => o.prompt)) parts.push('prompt ' + (list.indexOf(j) + 1));
+  if (!parts.length && differs(list, (o) => o.sample)) parts.push('repeat ' + j.sample);
+  return parts.length ? parts.join(' · ') : clip(j.name, 60);
+}
+function sharedLabel(list) {
+  const parts = [];
+  DIMS.forEach((d, k) => { if (!differs(list, (o) => o.dims[k]) && list[0].dims[k] >= 0) parts.push(clip(dimValue(list[0], k), 40)); });
+  if (!differs(list, (o) => o.tier)) parts.push(list[0].tier);
+  return parts.join(' · ');
+}
 function openCompare(list, flip) {
   stopAllVideos();
   closeViewer();
@@ -53,8 +72,8 @@ function openCompare(list, flip) {
   C.videos = []; C.master = null;
   const letters = 'ABCD';
   list.forEach((j, i) => {
-    const label = h('span', { class: 'slot-label' }, h('span', { class: 'ab', text: letters[i] }),
-      clip(j.name, 60) + ' · ' + j.tier + (j.unit && j.unit.jobs.length > 1 ? ' · ' + j.sample + '/' + j.unit.jobs.length : ''));
+    const label = h('span', { class: 'slot-label', title: j.name + ' · ' + j.tier + ' · ' + DIMS.map((d, k) => d.name + ': ' + clip(dimValue(j, k), 80)).join(', ') },
+      h('span', { class: 'ab', text: letters[i] }), diffLabel(j, list));
     if (!j.media || !j.media.video) {
       stage.append(h('div', { class: 'slot nofile' }, label, h('div', null, j.media && j.media.pruned ? j.media.pruned : stateOf(j.state)[0] + (j.code ? ': ' + j.code : ''))));
       return;
@@ -71,7 +90,8 @@ function openCompare(list, flip) {
   $('cmp-params').className = 'cmp-params n' + n;
   renderParams();
   applyFlip();
-  $('cmp-title').textContent = list.length + ' videos' + (C.flip ? ' · A/B flip (tab)' : '');
+  const shared = sharedLabel(list);
+  $('cmp-title').textContent = list.length + ' videos' + (shared ? ' of ' + clip(shared, 120) : '') + (C.flip ? ' · A/B flip (tab)' : '');
   for (const v of C.videos) v.playbackRate = +$('t-speed').value;
   $('compare').hidden = false;
   $('cmp-close').focus();
@@ -141,7 +161,7 @@ function renderParams() {
     const rows = [];
     const row = (name, value, diff, el) => rows.push(h('tr', { class: diff ? (el ? 'pdiff' : 'diff') : '' }, h('td', { text: name }), h('td', { class: 'pv' }, el || value)));
     const same = (f) => items.every((o) => f(o) === f(items[0]));
-    row('', 'ABCD'[i] + ' · ' + clip(j.name, 80), false);
+    row('', 'ABCD'[i] + ' · ' + diffLabel(j, items), false);
     row('tier', j.tier, !same((o) => o.tier));
     DIMS.forEach((d, k) => row(d.name, clip(dimValue(j, k), 200), !same((o) => o.dims[k])));
     const common = commonWords(others(i).concat([j]));
