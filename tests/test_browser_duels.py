@@ -143,12 +143,13 @@ def test_duels_csv_round_trip_restores_the_ranking(sweep, open_page, tmp_path):
     expect(o.page.locator(".duel-count")).to_contain_text("0 duels")
     expect(side.locator(".verdict[data-state='lead']")).to_have_count(0)
     o.page.set_input_files("#import-file", str(saved))  # what "Import picks" hands on
-    expect(o.page.locator("#toast")).to_contain_text("Imported 20 duels")
+    # one "Imported" per toast (importFiles says it, the importer names its file)
+    expect(o.page.locator("#toast")).to_have_text("Imported duels.csv: 20 duels")
     expect(o.page.locator(".duel-count")).to_contain_text("20 duels")
     assert [r.inner_text() for r in o.page.locator(".duel-rank").all()] == before
     assert STYLE in o.page.locator(".duel-rank[data-dim='style']").inner_text()
     o.page.set_input_files("#import-file", str(saved))  # the same file twice adds nothing
-    expect(o.page.locator("#toast")).to_contain_text("Imported 0 duels; 20 already here")
+    expect(o.page.locator("#toast")).to_have_text("Imported duels.csv: 0 duels; 20 already here")
     expect(o.page.locator(".duel-count")).to_contain_text("20 duels")
     assert o.page.inner_text("#pick-count") == "0"  # not taken for a winners.csv
     o.clean()

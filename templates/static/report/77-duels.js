@@ -443,7 +443,7 @@ Report.importers.push({
     const col = {};
     for (const c of DUEL_COLUMNS) col[c] = head.indexOf(c);
     const file = fileName || 'duels.csv';
-    for (const c of ['dimension', 'winner']) if (col[c] < 0) return file + ' has no ' + c + ' column: export it again from the duel view';
+    for (const c of ['dimension', 'winner']) if (col[c] < 0) return file + ': no ' + c + ' column (export it again from the duel view); nothing imported';
     const seen = new Set(duels.map((x) => [x.r, x.d, x.a, x.b, x.w, x.at].join('\u0000')));
     let added = 0, other = 0, same = 0;
     const bad = [];
@@ -462,7 +462,7 @@ Report.importers.push({
     saveDuels();
     D.cur = null;
     if (S.view === 'duels') drawDuel();
-    return 'Imported ' + added + ' duel' + (added === 1 ? '' : 's') + (same ? '; ' + same + ' already here' : '') +
+    return file + ': ' + added + ' duel' + (added === 1 ? '' : 's') + (same ? '; ' + same + ' already here' : '') +
       (other ? '; ' + other + ' from another run' : '') +
       (bad.length ? '; rows ' + bad.slice(0, 5).join(', ') + (bad.length > 5 ? '…' : '') +
         ' skipped (a job key not in this run, an unknown dimension, or a winner other than a, b or tie)' : '');
