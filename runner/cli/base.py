@@ -360,7 +360,10 @@ def execute_run(
     display = Display(functools.partial(figures, ledger, run_id), sys.stderr)
     live = LiveReport(ledger.workspace, run_id, display.notice)  # rewrites the page meanwhile
     if live.enabled:
-        click.echo(f"Live report: {live.page} (open it any time: it updates while the run goes)")
+        click.echo(
+            f"Live report: {live.page} (written once the first videos are in, then kept up "
+            "to date while the run goes)"
+        )
     outcome = None
     try:
         with display, live:
