@@ -197,3 +197,31 @@ def test_a_duel_plays_in_sync_and_a_repeat_plays_its_first_finished_sample(sweep
     expect(starred).to_have_count(1)
     expect(starred).to_contain_text("★ 1")
     o.clean()
+
+
+@pytest.mark.slow
+def test_a_live_reload_keeps_the_duel_view_and_its_duel_on(tmp_path, open_page):
+    """A live page (95-live.js) reloading while the reviewer duels on one dimension comes
+    back on the duel view, still on that dimension."""
+    from playwright.sync_api import expect
+
+    ws = tmp_path / "ws"
+    pool = media_pool(ws / "_pool", 2)
+    jobs = grid_jobs(
+        ["Headphones", "Smartwatch"], ["cinematic", "moody"], ["16:9", "9:16"], media=2
+    )
+    write_run(ws, "live-duels", jobs, pool_dir=ws / "_pool", pool=pool)
+    with L.reader(ws) as store:
+        path = report.build(
+            store, ws, "live-duels", live={"every": 1, "written": "2026-11-30T10:00:00+00:00"}
+        )
+    o = open_page(path)
+    o.page.uncheck("#loop-chk")  # the duel's videos end, so the reviewer is idle again
+    duel_view(o)
+    o.page.select_option(".duel-only", "style")
+    expect(o.page.locator(".duel-about")).to_contain_text("style:")
+    o.js("window.__same = 1")
+    o.page.wait_for_function("() => window.__same === undefined", timeout=30_000)
+    o.page.wait_for_selector("html[data-ready='1']")
+    expect(o.page.locator(".duel-only")).to_have_value("style")
+    expect(o.page.locator(".duel-about")).to_contain_text("style:")

@@ -5,8 +5,9 @@
 // the folder cannot fetch (no network, no server), so it reloads itself after `every` seconds, but only
 // when the reviewer is idle (no dialog, full view, compare, text field or playing video),
 // and keeps the view: filters, status, picks filter, search, sort, view, axes, size, the
-// compare tray, the card in focus and the scroll position go to sessionStorage just before
-// the reload and come back before the first render (this file runs before 99-start.js).
+// duel view's "duel on", the compare tray, the card in focus and the scroll position go to
+// sessionStorage just before the reload and come back before the first render (this file
+// runs before 99-start.js).
 // Picks and notes are in localStorage already. The final page has no marker: the reloading
 // stops, and the state saved by the last reload is still restored (docs/report-page.md).
 
@@ -22,7 +23,7 @@ function liveState() {
     v: 1, rows: S.rows < 0 ? '' : DIMS[S.rows].name, cols: S.cols < 0 ? '' : DIMS[S.cols].name,
     filters: filters, status: S.status, picks: S.picks, q: S.q, sort: S.sort, view: S.view,
     size: S.size, prompts: S.prompts, loop: S.loop, compare: S.compare.map(variant).filter(Boolean),
-    focus: S.focus >= 0 ? variant(S.focus) : null, samples: samples,
+    focus: S.focus >= 0 ? variant(S.focus) : null, samples: samples, duelOn: D.only,
     x: window.scrollX, y: window.scrollY,
   };
 }
@@ -63,6 +64,7 @@ function restoreLiveState() {
   const unitOf = (variant) => { const u = byVariant.get(variant); return u ? u.id : -1; };
   S.compare = (Array.isArray(saved.compare) ? saved.compare : []).map(unitOf).filter((id) => id >= 0).slice(0, MAX_COMPARE);
   if (S.compare.length) renderTray();
+  if (typeof saved.duelOn === 'string' && duelDims().some((d) => DIMS[d].name === saved.duelOn)) D.only = saved.duelOn;
   if (typeof saved.focus === 'string' && unitOf(saved.focus) >= 0) S.focus = unitOf(saved.focus);
   for (const variant of Object.keys(saved.samples || {})) {
     const u = byVariant.get(variant), cur = saved.samples[variant];
