@@ -225,3 +225,29 @@ def test_a_live_reload_keeps_the_duel_view_and_its_duel_on(tmp_path, open_page):
     o.page.wait_for_selector("html[data-ready='1']")
     expect(o.page.locator(".duel-only")).to_have_value("style")
     expect(o.page.locator(".duel-about")).to_contain_text("style:")
+
+
+def test_duel_keys_wait_while_the_name_dialog_is_open(sweep, open_page, browser):  # noqa: F811
+    """A first judgement asks the reviewer's name; keys pressed while that dialog is open (its
+    buttons focused) neither skip nor judge the duel on screen."""
+    from playwright.sync_api import expect
+
+    path, _ = sweep
+    o = Opened(browser, path, reviewer=None)
+    try:
+        duel_view(o)
+        before = o.page.locator(".duel-slot").evaluate_all("s => s.map(e => e.dataset.key)")
+        o.page.keyboard.press("1")
+        expect(o.page.locator("#reviewer")).to_be_visible()
+        expect(o.page.locator("#reviewer-name")).to_be_focused()
+        o.page.focus("#reviewer-cancel")
+        for key in ("n", "2", "ArrowRight"):
+            o.page.keyboard.press(key)
+        assert o.page.locator(".duel-slot").evaluate_all("s => s.map(e => e.dataset.key)") == before
+        o.page.fill("#reviewer-name", "Dee")
+        o.page.click("#reviewer-save")
+        expect(o.page.locator(".duel-count")).to_contain_text("1 duel (1 yours)")
+        rows = o.js("JSON.parse(localStorage.getItem('runner-duels:duels')).duels")
+        assert [(r["r"], r["a"], r["b"], r["w"]) for r in rows] == [("Dee", *before, "a")]
+    finally:
+        o.close()

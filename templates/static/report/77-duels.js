@@ -408,6 +408,7 @@ const DUEL_KEYS = { 1: 'a', ArrowLeft: 'a', 2: 'b', ArrowRight: 'b', 0: 'tie', A
 document.addEventListener('keydown', (e) => {
   if (S.view !== 'duels' || e.ctrlKey || e.metaKey || e.altKey) return;
   if (!$('note').hidden || !$('help').hidden || !$('compare').hidden || !$('viewer').hidden) return;
+  if ($('reviewer') && !$('reviewer').hidden) return; // the name dialog (85-picks.js) has the keys
   if (typing(e.target) || (e.target.type === 'range' && /^Arrow/.test(e.key))) return;
   if ((e.key === ' ' || e.key === 'Enter') && e.target.closest && e.target.closest('button, a, summary, label')) return;
   let act = null;
