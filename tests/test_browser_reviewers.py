@@ -153,3 +153,27 @@ def test_two_reviewers_merged_into_votes_and_promoted_with_min_votes(
     promoted = open_page(report)
     expect(card(promoted, by_parent[b]).locator(".votes-notes li")).to_have_text(f"Ann: {FORMULA}")
     promoted.clean()
+
+
+def test_a_file_of_this_browsers_own_reviewer_joins_its_own_picks(
+    demo: tuple[str, Path, str],
+    open_page: Callable[..., Opened],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Picks exported on another computer by the same reviewer become this browser's own: an
+    un-star here then takes the vote away (it did not when the file stayed an import)."""
+    from playwright.sync_api import expect
+
+    _, ws, run_id = demo
+    page = ws / run_id / "index.html"
+    key = jobs_of(Page(page.read_text("utf-8")).data)[-1]["key"]
+    laptop = open_page(page, reviewer="Dana")
+    star(laptop, [key])
+    saved = export(laptop, tmp_path / "dana.csv")
+
+    desk = open_page(page, reviewer="Dana")
+    desk.page.set_input_files("#import-file", [str(saved)])
+    expect(card(desk, key)).to_have_class("card starred")  # her own star now, not a vote
+    card(desk, key).locator(".tog.star").click()
+    expect(card(desk, key)).not_to_have_class("card starred")
+    expect(desk.page.locator("#pick-count")).to_have_text("0")

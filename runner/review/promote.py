@@ -96,7 +96,7 @@ def read_picks(path: Path, run_id: str) -> list[Pick]:
                 )
             )
             continue
-        reviewer = cell(cells, "reviewer") or name
+        reviewer = " ".join(cell(cells, "reviewer").split()) or name  # as the page writes it
         who = reviewer.casefold()
         if (who, key) in seen:
             by = f" by {reviewer}" if "reviewer" in columns else ""

@@ -11,6 +11,7 @@ function render() {
   for (const u of units) u.el = null;
   L = compute();
   grid.className = 'view-' + S.view + (S.prompts ? '' : ' hide-prompts') + (L.r < 0 ? ' no-rows' : '');
+  document.body.dataset.view = S.view; // styles outside the grid, e.g. no compare tray over a duel
   grid.style.setProperty('--card', S.size + 'px');
   grid.replaceChildren();
   if (!L.vis.length) {

@@ -225,7 +225,7 @@ function duelRanking(d) {
     games.push([i, j, wi]); wins[i] += wi; wins[j] += 1 - wi; n[i]++; n[j]++;
   }
   const stars = new Array(vals.length).fill(0);
-  for (const j of starred()) if (j.dims[d] >= 0) stars[j.dims[d]]++;
+  for (const j of starred()) if (j.dims[d] >= 0) stars[j.dims[d]] += votesOf(j).length; // one per reviewer, as the picks tally
   const fit = bradleyTerry(vals.length, games);
   // Strengths relative to their mean (an average value), with the covariance of those: only
   // differences are measured, so the common level (fixed by the prior alone) drops out.
@@ -452,7 +452,7 @@ Report.importers.push({
       const cell = (c) => (col[c] >= 0 ? (r[col[c]] || '').trim() : '');
       if (cell('run_id') && cell('run_id') !== RUN.id) { other++; return; }
       // a file without a reviewer column (edited by hand) counts as one reviewer named after it
-      const who = col.reviewer >= 0 ? cell('reviewer') : (fileName || '').replace(/\.csv$/i, '');
+      const who = cleanName(col.reviewer >= 0 ? cell('reviewer') : fileName || ''); // as picks and promote name it
       const x = duelChecked({ r: who, d: cell('dimension'),
         a: cell('a_job_key'), b: cell('b_job_key'), w: cell('winner').toLowerCase(), at: cell('at') });
       if (!x) { bad.push(i + 2); return; }

@@ -215,8 +215,19 @@ function importText(text, fileName, fresh) {
     if (!j || j.isParent || (other && other !== RUN.id)) { missing++; continue; }
     const name = cleanName(ri >= 0 ? r[ri] || '' : '') || cleanName(fileName);
     const id = reviewerId(name);
-    if (!fresh.has(id)) { fresh.add(id); imported.set(id, { name: name, picks: new Map() }); }
     const note = ni >= 0 ? (r[ni] || '').trim() : '';
+    if (reviewerName && id === reviewerId(reviewerName)) {
+      // this browser's own reviewer (e.g. picks made on another computer): they join the own
+      // picks, so un-starring here later takes the vote away
+      const p = picks.get(j.key) || { s: 0, note: '', r: reviewerName };
+      p.s = 1;
+      if (note && p.note.indexOf(note) < 0) p.note = p.note ? p.note + '\n' + note : note;
+      picks.set(j.key, p);
+      who.add(name);
+      added++;
+      continue;
+    }
+    if (!fresh.has(id)) { fresh.add(id); imported.set(id, { name: name, picks: new Map() }); }
     const mine = imported.get(id).picks;
     if (!mine.has(j.key) || note) mine.set(j.key, note);
     who.add(name);
