@@ -288,6 +288,36 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     );
     """,
     ),
+    (
+        "007_ad_metrics",  # ad-platform reports imported by `runner metrics import`
+        """
+    CREATE TABLE metric_imports (
+        import_id INTEGER PRIMARY KEY,
+        file_name TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        imported_at REAL NOT NULL,
+        split_test INTEGER NOT NULL DEFAULT 0,
+        rows INTEGER NOT NULL,
+        matched INTEGER NOT NULL,
+        unmatched INTEGER NOT NULL
+    );
+    CREATE TABLE ad_metrics (
+        import_id INTEGER NOT NULL REFERENCES metric_imports(import_id),
+        job_key TEXT NOT NULL,
+        ad_name TEXT NOT NULL,
+        period_start TEXT,
+        period_end TEXT,
+        impressions INTEGER NOT NULL,
+        clicks INTEGER NOT NULL,
+        completions INTEGER,
+        spend REAL,
+        currency TEXT,
+        results INTEGER
+    );
+    CREATE INDEX ad_metrics_by_job ON ad_metrics (job_key);
+    """,
+    ),
 )
 
 RELEASED_OUTCOMES = ("not_sent", "rejected", "released")

@@ -1,0 +1,57 @@
+"""What runner knows of the audience: ad-platform figures attached to videos by job key.
+
+A video's job key (``<variant key>-<tier>-<sample>``, runner/models.py) rides in the ad's name
+(`runner export --for-ads`), comes back in the platform's report, and ties each report row to
+the video (`runner metrics import`). See docs/ad-platforms.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..models import KEY_HEX_CHARS
+from ..rules import TIERS
+
+# A job key inside an ad name: 16 hex characters, the tier, the sample. Platforms and people
+# may change case or turn '-' into '_' or a space; the key is read back in its own spelling.
+_KEY = re.compile(
+    rf"(?<![0-9a-f])([0-9a-f]{{{KEY_HEX_CHARS}}})[-_ ]({'|'.join(TIERS)})[-_ ](\d{{1,4}})(?!\d)",
+    re.IGNORECASE,
+)
+
+
+def key_in_name(text: str) -> str | None:
+    """The job key an ad name (or video title, or file name) carries, or None. When several
+    appear, the last one wins (a name is usually prefixed with readable words)."""
+    found = _KEY.findall(text or "")
+    if not found:
+        return None
+    hexes, tier, sample = found[-1]
+    return f"{hexes.lower()}-{tier.lower()}-{int(sample)}"
+
+
+@dataclass(frozen=True)
+class AdTotals:
+    """A video's figures summed over every import (days, platforms). ``None``: no import
+    reported that figure (e.g. Google Ads has no completions column in some reports)."""
+
+    impressions: int
+    clicks: int
+    completions: int | None = None
+    spend: float | None = None
+    results: int | None = None
+    currency: str | None = None  # one currency, or None when imports disagree or say none
+
+
+@dataclass(frozen=True)
+class ImportInfo:
+    """One `runner metrics import` as kept in the ledger."""
+
+    import_id: int
+    file: str
+    platform: str
+    imported_at: float
+    split_test: bool
+    rows: int
+    matched: int
