@@ -10,11 +10,13 @@ Manager and `runner metrics import` ties the platform's report rows back to the 
 
 The readable part is the variant's name, then the values of the run's varied dimensions in
 the sheet's order, in lowercase ASCII letters, digits and ``_`` (accents dropped, ``16:9``
-written ``16x9``, anything else a single ``_``), clipped at a word to :data:`WORDS_MAX`
-characters. A dimension that only follows the name (e.g. each row's product) is left out:
-the name already says it; parameters (aspect ratio, duration...) are always kept. The whole
-name stays under 100 characters (Google Ads caps asset names at 128). ``__`` never occurs in
-the readable part, so it always separates the two; a job key is unique per render, so fast and
+written ``16x9``, anything else a single ``_``), each clipped at a word to :data:`WORD_MAX`
+characters (a long name leaves room for the values) and the whole to :data:`WORDS_MAX`. A
+dimension that only follows the name (e.g. each row's product) is left out: the name already
+says it; parameters (aspect ratio, duration...) are always kept. A promoted run's names are
+made as its root sweep's, so a standard render reads like its fast parent. The whole name
+stays under 100 characters (Google Ads caps asset names at 128). ``__`` never occurs in the
+readable part, so it always separates the two; a job key is unique per render, so fast and
 standard renders and repeats get distinct names.
 
 ``manifest.csv`` lists the files (ad_name, file, job_key, variant_key, tier, one column per
@@ -43,6 +45,7 @@ from ..run.ledger import Store
 from ..run.records import DONE, JobRecord, RunRecord
 
 WORDS_MAX = 60  # readable part; + "__" + a job key (at most 32) stays under 100 with ".mp4"
+WORD_MAX = 40  # one word group (a long name leaves room for the values)
 FALLBACK = "video"  # when the name and values hold no ASCII letter or digit (emoji, CJK...)
 MANIFEST = "manifest.csv"
 FIXED = ("ad_name", "file", "job_key", "variant_key", "tier")
@@ -105,29 +108,48 @@ def clip(words: str, limit: int = WORDS_MAX) -> str:
 
 def ad_name(words: Sequence[str], job_key: str) -> str:
     """The ad name (file name without extension) of a video: readable words, ``__``, key."""
-    readable = clip("_".join(w for w in map(slug, words) if w)) or FALLBACK
+    parts = (clip(slug(w), WORD_MAX) for w in words)
+    readable = clip("_".join(p for p in parts if p)) or FALLBACK
     return f"{readable}__{job_key}"
 
 
-def name_words(run: RunRecord, jobs: Sequence[JobRecord]) -> dict[str, list[str]]:
-    """Each job's readable words: its name, then its varied dimensions' values (those that
-    only follow the name are left out, parameters never)."""
-    dims = [d for d in run.dimensions if d != "name"]
+def name_words(
+    dimensions: Sequence[str], basis: Sequence[JobRecord], jobs: Sequence[JobRecord]
+) -> dict[str, list[str]]:
+    """Each job's readable words: its name, then its values of ``dimensions`` (those that
+    only follow the name over the ``basis`` jobs are left out, parameters never)."""
+    dims = [d for d in dimensions if d != "name"]
     follows: set[str] = set()
     for dim in dims:
         if dim in params.TABLE.by_name:
             continue
         seen: dict[str, str | None] = {}
-        if all(
-            seen.setdefault(j.name, dict(j.values).get(dim)) == dict(j.values).get(dim)
-            for j in jobs
-        ):
+        of_dim = [dict(j.values).get(dim) for j in basis]
+        if all(seen.setdefault(j.name, v) == v for j, v in zip(basis, of_dim, strict=True)):
             follows.add(dim)
     out = {}
     for job in jobs:
         values = dict(job.values)
         out[job.job_key] = [job.name] + [values.get(d, "") for d in dims if d not in follows]
     return out
+
+
+def naming_basis(store: Store, run: RunRecord) -> tuple[list[str], list[JobRecord]]:
+    """The dimensions and jobs names are made from: a promoted run's root sweep's, so that
+    the standard render of a variant reads like its fast parent (a promotion of a few
+    winners varies fewer dimensions), plus the run's own."""
+    lineage = [run]
+    while lineage[-1].parent_run and len(lineage) < 50:
+        try:
+            lineage.append(store.run(lineage[-1].parent_run))
+        except InputError:  # a parent no longer in the ledger
+            break
+    dims: list[str] = []
+    basis: list[JobRecord] = []
+    for record in reversed(lineage):
+        dims += [d for d in record.dimensions if d not in dims]
+        basis += store.jobs(record.run_id)
+    return dims, basis
 
 
 def chosen_keys(store: Store, run_id: str, winners: Sequence[Path]) -> list[str] | None:
@@ -186,7 +208,7 @@ def write_for_ads(
         if keys is None
         else sorted((j for j in every if j.job_key in set(keys)), key=lambda j: j.job_id)
     )
-    words = name_words(run, every)
+    words = name_words(*naming_basis(store, run), chosen)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".for-ads-") as tmp:
         folder = Path(tmp) / "export"
@@ -218,7 +240,8 @@ def _no_video(workspace: Path, job: JobRecord) -> str | None:
     if job.state != DONE:
         if job.state in ("pending", "submitting", "submitted", "running", "completed"):
             return f"not finished ({job.state}): resume the run, then export again"
-        detail = f": {job.error_message}" if job.error_message else ""
+        first = (job.error_message or "").strip().splitlines()
+        detail = f": {first[0]}" if first else ""
         return f"{job.state}{detail}"
     if job.media.get("pruned"):
         return str(job.media["pruned"])
