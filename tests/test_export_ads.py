@@ -242,6 +242,25 @@ def test_every_name_is_safe_and_short_and_key_in_name_finds_its_key(text: str, k
     assert key_in_name(name + ".mp4") == key
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda n: n + " - Copy",
+        lambda n: n.upper(),
+        lambda n: n.replace("-", "_"),
+        lambda n: n.replace("-", " "),
+        lambda n: "Spring " + n.split("__")[1],
+    ],
+)
+def test_the_key_survives_what_platforms_and_people_do_to_a_name(
+    edit: Callable[[str], str],
+) -> None:
+    """What the README promises: renaming the readable part, a " - Copy" suffix, upper
+    case, '_' or ' ' in place of the key's '-'."""
+    key = "950efe193cc996b9-fast-1"
+    assert key_in_name(edit(ad_name(["Headphones", "Cinematic", "9:16"], key))) == key
+
+
 def test_slug_words() -> None:
     assert slug("Café crème ☕") == "cafe_creme"
     assert slug("16:9") == "16x9" and slug("Offer: 50%") == "offer_50"
