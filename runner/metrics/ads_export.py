@@ -42,7 +42,16 @@ from ..errors import ExperimentError, InputError, Problem
 from ..review.csvsafe import to_excel
 from ..review.promote import read_votes
 from ..run.ledger import Store
-from ..run.records import DONE, JobRecord, RunRecord
+from ..run.records import (
+    COMPLETED,
+    DONE,
+    PENDING,
+    RUNNING,
+    SUBMITTED,
+    SUBMITTING,
+    JobRecord,
+    RunRecord,
+)
 
 WORDS_MAX = 60  # readable part; + "__" + a job key (at most 32) stays under 100 with ".mp4"
 WORD_MAX = 40  # one word group (a long name leaves room for the values)
@@ -83,7 +92,7 @@ class AdsExport:
         if self.skipped:
             lines.append(f"Skipped {len(self.skipped)} of {self.chosen} job(s) without a video:")
             shown = self.skipped[:20]
-            lines += [f"  {s.job_key} {s.name or ''}: {s.why}".replace(" :", ":") for s in shown]
+            lines += [f"  {' '.join(filter(None, (s.job_key, s.name)))}: {s.why}" for s in shown]
             if len(self.skipped) > len(shown):
                 lines.append(f"  and {len(self.skipped) - len(shown)} more")
         return "\n".join(lines)
@@ -203,11 +212,8 @@ def write_for_ads(
     run = store.run(run_id)
     every = store.jobs(run_id)
     keys = chosen_keys(store, run_id, winners)
-    chosen = (
-        every
-        if keys is None
-        else sorted((j for j in every if j.job_key in set(keys)), key=lambda j: j.job_id)
-    )
+    wanted = None if keys is None else frozenset(keys)
+    chosen = [j for j in every if wanted is None or j.job_key in wanted]  # the run's order
     words = name_words(*naming_basis(store, run), chosen)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".for-ads-") as tmp:
@@ -238,7 +244,7 @@ def write_for_ads(
 def _no_video(workspace: Path, job: JobRecord) -> str | None:
     """Why the job has no video to export, or None."""
     if job.state != DONE:
-        if job.state in ("pending", "submitting", "submitted", "running", "completed"):
+        if job.state in (PENDING, SUBMITTING, SUBMITTED, RUNNING, COMPLETED):
             return f"not finished ({job.state}): resume the run, then export again"
         first = (job.error_message or "").strip().splitlines()
         detail = f": {first[0]}" if first else ""
