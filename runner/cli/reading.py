@@ -1,4 +1,4 @@
-"""Commands that read runs: status, report, export."""
+"""Commands that read runs: status, report, export (tables, a share, a folder for ads)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
+from ..metrics.ads_export import write_for_ads
 from ..review import report
 from ..review.results import result_rows
 from ..review.share import write_share
@@ -120,13 +121,13 @@ SEPARATORS = {",": ",", ";": ";", "tab": "\t"}
     "--format",
     "fmt",
     type=click.Choice(["csv", "parquet", "json"]),
-    help="Table format  [default: csv]. Not with --share or --excel.",
+    help="Table format  [default: csv]. Not with --share, --excel or --for-ads.",
 )
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
     help="File to write (default: WORKSPACE/RUN/results.FORMAT); with --share, a new folder "
-    "or a name ending in .zip.",
+    "or a name ending in .zip; with --for-ads, a new folder.",
 )
 @click.option(
     "--excel",
@@ -137,7 +138,8 @@ SEPARATORS = {",": ",", ";": ";", "tab": "\t"}
 @click.option(
     "--csv-sep",
     type=click.Choice(list(SEPARATORS)),
-    help="Cell separator of --excel  [default: ,]; ';' for Excel set to a European language.",
+    help="Cell separator of --excel (or of --for-ads's manifest.csv)  [default: ,]; ';' for "
+    "Excel set to a European language.",
 )
 @click.option(
     "--share",
@@ -146,9 +148,17 @@ SEPARATORS = {",": ",", ";": ";", "tab": "\t"}
     "videos of the jobs --winners names.",
 )
 @click.option(
+    "--for-ads",
+    is_flag=True,
+    help="A folder of videos to upload to Meta, TikTok or Google Ads, each named for the ad "
+    "with its job key, and manifest.csv: every done job's, or only those --winners stars.",
+)
+@click.option(
     "--winners",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="With --share: the winners.csv exported from the report (its starred jobs).",
+    multiple=True,
+    help="With --share: the winners.csv exported from the report (its starred jobs). With "
+    "--for-ads: repeatable (one per reviewer); anything starred in any of them.",
 )
 @workspace_option
 def export(
@@ -158,11 +168,12 @@ def export(
     excel: bool,
     csv_sep: str | None,
     share: bool,
-    winners: Path | None,
+    for_ads: bool,
+    winners: tuple[Path, ...],
     workspace: Path,
 ) -> None:
-    """Write a run's results table (one row per job) for pandas or Excel, or a folder of
-    chosen videos to share.
+    """Write a run's results table (one row per job) for pandas or Excel, a folder of
+    chosen videos to share, or a folder of videos named for upload to ad platforms.
 
     results.csv and results.parquet hold every cell exactly as recorded (for pandas);
     --excel writes a copy that is safe to open in Excel.
@@ -173,13 +184,23 @@ def export(
       runner export latest --out sweep.csv
       runner export latest --excel --csv-sep ';'
       runner export latest --share --winners winners.csv --out for-client.zip
+      runner export latest --for-ads --out ads-spring
+      runner export latest --for-ads --winners ann.csv --winners bob.csv --out ads-spring
     """
-    _check_export(fmt, out, excel, csv_sep, share, winners)
+    if for_ads:
+        _check_for_ads(fmt, out, excel, share)
+    else:
+        _check_export(fmt, out, excel, csv_sep, share, winners)
     with reader(workspace) as store:
         run_id = store.run(run_ref).run_id
+        if for_ads:
+            assert out is not None
+            sep = SEPARATORS[csv_sep or ","]
+            click.echo(write_for_ads(store, workspace, run_id, out, winners, sep).text())
+            return
         if share:
-            assert out is not None and winners is not None
-            click.echo(write_share(store, workspace, run_id, winners, out).text())
+            assert out is not None and winners
+            click.echo(write_share(store, workspace, run_id, winners[0], out).text())
             return
         if out is not None and out.is_dir():
             raise InputError(f"--out {out} is a folder: give a file name, e.g. {out / 'x.csv'}")
@@ -198,7 +219,7 @@ def _check_export(
     excel: bool,
     csv_sep: str | None,
     share: bool,
-    winners: Path | None,
+    winners: tuple[Path, ...],
 ) -> None:
     """Refuse options that do not go together, saying what to do instead."""
     if share and excel:
@@ -213,10 +234,15 @@ def _check_export(
             )
         if csv_sep:
             raise InputError("--csv-sep goes with --excel, not --share: leave it out")
-        if winners is None:
+        if not winners:
             raise InputError(
                 "--share needs --winners: the winners.csv exported from the report "
                 "(its starred videos are the ones shared)"
+            )
+        if len(winners) > 1:
+            raise InputError(
+                "--share takes one --winners file: import the others into the report "
+                "(Picks, Import picks...) and export its winners, or share once per file"
             )
         if out is None:
             raise InputError(
@@ -224,12 +250,29 @@ def _check_export(
                 "(e.g. --out for-client.zip)"
             )
         return
-    if winners is not None:
-        raise InputError("--winners goes with --share (e.g. `--share --winners winners.csv`)")
+    if winners:
+        raise InputError(
+            "--winners goes with --share or --for-ads (e.g. `--share --winners winners.csv`)"
+        )
     if excel and fmt:
         raise InputError("--excel always writes CSV: leave --format out")
     if csv_sep and not excel:
         raise InputError(
             "--csv-sep goes with --excel (results.csv stays comma-separated for pandas): "
             "add --excel"
+        )
+
+
+def _check_for_ads(fmt: str | None, out: Path | None, excel: bool, share: bool) -> None:
+    """Refuse what does not apply to --for-ads (a folder of videos and a manifest)."""
+    for given, flag in ((share, "--share"), (excel, "--excel"), (fmt, "--format")):
+        if given:
+            raise InputError(
+                f"{flag} does not apply to --for-ads (it writes a folder of videos and "
+                f"manifest.csv, always a CSV for Excel): leave {flag} out, or run "
+                "`runner export` once for each"
+            )
+    if out is None:
+        raise InputError(
+            "--for-ads needs --out: a new folder to upload from (e.g. --out ads-spring)"
         )
