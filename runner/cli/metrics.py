@@ -102,7 +102,7 @@ def import_cmd(
                 kept += 1
                 runs.update(outcome.runs)
     if not kept:
-        raise InputError("nothing imported (see above why)")
+        raise InputError("nothing new imported (the lines above say why)")
     with reader(workspace) as store:
         paths = [report.build(store, workspace, run_id) for run_id in sorted(runs)]
     for path in paths:
