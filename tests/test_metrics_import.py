@@ -448,6 +448,14 @@ def test_locale_numbers(text: str, decimal_comma: bool, value: float | None) -> 
     assert parse_number(text, decimal_comma) == value
 
 
+def test_counts_read_a_lone_separator_as_thousands_in_any_locale() -> None:
+    assert parse_number("1.234", False, whole=True) == 1234.0  # an integer-only German file
+    assert parse_number("1,234", True, whole=True) == 1234.0
+    assert parse_number("1.234", False) == 1.234  # a figure that may be a fraction: the locale
+    with pytest.raises(ValueError):
+        parse_number("1O0")
+
+
 @pytest.mark.parametrize(
     ("text", "dayfirst", "iso"),
     [

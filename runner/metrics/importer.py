@@ -47,6 +47,7 @@ _MONTHS = {
     )
 }
 NUMERIC = ("impressions", "clicks", "completions", "completion_rate", "spend", "results")
+WHOLE = frozenset({"impressions", "clicks", "completions"})  # counts: never a fraction
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,8 @@ def read_report(path: Path, platform: str = "auto", mapped: dict[str, str] | Non
         if key is None and _is_total(cells, name, nums):
             totals.append(number)
             continue
+        if key is None and name.lower() in _MISSING:
+            continue  # no ad, no figures: a note line under the table
         start, end = _period(dates, period)
         impressions = round(nums.get("impressions") or 0)
         completions = nums.get("completions")
@@ -283,7 +286,7 @@ def _row(
         if fld not in fields:
             continue
         try:
-            nums[fld] = parse_number(cell(fld), decimal_comma)
+            nums[fld] = parse_number(cell(fld), decimal_comma, whole=fld in WHOLE)
         except ValueError:
             problems.append(
                 Problem(file, number, columns[fld], f"{cell(fld)!r} is not a number; fix the cell")
@@ -312,10 +315,13 @@ def _row(
 
 
 def _is_total(cells: list[str], name: str, nums: dict[str, float | None]) -> bool:
-    """A totals or summary row: a cell saying 'Total…', or no ad name but figures."""
-    if any(_TOTAL.match(c) for c in cells):
+    """A totals or summary row: named 'Total…', or no ad name but a 'Total…' cell or
+    figures."""
+    if _TOTAL.match(name):
         return True
-    return name.lower() in _MISSING and any(nums.get(f) for f in NUMERIC)
+    return name.lower() in _MISSING and (
+        any(_TOTAL.match(c) for c in cells) or any(nums.get(f) for f in NUMERIC)
+    )
 
 
 def _period(
@@ -353,9 +359,11 @@ def _currency(cells: list[str], fields: dict[str, int], header: str | None) -> s
 # ---------------------------------------------------------------------------- cells
 
 
-def parse_number(text: str, decimal_comma: bool = False) -> float | None:
+def parse_number(text: str, decimal_comma: bool = False, *, whole: bool = False) -> float | None:
     """A figure as the platform wrote it; None when it says none (blank, ``--``).
-    ``decimal_comma``: how to read a lone ``1,234`` / ``1.234`` (the file's locale)."""
+    ``decimal_comma``: how to read a lone ``1,234`` / ``1.234`` (the file's locale);
+    ``whole``: a count (impressions, clicks), so ``1,234`` and ``1.234`` are thousands in
+    any locale."""
     t = text.replace("\u00a0", " ").replace("\u202f", " ").strip()
     t = _SYMBOLS.sub("", _CODE.sub("", t)).replace("%", "").strip()
     if t.lower() in _MISSING:
@@ -369,13 +377,13 @@ def parse_number(text: str, decimal_comma: bool = False) -> float | None:
             t = t.replace(",", "")
     elif "," in t:
         thousands = re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+", t)
-        if t.count(",") > 1 or (thousands and not decimal_comma):
+        if t.count(",") > 1 or (thousands and (whole or not decimal_comma)):
             t = t.replace(",", "")
         else:
             t = t.replace(",", ".")
     elif "." in t:
         thousands = re.fullmatch(r"[-+]?\d{1,3}(\.\d{3})+", t)
-        if t.count(".") > 1 or (thousands and decimal_comma):
+        if t.count(".") > 1 or (thousands and (whole or decimal_comma)):
             t = t.replace(".", "")
     if not re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)", t):
         raise ValueError(text)
