@@ -16,7 +16,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from runner.cli import main
-from runner.metrics.importer import parse_date, parse_number, read_report
+from runner.metrics.cells import parse_date, parse_number
+from runner.metrics.importer import read_report
 from runner.metrics.model import AdTotals
 from runner.metrics.store import imports_for_run, totals_by_job
 from runner.run.ledger import reader

@@ -12,7 +12,6 @@ video, platform and period already imported, so nothing is counted twice.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import hashlib
 import io
 import re
@@ -23,6 +22,14 @@ from pathlib import Path
 
 from ..errors import InputError, Problem
 from ..run.ledger import Ledger
+from .cells import (
+    MISSING,
+    dayfirst_of,
+    parse_date,
+    parse_number,
+    preamble_period,
+    uses_decimal_comma,
+)
 from .model import key_in_name
 from .platforms import (
     FIELDS,
@@ -36,16 +43,7 @@ from .platforms import (
 
 HEADER_WITHIN = 30  # rows searched for the header (Google puts two title lines above it)
 DELIMITERS = (",", ";", "\t")
-_MISSING = frozenset({"", "-", "--", "—", "–", "n/a", "na", "none", "null", "nan", "(not set)"})
 _TOTAL = re.compile(r"^\s*(totals?|grand total|summe|gesamt|total geral)\b", re.IGNORECASE)
-_CODE = re.compile(r"^[A-Z]{3}\s+|\s+[A-Z]{3}$")
-_SYMBOLS = re.compile(r"R\$|[$€£¥₹]")
-_MONTHS = {
-    m: i + 1
-    for i, m in enumerate(
-        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-    )
-}
 NUMERIC = ("impressions", "clicks", "completions", "completion_rate", "spend", "results")
 WHOLE = frozenset({"impressions", "clicks", "completions"})  # counts: never a fraction
 
@@ -122,10 +120,10 @@ def read_report(path: Path, platform: str = "auto", mapped: dict[str, str] | Non
     _require(fields, header, chosen, where)
     columns = {f: header[i].strip() for f, i in fields.items()}
     body = [(n + 1, r) for n, r in enumerate(rows) if n > header_at]
-    decimal_comma = _decimal_comma(
+    decimal_comma = uses_decimal_comma(
         r[i] for _, r in body for f, i in fields.items() if f in NUMERIC and i < len(r)
     )
-    dayfirst = _dayfirst(
+    dayfirst = dayfirst_of(
         (
             r[fields[f]]
             for _, r in body
@@ -134,7 +132,7 @@ def read_report(path: Path, platform: str = "auto", mapped: dict[str, str] | Non
         ),
         default=decimal_comma,
     )
-    period = _preamble_period(rows[:header_at], dayfirst)
+    period = preamble_period(rows[:header_at], dayfirst)
     header_currency = currency_suffix(header[fields["spend"]]) if "spend" in fields else None
     ads: list[AdRow] = []
     totals: list[int] = []
@@ -149,7 +147,7 @@ def read_report(path: Path, platform: str = "auto", mapped: dict[str, str] | Non
         if key is None and _is_total(cells, name, nums):
             totals.append(number)
             continue
-        if key is None and name.lower() in _MISSING:
+        if key is None and name.lower() in MISSING:
             continue  # no ad, no figures: a note line under the table
         start, end = _period(dates, period)
         impressions = round(nums.get("impressions") or 0)
@@ -319,7 +317,7 @@ def _is_total(cells: list[str], name: str, nums: dict[str, float | None]) -> boo
     figures."""
     if _TOTAL.match(name):
         return True
-    return name.lower() in _MISSING and (
+    return name.lower() in MISSING and (
         any(_TOTAL.match(c) for c in cells) or any(nums.get(f) for f in NUMERIC)
     )
 
@@ -353,118 +351,6 @@ def _currency(cells: list[str], fields: dict[str, int], header: str | None) -> s
         for symbol, code in (("€", "EUR"), ("£", "GBP"), ("₹", "INR"), ("R$", "BRL")):
             if symbol in text:
                 return code
-    return None
-
-
-# ---------------------------------------------------------------------------- cells
-
-
-def parse_number(text: str, decimal_comma: bool = False, *, whole: bool = False) -> float | None:
-    """A figure as the platform wrote it; None when it says none (blank, ``--``).
-    ``decimal_comma``: how to read a lone ``1,234`` / ``1.234`` (the file's locale);
-    ``whole``: a count (impressions, clicks), so ``1,234`` and ``1.234`` are thousands in
-    any locale."""
-    t = text.replace("\u00a0", " ").replace("\u202f", " ").strip()
-    t = _SYMBOLS.sub("", _CODE.sub("", t)).replace("%", "").strip()
-    if t.lower() in _MISSING:
-        return None
-    negative = t.startswith("(") and t.endswith(")")
-    t = t.strip("()").replace(" ", "").replace("'", "").replace("’", "")
-    if "," in t and "." in t:
-        if t.rfind(",") > t.rfind("."):
-            t = t.replace(".", "").replace(",", ".")
-        else:
-            t = t.replace(",", "")
-    elif "," in t:
-        thousands = re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+", t)
-        if t.count(",") > 1 or (thousands and (whole or not decimal_comma)):
-            t = t.replace(",", "")
-        else:
-            t = t.replace(",", ".")
-    elif "." in t:
-        thousands = re.fullmatch(r"[-+]?\d{1,3}(\.\d{3})+", t)
-        if t.count(".") > 1 or (thousands and (whole or decimal_comma)):
-            t = t.replace(".", "")
-    if not re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)", t):
-        raise ValueError(text)
-    value = float(t)
-    return -value if negative else value
-
-
-def _decimal_comma(cells: Iterable[str]) -> bool:
-    """Whether the file writes decimals with a comma (``454,06``, ``1.234,5``), by a vote
-    over its unambiguous figures."""
-    comma = point = 0
-    for c in cells:
-        t = re.sub(r"[^\d.,]", "", c)
-        if "," in t and "." in t:
-            comma += t.rfind(",") > t.rfind(".")
-            point += t.rfind(".") > t.rfind(",")
-        elif re.search(r",(\d{1,2}|\d{4,})$", t):
-            comma += 1
-        elif re.search(r"\.(\d{1,2}|\d{4,})$", t):
-            point += 1
-    return comma > point
-
-
-_NUMERIC_DATE = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})")
-
-
-def _dayfirst(cells: Iterable[str], default: bool) -> bool:
-    for c in cells:
-        found = _NUMERIC_DATE.match(c.strip())
-        if found:
-            a, b = int(found.group(1)), int(found.group(2))
-            if a > 12:
-                return True
-            if b > 12:
-                return False
-    return default
-
-
-def parse_date(text: str, dayfirst: bool = False) -> str | None:
-    """An ISO date from ``2025-03-01``, ``2025/03/01``, ``01/03/2025``, ``March 1, 2025``,
-    ``1 Mar 2025`` or ``20250301`` (a time after it is ignored); None when blank."""
-    t = text.strip()
-    if t.lower() in _MISSING:
-        return None
-    iso = re.match(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", t) or re.fullmatch(
-        r"(\d{4})(\d{2})(\d{2})", t
-    )
-    if found := iso:
-        y, m, d = (int(g) for g in found.groups())
-    elif found := _NUMERIC_DATE.match(t):
-        a, b, y = (int(g) for g in found.groups())
-        d, m = (a, b) if (dayfirst or a > 12) and b <= 12 else (b, a)
-    elif found := re.match(r"^([A-Za-z]{3,})\.?\s+(\d{1,2}),?\s+(\d{4})", t):
-        m, d, y = _month(found.group(1)), int(found.group(2)), int(found.group(3))
-    elif found := re.match(r"^(\d{1,2})\.?\s+([A-Za-z]{3,})\.?,?\s+(\d{4})", t):
-        d, m, y = int(found.group(1)), _month(found.group(2)), int(found.group(3))
-    else:
-        raise ValueError(text)
-    return dt.date(y, m, d).isoformat()
-
-
-def _month(word: str) -> int:
-    month = _MONTHS.get(word[:3].lower())
-    if month is None:
-        raise ValueError(word)
-    return month
-
-
-def _preamble_period(lines: Sequence[list[str]], dayfirst: bool) -> tuple[str, str] | None:
-    """The report's date range from a title line above the header (Google Ads writes
-    ``"March 1, 2025 - March 31, 2025"``), or None."""
-    for cells in lines:
-        text = " ".join(c for c in cells if c.strip())
-        parts = re.split(r"\s+[-–—]\s+|\s+to\s+", text)
-        if len(parts) == 2:
-            try:
-                start, end = parse_date(parts[0], dayfirst), parse_date(parts[1], dayfirst)
-            except ValueError:
-                continue
-            if start and end:
-                return start, end
     return None
 
 
