@@ -499,3 +499,26 @@ def test_corpus_exports_read_as_their_platform_wrote_them() -> None:
     assert [(a.impressions, a.clicks, a.spend, a.currency, a.start) for a in linkedin.rows] == [
         (21871, 183, 454.06, "BRL", "2026-11-25")
     ]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-be-bom", "cp1252"])
+def test_every_encoding_and_delimiter_reads_the_same(
+    tmp_path: Path, encoding: str, delimiter: str
+) -> None:
+    text = table(
+        [["Ad name", "Impressions", "Link clicks", "Amount spent (EUR)"],
+         [ad(STRANGER, "Café, crème"), "1000", "10", "9.99"]],
+        delimiter,
+    )  # fmt: skip
+    data = (
+        b"\xfe\xff" + text.encode("utf-16-be")
+        if encoding == "utf-16-be-bom"
+        else text.encode(encoding)
+    )
+    path = tmp_path / "r.csv"
+    path.write_bytes(data)
+    (row,) = read_report(path).rows
+    assert (row.name, row.key, row.impressions, row.clicks, row.spend, row.currency) == (
+        ad(STRANGER, "Café, crème"), STRANGER, 1000, 10, 9.99, "EUR"
+    )  # fmt: skip
