@@ -361,7 +361,7 @@ def round_up(n: int) -> int:
     """n rounded up to two significant figures (85,123 -> 86,000), as a marketer reads it."""
     if n < 100:
         return n
-    step = 10 ** (len(str(n)) - 2)
+    step = int(10 ** (len(str(n)) - 2))
     return -(-n // step) * step
 
 
