@@ -4,7 +4,15 @@
 commands on it when imported here.
 """
 
-from . import housekeeping, operate, planning, prices, reading, simulate  # noqa: F401 - they register commands
+from . import (  # noqa: F401 - they register commands
+    housekeeping,
+    metrics,
+    operate,
+    planning,
+    prices,
+    reading,
+    simulate,
+)
 from .base import main
 
 __all__ = ["main"]

@@ -223,6 +223,7 @@ def performance(
             )
         dims = [by]
     videos = [j for j in run_jobs if j.job_key in totals or j.state == "done"]
+    varied = dimensions_of(run_jobs)
     variants = []
     for job in videos:
         counts = counts_of([totals[job.job_key]] if job.job_key in totals else [])
@@ -232,7 +233,7 @@ def performance(
                 "variant_key": job.variant_key,
                 "name": job.name,
                 "tier": job.tier,
-                "dims": dict(job.values),
+                "dims": {d: v for d, v in job.values if d in varied},
                 **counts.json(),
             }
         )
@@ -381,3 +382,21 @@ def chance(p: float) -> str:
     if p >= 0.9995:
         return "over 99.9 %"
     return f"{p * 100:.1f} %"
+
+
+def best_videos(
+    variants: Sequence[Mapping[str, Any]], metric: Metric, min_impressions: int
+) -> list[Mapping[str, Any]]:
+    """The videos of ``performance(...)["variants"]`` with at least ``min_impressions`` and
+    the figures ``metric`` needs, best first: by the interval's cautious end (a rate's lower
+    bound, a cost's upper bound), so a lucky handful of impressions does not outrank a
+    steady result; ties by the point value, then the job key."""
+    sign = 1.0 if metric == "cost_per_result" else -1.0
+    pool = [v for v in variants if v["impressions"] >= min_impressions and v[metric] is not None]
+
+    def cautious(v: Mapping[str, Any]) -> tuple[float, float, str]:
+        block = v[metric]
+        end = block["high"] if metric == "cost_per_result" else block["low"]
+        return (sign * end, sign * block["value"], str(v["job_key"]))
+
+    return sorted(pool, key=cautious)
