@@ -10,6 +10,7 @@ import pytest
 
 from runner.metrics.model import AdTotals, ImportInfo
 from runner.metrics.stats import (
+    about,
     cost_per_result,
     counts_of,
     impressions_needed,
@@ -123,6 +124,7 @@ def test_sample_size_matches_the_textbook_two_proportion_formula() -> None:
     # 3 % vs 1 %: under 1,000 per group
     assert 700 < (impressions_needed(0.03, 0.01) or 0) < 800
     assert impressions_needed(0.02, 0.02) is None
+    assert [about(n) for n in (87, 151_096, 85_123, 1_449_999)] == [87, 150_000, 85_000, 1_400_000]
 
 
 def test_every_dimension_by_default_and_refusals() -> None:

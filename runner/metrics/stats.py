@@ -344,7 +344,7 @@ def verdict(
     elif needed == 0:
         tail = "the leaders are close to separating; a little more delivery should tell"
     else:
-        tail = f"about {round_up(needed):,} more impressions per value needed to tell"
+        tail = f"about {about(needed):,} more impressions per value needed to tell"
     return {
         "state": "not_yet",
         "leader": names[lead],
@@ -358,12 +358,12 @@ def _trials(g: Counts, metric: Metric) -> int:
     return g.completion_impressions if metric == "completion" else g.impressions
 
 
-def round_up(n: int) -> int:
-    """n rounded up to two significant figures (85,123 -> 86,000), as a marketer reads it."""
+def about(n: int) -> int:
+    """n to two significant figures (151,096 -> 150,000), as a marketer reads it."""
     if n < 100:
         return n
     step = int(10 ** (len(str(n)) - 2))
-    return -(-n // step) * step
+    return round(n / step) * step
 
 
 def percent(rate: float, *, bare: bool = False) -> str:
