@@ -18,7 +18,7 @@ from ..rules import TIERS, Tier
 from ..run import runs
 from ..run.backend import choose as choose_backend
 from ..run.dispatch import Settings
-from ..run.ledger import PENDING, Ledger, reader
+from ..run.ledger import PENDING, Ledger, Store, reader
 from ..run.outlook import Outlook, outlook, outlook_json, outlook_lines, outlook_warnings
 from ..run.place import check_workspace
 from .base import (
@@ -374,6 +374,26 @@ def check_budget(plan: Plan, budget: float | None, workspace: Path, *, reuse: bo
     metavar="JOB,...",
     help="Job keys to promote, comma-separated (a unique prefix is enough).",
 )
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Promote the N videos the audience liked best (figures from `runner metrics import`).",
+)
+@click.option(
+    "--metric",
+    type=click.Choice(["ctr", "completion", "cost_per_result"]),
+    default="ctr",
+    show_default=True,
+    help="With --top: what 'best' means (cost per result: lowest is best).",
+)
+@click.option(
+    "--min-impressions",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="With --top: only videos with at least this many impressions.",
+)
 @click.option("--tier", type=click.Choice(TIERS), default="standard", show_default=True)
 @click.option(
     "--set",
@@ -400,6 +420,9 @@ def promote(
     winners: tuple[Path, ...],
     min_votes: int,
     picks: str | None,
+    top: int | None,
+    metric: str,
+    min_impressions: int,
     tier: Tier,
     overrides: tuple[str, ...],
     repeats: int,
@@ -421,17 +444,23 @@ def promote(
       runner promote 20261125-120301-demo --pick 3f2a9c0d,9b1e77aa --set quality=1080p
       runner promote latest --winners winners.csv --tier fast      # e.g. mini -> fast
       runner promote latest --winners ann.csv --winners bob.csv --min-votes 2
+      runner promote latest --top 5 --metric ctr --min-impressions 1000
     """
     from ..grid.sheet import parse_overrides
     from ..review.promote import Votes, read_votes, write_notes
     from ..review.promote import promote as build_promotion
 
-    if bool(winners) == (picks is not None):
+    if top is not None and (winners or picks is not None):
+        raise InputError(
+            "--top picks by the audience's figures: leave out --winners and --pick, "
+            "or leave out --top"
+        )
+    if top is None and bool(winners) == (picks is not None):
         raise InputError(
             "say which jobs to promote: --winners winners.csv (exported from "
-            "the report) or --pick JOB,JOB"
+            "the report), --pick JOB,JOB or --top N (by the audience's figures)"
         )
-    if picks is not None and min_votes > 1:
+    if (picks is not None or top is not None) and min_votes > 1:
         raise InputError("--min-votes counts reviewers' stars in --winners files, not --pick")
     check_workspace(workspace)
     votes: Votes | None = None
@@ -458,6 +487,12 @@ def promote(
             chosen_jobs: list[tuple[int | None, str]] = [(p.row, p.key) for p in starred]
             source = winners[0].name
             sources = {p.key: p.file for p in starred}
+        elif top is not None:
+            chosen_jobs = [
+                (None, key) for key in _top_keys(store, parent.run_id, top, metric, min_impressions)
+            ]
+            source = f"--top {top} --metric {metric}"
+            sources = {}
         else:
             chosen_jobs = [(None, p.strip()) for p in (picks or "").split(",") if p.strip()]
             source = "--pick"
@@ -521,3 +556,46 @@ def promote(
             confirm_spend(yes)  # the quote said nothing to pay, but something is after all
         code = execute_run(ledger, run_id, chosen, settings, yes=yes)
     raise SystemExit(code)
+
+
+def _top_keys(store: Store, run_id: str, top: int, metric: str, min_impressions: int) -> list[str]:
+    """`promote --top`: the job keys of the ``top`` best videos by the audience's figures
+    (runner.metrics.stats.best_videos), said aloud; refuses when none qualifies."""
+    from ..metrics.stats import best_videos, percent, performance
+    from ..metrics.store import imports_for_run, totals_by_job
+
+    jobs = [j for j in store.jobs(run_id) if j.state == "done"]
+    totals = totals_by_job(store, run_id)
+    data = performance(jobs, totals, imports_for_run(store, run_id), metric=metric)  # type: ignore[arg-type]
+    ranked = best_videos(data["variants"], metric, min_impressions)  # type: ignore[arg-type]
+    if not ranked:
+        counted = [v for v in data["variants"] if v["impressions"] > 0]
+        if not counted:
+            raise InputError(
+                f"run {run_id} has no audience figures yet: import the platform's report "
+                "first (runner metrics import FILE)"
+            )
+        most = max(v["impressions"] for v in counted)
+        enough = sum(v["impressions"] >= min_impressions for v in counted)
+        need = "" if metric == "ctr" else f" and {metric.replace('_', ' ')} figures"
+        raise InputError(
+            f"no video of run {run_id} has {min_impressions:,} or more impressions{need}: "
+            f"{len(counted)} have figures ({enough} with enough impressions; the most is "
+            f"{most:,}); lower --min-impressions or import more figures"
+        )
+    chosen = ranked[:top]
+    if len(chosen) < top:
+        click.echo(
+            f"Only {len(ranked)} video(s) have {min_impressions:,} or more impressions: "
+            f"promoting those."
+        )
+    for v in chosen:
+        block = v[metric]
+        shown = (
+            f"{block['value']:,.2f} {v['currency'] or ''}".rstrip()
+            if metric == "cost_per_result"
+            else percent(block["value"])
+        )
+        seen = f"{v['impressions']:,} impressions"
+        click.echo(f"Top by {metric}: {v['job_key']} {v['name']} ({shown}, {seen})")
+    return [str(v["job_key"]) for v in chosen]
