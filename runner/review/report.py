@@ -41,6 +41,7 @@ from ..errors import ExperimentError, InputError
 from ..grid.pricing import PriceTable, default_prices, prices_for
 from ..run.ledger import Store
 from ..run.records import RunRecord
+from .performance import performance_for_report
 from .report_data import Cards, Parents, SlimRow, Summary, safe_name, summarize, winner_notes
 from .results import iter_result_rows, iter_results
 from .summary import write_summary
@@ -267,7 +268,10 @@ def _write_page(
         spool.write(page_json(head)[:-1] + ',"jobs":[')
         for text in jobs_json():
             spool.write(text)
-        spool.write("]," + page_json(cards.tail())[1:])
+        tail = cards.tail()
+        # the audience's figures (runner metrics import); a client's share has none
+        tail["performance"] = None if share else performance_for_report(store, run.run_id)
+        spool.write("]," + page_json(tail)[1:])
         css, js = _asset(env, STYLESHEET, "style"), script(env)
         summary = summarize(store, run, slim, prices, parents)
         html = render(env, Page(summary=summary, data=marker, css=css, js=js, share=bool(share)))  # type: ignore[arg-type]
