@@ -161,6 +161,10 @@ def _verdict(ok: list[dict[str, Any]], metric: str) -> dict[str, Any]:
             "text": text,
             "impressions_needed": None,
         }
+    if ra == rb:
+        text = f"Not yet: no value is ahead so far ({label[metric]} {shown(ra)} for the top two)."
+        return {"state": "not_yet", "leader": None, "p_best": a["p_best"], "text": text,
+                "impressions_needed": None}  # fmt: skip
     needed = None
     if metric in HITS and ra != rb:
         n = (Z + Z_POWER) ** 2 * (ra * (1 - ra) + rb * (1 - rb)) / (ra - rb) ** 2
