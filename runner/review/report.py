@@ -268,10 +268,9 @@ def _write_page(
         spool.write(page_json(head)[:-1] + ',"jobs":[')
         for text in jobs_json():
             spool.write(text)
-        tail = cards.tail()
         # the audience's figures (runner metrics import); a client's share has none
-        tail["performance"] = None if share else performance_for_report(store, run.run_id)
-        spool.write("]," + page_json(tail)[1:])
+        cards.performance = None if share else performance_for_report(store, run.run_id)
+        spool.write("]," + page_json(cards.tail())[1:])
         css, js = _asset(env, STYLESHEET, "style"), script(env)
         summary = summarize(store, run, slim, prices, parents)
         html = render(env, Page(summary=summary, data=marker, css=css, js=js, share=bool(share)))  # type: ignore[arg-type]
