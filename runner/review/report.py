@@ -41,6 +41,7 @@ from ..errors import ExperimentError, InputError
 from ..grid.pricing import PriceTable, default_prices, prices_for
 from ..run.ledger import Store
 from ..run.records import RunRecord
+from .performance import performance_for_report
 from .report_data import Cards, Parents, SlimRow, Summary, safe_name, summarize, winner_notes
 from .results import iter_result_rows, iter_results
 from .summary import write_summary
@@ -267,6 +268,8 @@ def _write_page(
         spool.write(page_json(head)[:-1] + ',"jobs":[')
         for text in jobs_json():
             spool.write(text)
+        # the audience's figures (runner metrics import); a client's share has none
+        cards.performance = None if share else performance_for_report(store, run.run_id)
         spool.write("]," + page_json(cards.tail())[1:])
         css, js = _asset(env, STYLESHEET, "style"), script(env)
         summary = summarize(store, run, slim, prices, parents)

@@ -317,6 +317,8 @@ class Cards:
         self.index = {d: {v: i for i, v in enumerate(vs)} for d, vs in self.declared.items()}
         self.prompts: list[str] = []
         self.prompt_index: dict[str, int] = {}
+        # the audience's figures (runner/review/performance.py; None: no import holds any)
+        self.performance: dict[str, Any] | None = None
 
     def head(self) -> dict[str, Any]:
         run, parents, dims = self.run, self.parents, self.dims
@@ -344,6 +346,7 @@ class Cards:
             "dims": [{"name": d, "values": self.declared[d]} for d in self.dims],
             "prompts": self.prompts,
             "winnerNotes": self.card_notes,
+            "performance": self.performance,
         }
 
     def job(self, row: Mapping[str, Any], fps: float | None) -> list[Any]:
