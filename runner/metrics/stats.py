@@ -276,6 +276,8 @@ def _dimension(
         {"value": v, "variants": g.videos, **g.json(), "p_best": p}
         for v, g, p in zip(order, groups, chances, strict=True)
     ]
+    # ranked: the likeliest best first, values without figures last (in the sheet's order)
+    values.sort(key=lambda x: (x["p_best"] is None, -(x["p_best"] or 0.0)))
     return {"name": dim, "values": values, "verdict": verdict(dim, order, groups, chances, metric)}
 
 
