@@ -412,6 +412,28 @@ def test_errors_name_the_file_row_column_and_the_fix(made: Made, tmp_path: Path)
         assert db.execute("SELECT COUNT(*) FROM metric_imports").fetchone() == (0,)
 
 
+def test_more_clicks_or_completions_than_impressions_is_refused_by_row_and_column(
+    made: Made, tmp_path: Path
+) -> None:
+    """Such a row cannot be a rate (and once kept, `metrics show` and the report could not
+    work one out): the import names the row and column and keeps nothing."""
+    k = made.keys
+    text = table(
+        [["Day", "Ad name", "Impressions", "Link clicks", "ThruPlays"],
+         ["2026-11-01", ad(k[0]), "1,000", "12", "300"],
+         ["2026-11-01", ad(k[1]), "--", "5", ""],
+         ["2026-11-01", ad(k[2]), "10", "2", "11"]]
+    )  # fmt: skip
+    result = run_import(made, put(tmp_path, "meta.csv", text))
+    assert result.exit_code == 2
+    out = " ".join(result.output.split())
+    assert "meta.csv: 2 cell(s) could not be read; nothing was imported" in out
+    assert "meta.csv:row 3:Link clicks: 5 clicks but 0 impressions ('Impressions')" in out
+    assert "meta.csv:row 4:ThruPlays: 11 completed views but 10 impressions" in out
+    assert "--map" in out
+    assert totals(made) == {}
+
+
 def test_an_empty_workspace_says_where_the_videos_are(tmp_path: Path) -> None:
     path = put(tmp_path, "meta.csv", table([["Ad name", "Impressions", "Clicks"]]))
     result = CliRunner().invoke(

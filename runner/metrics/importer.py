@@ -151,18 +151,24 @@ def read_report(path: Path, platform: str = "auto", mapped: dict[str, str] | Non
             continue  # no ad, no figures: a note line under the table
         start, end = _period(dates, period)
         impressions = round(nums.get("impressions") or 0)
+        clicks = round(nums.get("clicks") or 0)
         completions = nums.get("completions")
         rate = nums.get("completion_rate")
         if completions is None and rate is not None:
             completions = rate / 100 * impressions
         results = nums.get("results")
+        for fld, count in (("clicks", clicks), ("completions", completions)):
+            if count is not None and round(count) > impressions:
+                problems.append(
+                    _more_than_shown(path.name, number, columns, fld, count, impressions)
+                )
         ads.append(
             AdRow(
                 row=number,
                 name=name,
                 key=key,
                 impressions=impressions,
-                clicks=round(nums.get("clicks") or 0),
+                clicks=clicks,
                 completions=None if completions is None else round(completions),
                 spend=nums.get("spend"),
                 results=None if results is None else round(results),
@@ -310,6 +316,24 @@ def _row(
     name = cell("ad_name").strip()
     key = key_in_name(name) or next((k for c in cells if (k := key_in_name(c))), None)
     return nums, dates, name, key
+
+
+def _more_than_shown(
+    file: str, row: int, columns: dict[str, str], fld: str, count: float, impressions: int
+) -> Problem:
+    """A row with more clicks (or completed views) than impressions: its columns are not
+    what runner took them for, and no rate can be worked out of it."""
+    column = columns.get(fld) or columns.get("completion_rate") or fld
+    what = "clicks" if fld == "clicks" else "completed views"
+    return Problem(
+        file,
+        row,
+        column,
+        f"{round(count):,} {what} but {impressions:,} impressions ({columns['impressions']!r}):"
+        f" a {what[:-1]} needs an impression; check that these columns hold the ad's "
+        "impressions and its clicks to your site (Meta: 'Link clicks'), or name the right "
+        "ones with --map",
+    )
 
 
 def _is_total(cells: list[str], name: str, nums: dict[str, float | None]) -> bool:
