@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 import sqlite3
 from collections.abc import Sequence
@@ -113,7 +114,7 @@ def test_meta_2017_title_case_reads_link_clicks_and_the_currency_of_the_spend_he
     )
     got = totals(made)
     assert got[k[0]] == AdTotals(669, 12, None, 12.34, 3, "USD")
-    assert got[k[1]] == AdTotals(1000, 30, None, 5.0, None, "USD")
+    assert got[k[1]] == AdTotals(1000, 30, None, 5.0, 0, "USD")  # a blank Results cell: none
 
 
 def test_meta_current_sentence_case_with_a_quoted_comma_header_and_unmatched_rows(
@@ -149,7 +150,7 @@ def test_meta_current_sentence_case_with_a_quoted_comma_header_and_unmatched_row
     got = totals(made)
     # ThruPlays before "Video plays at 100%"; link clicks before clicks (all)
     assert got[k[0]] == AdTotals(12345, 370, 2000, 1234.5, 7, "USD")
-    assert got[k[2]] == AdTotals(0, 0, None, None, None, "USD")
+    assert got[k[2]] == AdTotals(0, 0, 0, 0.0, 0, "USD")  # blank in columns it has: none
     with sqlite3.connect(made.workspace / "ledger.sqlite") as db:
         assert db.execute("SELECT rows, matched, unmatched FROM metric_imports").fetchall() == [
             (4, 2, 2)
@@ -315,6 +316,39 @@ def test_rows_of_days_already_imported_are_skipped_and_new_days_add_up(
     )  # fmt: skip
     assert run_import(made, put(tmp_path, "t.csv", tiktok)).exit_code == 0
     assert totals(made)[k[0]].impressions == 650
+
+
+def test_a_report_without_results_or_completions_does_not_dilute_the_others(
+    made: Made, tmp_path: Path
+) -> None:
+    """Meta's report has spend, results and ThruPlays (a blank Results cell: none); TikTok's
+    only impressions, clicks and cost. The cost per result stays Meta's spend over Meta's
+    results, the completion rate Meta's plays over Meta's impressions, in Meta's currency."""
+    k = made.keys
+    meta = table(
+        [["Day", "Ad name", "Impressions", "Link clicks", "ThruPlays", "Amount spent (USD)",
+          "Results"],
+         ["2026-11-01", ad(k[0]), "1,000", "30", "250", "40.00", "8"],
+         ["2026-11-01", ad(k[1]), "1,000", "10", "100", "40.00", ""]]
+    )  # fmt: skip
+    tiktok = table(
+        [["Date", "Ad name", "Impressions", "Clicks (destination)", "Cost"],
+         ["2026-11-01", ad(k[0]), "3,000", "30", "60.00"]]
+    )  # fmt: skip
+    result = run_import(made, put(tmp_path, "meta.csv", meta), put(tmp_path, "tt.csv", tiktok))
+    assert result.exit_code == 0, result.output
+    shown = CliRunner().invoke(
+        main, ["metrics", "show", made.run_id, "--json", "--workspace", str(made.workspace)]
+    )
+    assert shown.exit_code == 0, shown.output
+    videos = {v["job_key"]: v for v in json.loads(shown.output)["variants"]}
+    first, second = videos[k[0]], videos[k[1]]
+    assert (first["impressions"], first["clicks"]) == (4000, 60)
+    assert first["ctr"]["value"] == pytest.approx(0.015)
+    assert first["completion"]["value"] == pytest.approx(0.25)  # 250 / 1,000, not / 4,000
+    assert first["cost_per_result"]["value"] == pytest.approx(5.0)  # 40 / 8, not 100 / 8
+    assert first["currency"] == "USD"
+    assert second["results"] == 0 and second["cost_per_result"] is None
 
 
 def test_a_report_with_nothing_new_is_an_error_and_keeps_nothing(

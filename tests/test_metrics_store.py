@@ -43,7 +43,8 @@ def test_imports_add_up_per_video_in_every_run_holding_it(tmp_path: Path) -> Non
     with reader(ws) as store:
         for run_id in runs:  # the same keys: the same videos, the same figures
             totals = totals_by_job(store, run_id)
-            assert totals[first] == AdTotals(1500, 35, 400, 7.5, None, "USD")
+            # the completion rate's basis: the impressions of the rows with completions
+            assert totals[first] == AdTotals(1500, 35, 400, 7.5, None, "USD", 1000)
             assert totals[second] == AdTotals(200, 1, None, None, None, None)
             assert [(i.file, i.split_test) for i in imports_for_run(store, run_id)] == [
                 ("meta.csv", False),

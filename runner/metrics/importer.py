@@ -150,6 +150,9 @@ def read_report(path: Path, platform: str = "auto", mapped: dict[str, str] | Non
         if key is None and name.lower() in MISSING:
             continue  # no ad, no figures: a note line under the table
         start, end = _period(dates, period)
+        for fld in ("completions", "completion_rate", "spend", "results"):
+            if fld in fields and nums.get(fld) is None:
+                nums[fld] = 0.0  # the report has the column: a blank (Meta's '—') is none
         impressions = round(nums.get("impressions") or 0)
         clicks = round(nums.get("clicks") or 0)
         completions = nums.get("completions")

@@ -42,6 +42,24 @@ class AdTotals:
     spend: float | None = None
     results: int | None = None
     currency: str | None = None  # one currency, or None when imports disagree or say none
+    # The bases of the rates, when only some imports had the figure (a report without a
+    # completions or results column says nothing of them, not zero): the impressions of the
+    # rows that report completions, and the spend and results of the rows that report both.
+    # None: the same as impressions, spend, results.
+    completion_impressions: int | None = None
+    cost_spend: float | None = None
+    cost_results: int | None = None
+
+    def completion_basis(self) -> int:
+        return (
+            self.impressions if self.completion_impressions is None else self.completion_impressions
+        )
+
+    def cost_basis(self) -> tuple[float | None, int | None]:
+        """(spend, results) to divide: of the rows that report both."""
+        if self.cost_spend is None and self.cost_results is None:
+            return self.spend, self.results
+        return self.cost_spend, self.cost_results
 
 
 @dataclass(frozen=True)

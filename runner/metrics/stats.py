@@ -89,10 +89,11 @@ class Counts:
     def add(self, t: AdTotals) -> Counts:
         comp, comp_impr = self.completions, self.completion_impressions
         if t.completions is not None:
-            comp, comp_impr = (comp or 0) + t.completions, comp_impr + t.impressions
+            comp, comp_impr = (comp or 0) + t.completions, comp_impr + t.completion_basis()
         spend, results, currencies, mixed = self.spend, self.results, self.currencies, False
-        if t.spend is not None and t.results is not None:
-            spend, results = (spend or 0.0) + t.spend, (results or 0) + t.results
+        t_spend, t_results = t.cost_basis()
+        if t_spend is not None and t_results is not None and (t_spend or t_results):
+            spend, results = (spend or 0.0) + t_spend, (results or 0) + t_results
             currencies = currencies | {t.currency or ""}
             mixed = len(currencies) > 1
         return Counts(
