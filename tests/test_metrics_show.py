@@ -143,6 +143,38 @@ def test_show_for_people_with_the_reviewers_stars_beside_the_audience(
     assert "120,000" in row and "3.0 %" in row and row.split()[-1] == "0"  # no stars
 
 
+def test_show_counts_stars_given_by_a_key_prefix_and_refuses_a_key_of_no_job(
+    demo: tuple[str, Path, str], cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """Winners files may name a job by a unique prefix (as promote and export take them):
+    Bob's star on Ann's job by its prefix is a second reviewer's star, not lost."""
+    _, ws, run_id = demo
+    figures(ws, run_id, {"9:16": 0.03, "16:9": 0.01}, 20_000)
+    with sqlite3.connect(ws / "ledger.sqlite") as db:
+        wide = sorted(
+            k
+            for k, v in db.execute(
+                "SELECT job_key, values_json FROM jobs WHERE run_id = ?", (run_id,)
+            )
+            if dict(json.loads(v))["aspect_ratio"] == "16:9"
+        )
+    ann, bob, odd = tmp_path / "ann.csv", tmp_path / "bob.csv", tmp_path / "odd.csv"
+    ann.write_text(f"job_key,reviewer\n{wide[0]},Ann\n{wide[1]},Ann\n")
+    bob.write_text(f"job_key,reviewer\n{wide[0][:8]},Bob\n")
+    odd.write_text("job_key,reviewer\nffffffffffff,Cy\n")
+
+    result = cli(
+        "metrics", "show", run_id, "--by", "aspect_ratio", "--winners", ann, "--winners", bob,
+        "--workspace", ws,
+    )  # fmt: skip
+    refused = cli("metrics", "show", run_id, "--winners", odd, "--workspace", ws)
+
+    assert result.exit_code == 0, result.output
+    assert "Reviewers preferred 16:9 (3 stars), the audience 9:16." in result.stdout
+    assert refused.exit_code == 2
+    assert "odd.csv:row 2:job_key: no job in run" in " ".join(refused.output.split())
+
+
 def test_show_without_figures_says_how_to_import_them_and_refuses_unknown_dimensions(
     demo: tuple[str, Path, str], cli: Callable[..., Result]
 ) -> None:

@@ -160,22 +160,22 @@ def show(
     from ..errors import InputError
     from ..metrics.stats import performance
     from ..metrics.store import imports_for_run, totals_by_job
-    from ..review.promote import read_votes
+    from ..review.promote import read_votes, reviewers_by_job
     from ..run.ledger import reader
 
+    stars: dict[str, int] = {}
     with reader(workspace) as store:
         run = store.run(run_ref)
         jobs = store.jobs(run.run_id)
         totals = totals_by_job(store, run.run_id)
         imports = imports_for_run(store, run.run_id)
+        if winners:  # keys as the files give them (a unique prefix is enough), made full
+            starred = reviewers_by_job(store, run.run_id, read_votes(winners, run.run_id))
+            stars = {key: len(who) for key, who in starred.items()}
     try:
         data = performance(jobs, totals, imports, by=by, metric=metric)  # type: ignore[arg-type]
     except ValueError as exc:
         raise InputError(f"--by {by}: {exc}") from None
-    stars: dict[str, int] = {}
-    if winners:
-        votes = read_votes(winners, run.run_id)
-        stars = {key: votes.count(key) for key in votes.first}
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return

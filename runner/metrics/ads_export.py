@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import params
-from ..errors import ExperimentError, InputError, Problem
+from ..errors import InputError
 from ..review.csvsafe import to_excel
-from ..review.promote import read_votes
+from ..review.promote import read_votes, reviewers_by_job
 from ..run.ledger import Store
 from ..run.records import (
     COMPLETED,
@@ -166,20 +166,7 @@ def chosen_keys(store: Store, run_id: str, winners: Sequence[Path]) -> list[str]
     starred; None without winners files (every job). Problems of all files at once."""
     if not winners:
         return None
-    votes = read_votes(winners, run_id)
-    keys: list[str] = []
-    problems = []
-    for key, pick in votes.first.items():
-        try:
-            full = store.find_job(run_id, key).job_key
-        except InputError as exc:
-            problems.append(Problem(pick.file, pick.row, "job_key", str(exc)))
-            continue
-        if full not in keys:
-            keys.append(full)
-    if problems:
-        raise ExperimentError(problems)
-    return keys
+    return list(reviewers_by_job(store, run_id, read_votes(winners, run_id)))
 
 
 def check_out(out: Path) -> None:

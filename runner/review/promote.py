@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import params
-from ..errors import ExperimentError, Problem
+from ..errors import ExperimentError, InputError, Problem
 from ..grid.cells import Choice
 from ..grid.experiment import Expansion, shape_problems
 from ..grid.plan import Plan, plan_for
@@ -180,6 +180,24 @@ def read_votes(paths: Sequence[Path], run_id: str) -> Votes:
     if problems:
         raise ExperimentError(problems)
     return votes
+
+
+def reviewers_by_job(store: Store, run_id: str, votes: Votes) -> dict[str, set[str]]:
+    """Each starred job of the run by its full key (a winners file may give a unique
+    prefix), with the reviewers (casefolded) who starred it, in the order first starred;
+    an `ExperimentError` naming the file and row of each key that is no job of the run."""
+    out: dict[str, set[str]] = {}
+    problems: list[Problem] = []
+    for key, pick in votes.first.items():
+        try:
+            full = store.find_job(run_id, key).job_key
+        except InputError as exc:
+            problems.append(Problem(pick.file, pick.row, "job_key", str(exc)))
+            continue
+        out.setdefault(full, set()).update(votes.reviewers[key])
+    if problems:
+        raise ExperimentError(problems)
+    return out
 
 
 NOTES_FILE = "winner-notes.json"
