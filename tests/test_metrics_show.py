@@ -232,3 +232,38 @@ def test_promote_top_refusals(demo: tuple[str, Path, str], cli: Callable[..., Re
     assert "12 have figures" in few.output and "the most is 800" in few.output
     for refused in (both, also):
         assert refused.exit_code == 2 and "leave out --winners and --pick" in refused.output
+
+
+def test_promote_top_2_takes_two_variants_not_two_samples_of_one(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    """Two variants of two samples each: the two best videos are both samples of variant 0,
+    which a promotion renders once; --top 2 promotes variant 0 and variant 1."""
+    ws, exp = tmp_path / "ws", tmp_path / "g.csv"
+    exp.write_text('prompt,take,duration,repeats\n"A lamp: {{ take }}",take 0 | take 1,4,2\n')
+    with simulator() as url:
+        assert cli("run", exp, "--base-url", url, "--workspace", ws).exit_code == 0
+        with sqlite3.connect(ws / "ledger.sqlite") as db:
+            (run_id,) = db.execute("SELECT run_id FROM runs").fetchone()
+            jobs = db.execute("SELECT job_key, variant_key, values_json FROM jobs").fetchall()
+            db.execute(
+                "INSERT INTO metric_imports VALUES (1, 'm.csv', 'x', 'meta', 1.7e9, 0, 4, 4, 0)"
+            )
+            for key, _, values in jobs:
+                ctr = 0.05 if dict(json.loads(values))["take"] == "take 0" else 0.02
+                db.execute(
+                    "INSERT INTO ad_metrics VALUES (1, ?, 'ad', NULL, NULL, 20000, ?, NULL, NULL,"
+                    " NULL, NULL)",
+                    (key, int(20000 * ctr) + int(key.endswith("-1"))),
+                )
+
+        result = cli("promote", run_id, "--top", "2", "--workspace", ws, "--rate", "50")
+
+    assert result.exit_code == 0, result.output
+    assert "2 winner(s) of run" in result.stdout
+    with sqlite3.connect(ws / "ledger.sqlite") as db:
+        parents = [
+            p for (p,) in db.execute("SELECT parent_job_key FROM jobs WHERE run_id != ?", (run_id,))
+        ]
+    variant_of = {key: variant for key, variant, _ in jobs}
+    assert len({variant_of[p] for p in parents}) == 2

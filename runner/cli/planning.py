@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -583,11 +583,17 @@ def _top_keys(store: Store, run_id: str, top: int, metric: str, min_impressions:
             f"{len(counted)} have figures ({enough} with enough impressions; the most is "
             f"{most:,}); lower --min-impressions or import more figures"
         )
-    chosen = ranked[:top]
+    chosen: list[Mapping[str, Any]] = []
+    for v in ranked:  # the best sample of each variant: another would be rendered once again
+        if all(v["variant_key"] != c["variant_key"] for c in chosen):
+            chosen.append(v)
+    passed = len(ranked) - len(chosen)
+    chosen = chosen[:top]
     if len(chosen) < top:
         click.echo(
-            f"Only {len(ranked)} video(s) have {min_impressions:,} or more impressions: "
-            f"promoting those."
+            f"Only {len(chosen)} variant(s) have videos with {min_impressions:,} or more "
+            "impressions: promoting those."
+            + (f" ({passed} other sample(s) of them passed over.)" if passed else "")
         )
     for v in chosen:
         block = v[metric]
