@@ -224,20 +224,33 @@ def test_pages_load_offline_without_errors_or_csp_violations(site, open_page):
         assert any(u.endswith(".jpg") for u in o.requests), "posters load from media/"
 
 
+def expect_state(locator: Any) -> Any:
+    """Playwright's `expect`: waits for the page's state (never read the DOM right after an
+    action: on two busy cores the page may not have drawn it yet)."""
+    from playwright.sync_api import expect
+
+    return expect(locator)
+
+
 def test_grid_has_the_varied_dimensions_on_its_axes_and_switching_them_regroups(site, open_page):
+    from playwright.sync_api import expect
+
+    # every check waits for the page's state: reading the DOM right after an action failed
+    # on two busy cores
     o = open_page(site["sweep"])
-    assert o.texts(".rhead bdi") == ["Headphones", "Smartwatch", "E-bike"]
+    rows, cols = o.page.locator(".rhead bdi"), o.page.locator(".chead bdi")
+    expect(rows).to_have_text(["Headphones", "Smartwatch", "E-bike"])
     o.shot("grid")
     o.page.select_option("#rows-sel", label="style (3)")
     o.page.select_option("#cols-sel", label="name (3)")
-    assert o.texts(".rhead bdi") == ["cinematic", "playful", "noir"]
-    assert o.texts(".chead bdi") == ["Headphones", "Smartwatch", "E-bike"]
+    expect(rows).to_have_text(["cinematic", "playful", "noir"])
+    expect(cols).to_have_text(["Headphones", "Smartwatch", "E-bike"])
     o.page.click("#swap-axes")
-    assert o.texts(".rhead bdi") == ["Headphones", "Smartwatch", "E-bike"]
+    expect(rows).to_have_text(["Headphones", "Smartwatch", "E-bike"])
     o.page.select_option("#rows-sel", label="(none)")
-    assert o.page.locator(".rhead").count() == 0
+    expect(o.page.locator(".rhead")).to_have_count(0)
     o.goto()  # the choice of axes is remembered for this run
-    assert o.texts(".chead bdi") == ["cinematic", "playful", "noir"]
+    expect(cols).to_have_text(["cinematic", "playful", "noir"])
     o.clean()
 
 
@@ -247,7 +260,7 @@ def test_failed_and_held_jobs_are_cards_with_the_providers_message(site, open_pa
     assert any("content_policy_violation" in p and "names a real person" in p for p in problems)
     assert any("HELD" in p.upper() and "runner resolve sweep" in p for p in problems)
     o.page.select_option("#status-sel", "failed")
-    assert o.page.locator(".card").count() == 1
+    expect_state(o.page.locator(".card")).to_have_count(1)
     o.clean()
 
 
@@ -258,12 +271,12 @@ def test_filters_and_search_narrow_the_grid_and_repeats_stack(site, open_page):
     stack = o.page.locator(".card", has=o.page.locator(".stack"))
     assert stack.locator(".stack button").all_inner_texts() == ["1/3", "2/3", "3/3"]
     stack.locator(".stack button").nth(1).click()
-    assert stack.locator(".stack button[aria-pressed='true']").inner_text() == "2/3"
+    expect_state(stack.locator(".stack button[aria-pressed='true']")).to_have_text("2/3")
     o.page.select_option("#filters select[data-dim='1']", label="cinematic")  # style
-    assert o.page.locator(".card").count() == 6
+    expect_state(o.page.locator(".card")).to_have_count(6)
     assert "style=cinematic" in o.page.inner_text("#active-filters")
     o.page.click("#active-filters .fchip button")
-    assert o.page.locator(".card").count() == total
+    expect_state(o.page.locator(".card")).to_have_count(total)
     o.page.fill("#search", "celebrity")
     o.page.wait_for_function("() => document.querySelectorAll('.card').length === 1")
     o.page.fill("#search", "")
@@ -272,7 +285,7 @@ def test_filters_and_search_narrow_the_grid_and_repeats_stack(site, open_page):
     assert o.page.locator(".card img.strip").count() >= 10
     o.shot("contact-sheet")
     o.page.click("[data-view='list']")
-    assert o.page.locator("table.list tr.card").count() == total
+    expect_state(o.page.locator("table.list tr.card")).to_have_count(total)
     o.shot("list")
     o.clean()
 
@@ -293,7 +306,7 @@ def test_a_card_plays_its_video_on_hover_and_videos_load_only_when_played(site, 
     t = o.js("document.querySelector('#grid video').currentTime")
     o.page.wait_for_timeout(400)
     assert o.js("document.querySelector('#grid video').currentTime") > t
-    assert o.page.locator(".card.starred video").count() == 1
+    expect_state(o.page.locator(".card.starred video")).to_have_count(1)
     o.page.mouse.move(5, 5)
     o.page.wait_for_function("() => document.querySelectorAll('#grid video').length === 0")
     o.clean()
@@ -307,7 +320,7 @@ def test_compare_two_cards_plays_them_in_sync_with_one_transport(site, open_page
         o.page.keyboard.press("c")
     assert o.page.inner_text("#tray-count") == "2"
     o.page.click("#tray-open")
-    assert o.page.locator("#cmp-stage video").count() == 2
+    expect_state(o.page.locator("#cmp-stage video")).to_have_count(2)
     o.page.click("#t-play")
     o.page.wait_for_function(  # the page's state, not a fixed wait (a busy machine is slow)
         "() => Array.from(document.querySelectorAll('#cmp-stage video'))"
@@ -355,10 +368,10 @@ def test_keyboard_star_counts_in_the_header_and_survives_a_reload(site, open_pag
     o.page.keyboard.press("l")
     o.page.keyboard.press("s")
     assert o.page.inner_text("#pick-count") == "1"
-    assert o.page.locator(".card.starred").count() == 1
+    expect_state(o.page.locator(".card.starred")).to_have_count(1)
     o.page.keyboard.press("l")
     o.page.keyboard.press("x")
-    assert o.page.locator(".card.rejected").count() == 1
+    expect_state(o.page.locator(".card.rejected")).to_have_count(1)
     o.goto()
     assert o.page.inner_text("#pick-count") == "1"
     assert o.page.inner_text("#export-btn") == "Export winners (1)"
@@ -448,7 +461,7 @@ def test_import_picks_reads_a_colleagues_winners_csv(site, open_page, tmp_path):
     o.page.wait_for_function("() => document.getElementById('pick-count').textContent === '2'")
     assert "1 row not in this run" in o.page.inner_text("#toast")
     # kept as the colleague's votes, apart from this browser's own stars
-    assert o.page.locator(".card.starred").count() == 0
+    expect_state(o.page.locator(".card.starred")).to_have_count(0)
     voted = o.js(
         "Array.from(document.querySelectorAll('.card .votes-count'),"
         " e => [e.closest('.card').dataset.key, e.textContent])"
@@ -506,7 +519,7 @@ def test_promoted_run_shows_fast_and_standard_side_by_side_with_ab_flip(site, op
     assert "Saved" in o.page.inner_text("#promotion")
     o.shot("promoted")
     cards.first.locator(".abflip").click()
-    assert o.page.locator("#cmp-stage video").count() == 2
+    expect_state(o.page.locator("#cmp-stage video")).to_have_count(2)
     srcs = o.js(
         "Array.from(document.querySelectorAll('#cmp-stage video'), v => v.getAttribute('src'))"
     )

@@ -213,3 +213,11 @@ def test_p_best_is_seeded_and_the_same_every_time() -> None:
     first = p_best(groups, "ctr")
     assert first == p_best(groups, "ctr") and first[2] is None
     assert first[0] is not None and 0.5 < first[0] < 0.95
+
+
+def test_close_rates_read_alike_in_the_sentence_and_the_table() -> None:
+    from runner.metrics.stats import pair_rounds_apart, percent
+
+    assert pair_rounds_apart(0.01850, 0.01849, "ctr")  # 1.9 % vs 1.8 % at one decimal
+    assert percent(0.01850, fine=True) == "1.85 %" and percent(0.01849, fine=True) == "1.85 %"
+    assert not pair_rounds_apart(0.03, 0.01, "ctr")

@@ -340,12 +340,22 @@ def verdict(
             have = min(_trials(groups[lead], metric), _trials(groups[second], metric))
             needed = max(0, total - have)
     pair = f"{show(est.value, metric, unit)} vs {show(other.value, metric, unit)}"
+    if pair_rounds_apart(est.value, other.value, metric):
+        pair = (
+            f"{show(est.value, metric, unit, fine=True)} vs "
+            f"{show(other.value, metric, unit, fine=True)}"
+        )
     if metric == "cost_per_result":
         tail = "more results are needed to tell"
     elif needed is None:
         tail = "no difference so far"
     elif needed == 0:
         tail = "the leaders are close to separating; a little more delivery should tell"
+    elif needed > PRACTICALLY_EQUAL:
+        tail = (
+            f"they perform practically the same (telling them apart would take over "
+            f"{PRACTICALLY_EQUAL:,} more impressions per value)"
+        )
     else:
         tail = f"about {about(needed):,} more impressions per value needed to tell"
     return {
@@ -369,16 +379,32 @@ def about(n: int) -> int:
     return round(n / step) * step
 
 
-def percent(rate: float, *, bare: bool = False) -> str:
-    """3.0 % / 0.45 %: one decimal from 1 %, two below."""
-    text = f"{rate * 100:.1f}" if rate >= 0.01 or rate == 0 else f"{rate * 100:.2f}"
+# Impressions per value above which two values are called practically the same: no
+# realistic test budget separates them.
+PRACTICALLY_EQUAL = 10_000_000
+
+
+def pair_rounds_apart(a: float, b: float, metric: Metric) -> bool:
+    """True when the two rates lie within a tenth of a point: one decimal would show them
+    equal, or a gap they do not have (1.85 % and 1.849 % as 1.9 % vs 1.8 %); the sentence
+    then shows two decimals, as the page's table does."""
+    if metric == "cost_per_result":
+        return False
+    return abs(a - b) < 0.001
+
+
+def percent(rate: float, *, bare: bool = False, fine: bool = False) -> str:
+    """3.0 % / 0.45 %: one decimal from 1 %, two below (``fine``: always two)."""
+    text = f"{rate * 100:.1f}" if (rate >= 0.01 or rate == 0) and not fine else f"{rate * 100:.2f}"
     return text if bare else f"{text} %"
 
 
-def show(value: float, metric: Metric, unit: str = "", *, bare: bool = False) -> str:
+def show(
+    value: float, metric: Metric, unit: str = "", *, bare: bool = False, fine: bool = False
+) -> str:
     if metric == "cost_per_result":
         return f"{value:,.2f}" if bare or not unit else f"{value:,.2f} {unit}"
-    return percent(value, bare=bare)
+    return percent(value, bare=bare, fine=fine)
 
 
 def chance(p: float) -> str:
