@@ -15,6 +15,7 @@ import click
 
 from ..errors import InputError
 from ..metrics.importer import keep, parse_maps, read_report
+from ..metrics.model import METRICS
 from ..metrics.platforms import CHOICES
 from ..review import report
 from ..run.ledger import Ledger, lock_holder, reader
@@ -124,7 +125,7 @@ def import_cmd(
 @click.option("--by", "by", metavar="DIM", help="One varied dimension only (default: each).")
 @click.option(
     "--metric",
-    type=click.Choice(["ctr", "completion", "cost_per_result"]),
+    type=click.Choice(METRICS),
     default="ctr",
     show_default=True,
     help="What P(best) and the verdict are about (cost per result: lower is better).",

@@ -13,6 +13,7 @@ import click
 from .. import params
 from ..errors import ExperimentError, InputError, Problem, RunnerError
 from ..grid.plan import Plan, make_plan, plan_json, plan_text, price_lines
+from ..metrics.model import METRICS
 from ..review.tables import FORMATS, write_table
 from ..rules import TIERS, Tier
 from ..run import runs
@@ -382,7 +383,7 @@ def check_budget(plan: Plan, budget: float | None, workspace: Path, *, reuse: bo
 )
 @click.option(
     "--metric",
-    type=click.Choice(["ctr", "completion", "cost_per_result"]),
+    type=click.Choice(METRICS),
     default="ctr",
     show_default=True,
     help="With --top: what 'best' means (cost per result: lowest is best).",

@@ -16,8 +16,9 @@ dimension that only follows the name (e.g. each row's product) is left out: the 
 says it; parameters (aspect ratio, duration...) are always kept. A promoted run's names are
 made as its root sweep's, so a standard render reads like its fast parent. The whole name
 stays under 100 characters (Google Ads caps asset names at 128). ``__`` never occurs in the
-readable part, so it always separates the two; a job key is unique per render, so fast and
-standard renders and repeats get distinct names.
+readable part, so it always separates the two; a job key names the variant, tier and sample,
+so fast and standard renders and repeats get distinct names (a variant rendered again with
+`--no-reuse`, or in another workspace, keeps its key: see README §9).
 
 ``manifest.csv`` lists the files (ad_name, file, job_key, variant_key, tier, one column per
 varied dimension, prompt, run_id) for the media buyer: UTF-8 with BOM, every cell through

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from ..models import KEY_HEX_CHARS
 from ..rules import TIERS
@@ -29,6 +30,12 @@ def key_in_name(text: str) -> str | None:
         return None
     hexes, tier, sample = found[-1]
     return f"{hexes.lower()}-{tier.lower()}-{int(sample)}"
+
+
+# What a variant is judged by (runner/metrics/stats.py; `metrics show --metric`, `promote
+# --metric`): click-through rate, completion rate, cost per result (lower is better).
+Metric = Literal["ctr", "completion", "cost_per_result"]
+METRICS: tuple[Metric, ...] = ("ctr", "completion", "cost_per_result")
 
 
 @dataclass(frozen=True)

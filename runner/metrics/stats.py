@@ -21,15 +21,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from ..run.records import JobRecord
-from .model import AdTotals, ImportInfo
+from .model import METRICS, AdTotals, ImportInfo, Metric
 
-Metric = Literal["ctr", "completion", "cost_per_result"]
-METRICS: tuple[Metric, ...] = ("ctr", "completion", "cost_per_result")
+__all__ = ["METRICS", "Metric"]  # defined in model.py: the CLI's choices need no numpy
 LABELS: dict[str, str] = {"ctr": "CTR", "completion": "completion rate", "cost_per_result": "cost"}
 
 Z95 = 1.959963984540054  # two-sided 95 %

@@ -1,7 +1,8 @@
 """Reading the imported ad figures from the ledger (tables of migration 007_ad_metrics).
 
 Rows are kept per import (file, platform, day or period) and summed here: several imports
-add up. A video is its job key, so every run holding that key (reused or not) reads them.
+add up. A video is its job key, so every run holding that key (reused or not) reads them;
+a variant rendered again with `--no-reuse` keeps its key, so both renders show the figures.
 """
 
 from __future__ import annotations
