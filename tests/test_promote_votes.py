@@ -105,3 +105,16 @@ def test_notes_kept_for_the_promoted_run_are_read_back_by_its_report(tmp_path):
     write_notes(tmp_path / "child", RUN, votes, ["a-1"])
     assert winner_notes(tmp_path / "child") == {"a-1": [["Ann", FORMULA]]}
     assert winner_notes(tmp_path / "nowhere") == {}
+
+
+def test_a_job_starred_by_prefix_and_by_full_key_counts_each_reviewer_once(tmp_path):
+    full = "3f2a9c0d1e4b5a6c-fast-1"
+    ann = write(tmp_path / "ann.csv", [row(full[:8], "Ann")])  # a hand-edited short key
+    bob = write(tmp_path / "bob.csv", [row(full, "Bob"), row("b-1", "Bob")])
+    keys = {full[:8]: full, full: full, "b-1": "b-1"}
+
+    votes = read_votes([ann, bob], RUN)
+    assert sorted(votes.count(k) for k in votes.first) == [1, 1, 1]  # as written: split
+    whole = votes.resolved(keys.__getitem__)
+    assert {k: whole.count(k) for k in whole.first} == {full: 2, "b-1": 1}
+    assert [p.key for p in whole.chosen(2)] == [full[:8]]  # Ann's row, as first starred

@@ -468,7 +468,10 @@ def promote(
     with reader(workspace) as store:
         parent = store.run(run_ref)
         if winners:
-            votes = read_votes(winners, parent.run_id)
+            run_id = parent.run_id
+            votes = read_votes(winners, run_id).resolved(
+                lambda k: store.find_job(run_id, k).job_key
+            )
             starred = votes.chosen(min_votes)
             short = votes.short(min_votes)
             if short:

@@ -9,7 +9,7 @@ shows every standard render beside its fast parent.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +147,23 @@ class Votes:
     def chosen(self, min_votes: int) -> list[Pick]:
         """The first pick of each job starred by at least ``min_votes`` reviewers."""
         return [p for k, p in self.first.items() if self.count(k) >= min_votes]
+
+    def resolved(self, full: Callable[[str], str]) -> Votes:
+        """The same votes keyed by each job's full key (``full`` maps a key as written, e.g.
+        a unique prefix, to it; a key it cannot map stays as written, for promote to report
+        by file and row): a job starred by prefix in one file and by full key in another
+        counts each reviewer once."""
+        out = Votes({}, {}, {}, dict(self.everyone))
+        for key, pick in self.first.items():
+            try:
+                whole = full(key)
+            except InputError:
+                whole = key
+            out.first.setdefault(whole, pick)
+            out.reviewers.setdefault(whole, {}).update(self.reviewers[key])
+            notes = out.notes.setdefault(whole, [])
+            notes.extend(n for n in self.notes.get(key, []) if n not in notes)
+        return out
 
     def short(self, min_votes: int) -> list[str]:
         """The jobs starred by fewer reviewers, each as "key (1 vote: Ann)"."""
