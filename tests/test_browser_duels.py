@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from runner.review import report
 from runner.run import ledger as L
@@ -56,7 +57,6 @@ def open_page(browser: Any) -> Iterator[Any]:  # noqa: F811 - the shared browser
 
 
 def duel_view(o: Opened) -> Any:
-    from playwright.sync_api import expect
 
     o.page.click("[data-view='duels']")
     expect(o.page.locator(".duel-slot")).to_have_count(2)
@@ -151,7 +151,7 @@ def test_duels_csv_round_trip_restores_the_ranking(sweep, open_page, tmp_path):
     o.page.set_input_files("#import-file", str(saved))  # the same file twice adds nothing
     expect(o.page.locator("#toast")).to_have_text("Imported duels.csv: 0 duels; 20 already here")
     expect(o.page.locator(".duel-count")).to_contain_text("20 duels")
-    assert o.page.inner_text("#pick-count") == "0"  # not taken for a winners.csv
+    expect(o.page.locator("#pick-count")).to_have_text("0")  # not taken for a winners.csv
     o.clean()
 
 
@@ -191,7 +191,7 @@ def test_a_duel_plays_in_sync_and_a_repeat_plays_its_first_finished_sample(sweep
     o.page.click("[data-view='grid']")  # the duel keys belong to the duel view only
     o.page.keyboard.press("ArrowRight")
     o.page.keyboard.press("s")
-    assert o.page.inner_text("#pick-count") == "1"
+    expect(o.page.locator("#pick-count")).to_have_text("1")
     duel_view(o)  # the star tally sits beside the ranking
     starred = o.page.locator(".duel-rank[data-dim='aspect_ratio'] tbody tr")
     expect(starred).to_have_count(1)
@@ -203,7 +203,6 @@ def test_a_duel_plays_in_sync_and_a_repeat_plays_its_first_finished_sample(sweep
 def test_a_live_reload_keeps_the_duel_view_and_its_duel_on(tmp_path, open_page):
     """A live page (95-live.js) reloading while the reviewer duels on one dimension comes
     back on the duel view, still on that dimension."""
-    from playwright.sync_api import expect
 
     ws = tmp_path / "ws"
     pool = media_pool(ws / "_pool", 2)
@@ -230,7 +229,6 @@ def test_a_live_reload_keeps_the_duel_view_and_its_duel_on(tmp_path, open_page):
 def test_duel_keys_wait_while_the_name_dialog_is_open(sweep, open_page, browser):  # noqa: F811
     """A first judgement asks the reviewer's name; keys pressed while that dialog is open (its
     buttons focused) neither skip nor judge the duel on screen."""
-    from playwright.sync_api import expect
 
     path, _ = sweep
     o = Opened(browser, path, reviewer=None)

@@ -3,7 +3,10 @@ toolbar, the list inside 1280 px, compare titles naming what differs, promoted p
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from playwright.sync_api import expect
 
 from tests import test_browser_print as prints
 from tests import test_browser_report as base
@@ -115,12 +118,12 @@ def test_compare_titles_name_what_differs(site, open_page):
         if dims != ["playful", "9:16"]:
             rows.nth(i).locator(".cmp input").check()
             picked.append(" · ".join(dims))
-    assert o.page.inner_text("#tray-count") == "3"
+    expect(o.page.locator("#tray-count")).to_have_text("3")
     o.page.click("#tray-open")
     labels = [t.strip() for t in o.page.locator("#cmp-stage .slot-label").all_inner_texts()]
     assert labels == [f"{ab}{name}" for ab, name in zip("ABC", picked, strict=True)], labels
     assert len(set(picked)) == 3
-    assert o.page.inner_text("#cmp-title").startswith("3 videos of Smartwatch · fast")
+    expect(o.page.locator("#cmp-title")).to_have_text(re.compile("^3 videos of Smartwatch · fast"))
     o.page.keyboard.press("Escape")
     o.clean()
 

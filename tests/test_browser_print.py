@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from runner.review import report
 from runner.run import ledger as L
@@ -150,11 +151,13 @@ def test_above_500_cards_the_print_button_asks_to_filter(open_page, tmp_path):
     o.goto()
     o.page.click("#print-btn")
     o.page.wait_for_function("() => !document.getElementById('toast').hidden")
-    assert "510 cards in this view: filter it to 500 or fewer" in o.page.inner_text("#toast")
+    expect(o.page.locator("#toast")).to_contain_text(
+        "510 cards in this view: filter it to 500 or fewer"
+    )
     assert o.js("window.__printed") is None
     o.page.emulate_media(media="print")
     o.js("window.dispatchEvent(new Event('beforeprint'))")  # what Ctrl+P does first
-    assert "Printed the first 500 of 510 cards" in o.page.inner_text("#print-note")
+    expect(o.page.locator("#print-note")).to_contain_text("Printed the first 500 of 510 cards")
     shown = o.js(
         "Array.from(document.querySelectorAll('.card')).filter("
         "e => getComputedStyle(e).display !== 'none').length"

@@ -6,6 +6,7 @@ let rowObserver = null, moreObserver = null;
 function render() {
   if (!Report.views.has(S.view)) S.view = 'grid';
   stopAllVideos();
+  const hadFocus = !!(document.activeElement && document.activeElement.closest && document.activeElement.closest('#grid .card, #grid tr'));
   if (rowObserver) rowObserver.disconnect();
   if (moreObserver) moreObserver.disconnect();
   for (const u of units) u.el = null;
@@ -19,6 +20,10 @@ function render() {
   } else view().render();
   renderControls();
   saveUi();
+  if (hadFocus && S.focus >= 0 && L.vis.indexOf(units[S.focus]) >= 0) {
+    const el = ensureRendered(units[S.focus]);
+    if (el) el.focus({ preventScroll: true });
+  }
 }
 
 // Cards a cell shows before its "Show N more" (the rest come in as the cell scrolls in).

@@ -11,10 +11,13 @@ function focusUnit(u, scroll) {
   el.focus({ preventScroll: true });
   if (scroll !== false) el.scrollIntoView({ block: 'nearest', inline: 'nearest' });
 }
+// The focused card, drawn again if a re-render (a resize, a live reload's layout) replaced its
+// element: the keys keep acting on the card the reviewer chose, never jump back to the first.
 function focused() {
   if (S.focus < 0) return null;
   const u = units[S.focus];
-  return u.el && u.el.isConnected ? u : null;
+  if (u.el && u.el.isConnected) return u;
+  return L && L.vis.indexOf(u) >= 0 && ensureRendered(u) ? u : null;
 }
 function move(dir) {
   const u = focused();
