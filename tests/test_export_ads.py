@@ -355,14 +355,38 @@ def test_for_ads_refuses_a_non_empty_folder_a_file_and_bad_winners(
     assert len(list(empty.glob("*.mp4"))) == 12
 
 
-def test_share_still_takes_one_winners_file(
+def test_share_and_for_ads_count_reviewers_votes_with_min_votes(
     cli: Callable[..., Result], demo: Path, tmp_path: Path
 ) -> None:
     every = jobs(demo)
-    ann = write_winners(tmp_path / "ann.csv", every[:1])
-    bob = write_winners(tmp_path / "bob.csv", every[1:2])
-    result = cli(
-        "export", every[0]["run_id"], "--share", "--winners", ann, "--winners", bob,
-        "--out", tmp_path / "s", "--workspace", demo,
-    )  # fmt: skip
-    assert result.exit_code == 2 and "--share takes one --winners file" in result.output
+    run_id = every[0]["run_id"]
+    ann = write_winners(tmp_path / "ann.csv", every[0:2])  # no reviewer column: "ann"
+    bob = write_winners(tmp_path / "bob.csv", every[1:3])
+    both = ("--winners", ann, "--winners", bob)
+
+    def shared(out: Path) -> set[str]:
+        return {p.name for p in (out / "media").glob("*.mp4")}
+
+    def video(job: sqlite3.Row) -> str:
+        return Path(job["file_path"]).name
+
+    base = ("export", run_id, "--workspace", demo)
+    result = cli(*base, "--share", *both, "--out", tmp_path / "any")
+    assert result.exit_code == 0, result.output
+    assert shared(tmp_path / "any") == {video(j) for j in every[0:3]}  # starred by anyone
+    result = cli(*base, "--share", *both, "--min-votes", "2", "--out", tmp_path / "two")
+    assert result.exit_code == 0, result.output
+    assert shared(tmp_path / "two") == {video(every[1])}  # the only job both starred
+    result = cli(*base, "--for-ads", *both, "--min-votes", "2", "--out", tmp_path / "ads")
+    assert result.exit_code == 0, result.output
+    ads = list((tmp_path / "ads").glob("*.mp4"))
+    assert len(ads) == 1 and ads[0].stem.endswith("__" + every[1]["job_key"])
+
+    result = cli(*base, "--share", *both, "--min-votes", "3", "--out", tmp_path / "three")
+    assert result.exit_code == 2
+    assert "no job was starred by 3 or more of the 2 reviewer(s) in ann.csv, bob.csv" in (
+        result.output
+    )
+    result = cli(*base, "--for-ads", "--min-votes", "2", "--out", tmp_path / "none")
+    assert result.exit_code == 2 and "--min-votes counts the reviewers' stars" in result.output
+    assert not (tmp_path / "three").exists() and not (tmp_path / "none").exists()

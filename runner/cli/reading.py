@@ -157,8 +157,16 @@ SEPARATORS = {",": ",", ";": ";", "tab": "\t"}
     "--winners",
     type=click.Path(dir_okay=False, path_type=Path),
     multiple=True,
-    help="With --share: the winners.csv exported from the report (its starred jobs). With "
-    "--for-ads: repeatable (one per reviewer); anything starred in any of them.",
+    help="With --share or --for-ads: a winners.csv exported from the report; repeatable (one "
+    "per reviewer): anything starred in any of them, or see --min-votes.",
+)
+@click.option(
+    "--min-votes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --winners: only what at least this many reviewers starred (counted per "
+    "reviewer name, as `runner promote` does).",
 )
 @workspace_option
 def export(
@@ -170,6 +178,7 @@ def export(
     share: bool,
     for_ads: bool,
     winners: tuple[Path, ...],
+    min_votes: int,
     workspace: Path,
 ) -> None:
     """Write a run's results table (one row per job) for pandas or Excel, a folder of
@@ -184,6 +193,7 @@ def export(
       runner export latest --out sweep.csv
       runner export latest --excel --csv-sep ';'
       runner export latest --share --winners winners.csv --out for-client.zip
+      runner export latest --share --winners ann.csv --winners bob.csv --min-votes 2 --out x.zip
       runner export latest --for-ads --out ads-spring
       runner export latest --for-ads --winners ann.csv --winners bob.csv --out ads-spring
     """
@@ -191,16 +201,22 @@ def export(
         _check_for_ads(fmt, out, excel, share)
     else:
         _check_export(fmt, out, excel, csv_sep, share, winners)
+    if min_votes > 1 and not winners:
+        raise InputError(
+            "--min-votes counts the reviewers' stars in --winners files: give them "
+            "(e.g. --winners ann.csv --winners bob.csv --min-votes 2)"
+        )
     with reader(workspace) as store:
         run_id = store.run(run_ref).run_id
         if for_ads:
             assert out is not None
             sep = SEPARATORS[csv_sep or ","]
-            click.echo(write_for_ads(store, workspace, run_id, out, winners, sep).text())
+            exported = write_for_ads(store, workspace, run_id, out, winners, sep, min_votes)
+            click.echo(exported.text())
             return
         if share:
             assert out is not None and winners
-            click.echo(write_share(store, workspace, run_id, winners[0], out).text())
+            click.echo(write_share(store, workspace, run_id, winners, out, None, min_votes).text())
             return
         if out is not None and out.is_dir():
             raise InputError(f"--out {out} is a folder: give a file name, e.g. {out / 'x.csv'}")
@@ -238,11 +254,6 @@ def _check_export(
             raise InputError(
                 "--share needs --winners: the winners.csv exported from the report "
                 "(its starred videos are the ones shared)"
-            )
-        if len(winners) > 1:
-            raise InputError(
-                "--share takes one --winners file: import the others into the report "
-                "(Picks, Import picks...) and export its winners, or share once per file"
             )
         if out is None:
             raise InputError(

@@ -41,7 +41,7 @@ from pathlib import Path
 from .. import params
 from ..errors import InputError
 from ..review.csvsafe import to_excel
-from ..review.promote import read_votes, reviewers_by_job
+from ..review.promote import starred_keys
 from ..run.ledger import Store
 from ..run.records import (
     COMPLETED,
@@ -162,12 +162,15 @@ def naming_basis(store: Store, run: RunRecord) -> tuple[list[str], list[JobRecor
     return dims, basis
 
 
-def chosen_keys(store: Store, run_id: str, winners: Sequence[Path]) -> list[str] | None:
-    """The job keys the winners files star (a unique prefix is enough), in the order first
-    starred; None without winners files (every job). Problems of all files at once."""
+def chosen_keys(
+    store: Store, run_id: str, winners: Sequence[Path], min_votes: int = 1
+) -> list[str] | None:
+    """The job keys the winners files star (a unique prefix is enough), by at least
+    ``min_votes`` reviewers, in the order first starred; None without winners files (every
+    job). Problems of all files at once."""
     if not winners:
         return None
-    return list(reviewers_by_job(store, run_id, read_votes(winners, run_id)))
+    return starred_keys(store, run_id, winners, min_votes)
 
 
 def check_out(out: Path) -> None:
@@ -193,13 +196,14 @@ def write_for_ads(
     out: Path,
     winners: Sequence[Path] = (),
     sep: str = ",",
+    min_votes: int = 1,
 ) -> AdsExport:
     """Copy the chosen videos of ``run_id`` into the new folder ``out`` under ad names, with
     the manifest."""
     check_out(out)
     run = store.run(run_id)
     every = store.jobs(run_id)
-    keys = chosen_keys(store, run_id, winners)
+    keys = chosen_keys(store, run_id, winners, min_votes)
     wanted = None if keys is None else frozenset(keys)
     chosen = [j for j in every if wanted is None or j.job_key in wanted]  # the run's order
     words = name_words(*naming_basis(store, run), chosen)

@@ -220,6 +220,22 @@ def reviewers_by_job(store: Store, run_id: str, votes: Votes) -> dict[str, set[s
 NOTES_FILE = "winner-notes.json"
 
 
+def starred_keys(
+    store: Store, run_id: str, winners: Sequence[Path], min_votes: int = 1
+) -> list[str]:
+    """The full keys of the jobs the winners files star, each starred by at least
+    ``min_votes`` reviewers (votes counted as `Votes` does), in the order first starred; an
+    `InputError` when ``min_votes`` leaves none."""
+    votes = read_votes(winners, run_id)
+    keys = [k for k, who in reviewers_by_job(store, run_id, votes).items() if len(who) >= min_votes]
+    if not keys and min_votes > 1:
+        raise InputError(
+            f"no job was starred by {min_votes} or more of the {len(votes.everyone)} "
+            f"reviewer(s) in {', '.join(w.name for w in winners)}; lower --min-votes"
+        )
+    return keys
+
+
 def write_notes(folder: Path, run_id: str, votes: Votes, keys: Iterable[str]) -> None:
     """The promoted winners' notes, kept in the child run's folder for its report
     (report_data.winner_notes reads them): {parent job key: [[reviewer, note], ...]}."""

@@ -17,14 +17,14 @@ from __future__ import annotations
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
 from ..run.ledger import Store
-from .prune import winner_keys
+from .promote import starred_keys
 from .report import build_share
 from .report_data import safe_name
 from .tables import replaced
@@ -79,13 +79,15 @@ def write_share(
     store: Store,
     workspace: Path,
     run_id: str,
-    winners: Path,
+    winners: Sequence[Path],
     out: Path,
     templates: Path | None = None,
+    min_votes: int = 1,
 ) -> Shared:
-    """Write the share of ``run_id`` with the videos of the jobs ``winners`` names."""
+    """Write the share of ``run_id`` with the videos of the jobs the ``winners`` files star
+    (by at least ``min_votes`` reviewers)."""
     check_out(out)
-    keys = winner_keys(store, run_id, winners)
+    keys = set(starred_keys(store, run_id, winners, min_votes))
     out.parent.mkdir(parents=True, exist_ok=True)
     # built beside ``out`` and renamed when complete: a share cut short leaves nothing
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".share-") as tmp:
