@@ -16,6 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from runner.cli import main
+from runner.review import report
+from runner.run.ledger import reader
 from tests.runhelp import DEMO, simulator
 from tests.test_browser_report import CHROMIUM, Opened, browser  # noqa: F401 - fixtures
 
@@ -72,6 +74,11 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         page = Path(built.output.strip().removeprefix("Report: "))
         out[name] = page.with_name(f"{name}.html")
         shutil.copy(page, out[name])
+    with reader(ws) as store:  # the weak page as a live build (runner/review/live.py) makes it
+        run_id = store.run("latest").run_id
+        live = report.build(store, ws, run_id, live={"every": 3, "written": "2026-11-30"})
+    out["live"] = live.with_name("live.html")
+    shutil.copy(live, out["live"])
     figures(ws, {}, 0, split_test=False)
     built = cli.invoke(main, ["report", "latest", "--workspace", str(ws)])
     out["none"] = Path(built.output.strip().removeprefix("Report: "))
@@ -185,15 +192,25 @@ def test_a_small_difference_says_not_yet_with_the_impressions_needed(pages, open
     notice = o.page.locator(".perf-notice")
     expect(notice).to_have_attribute("data-randomised", "yes")  # the only import: a split test
     assert "split test" in o.texts(".perf-imports li")[0]
-    # a live page's reload (95-live.js) comes back to the Performance view
-    o.js(
-        "sessionStorage.setItem('runner-live:' + JSON.parse(document.getElementById('report-data')"
-        ".textContent).run.id, JSON.stringify({v: 1, view: 'performance'}))"
+    o.clean()
+
+
+def test_a_live_reload_keeps_the_performance_view_and_its_metric(pages, open_page):
+    o = open_page(pages["live"])
+    expect = performance_view(o)
+    o.page.select_option(".perf-metric", "cost_per_result")
+    expect(o.page.locator(".perf-dim[data-dim='aspect_ratio'] thead")).to_contain_text(
+        "cost per result"
     )
-    o.page.reload()
+    o.js("document.activeElement.blur(); window.__before_reload = true")  # not busy now
+    o.page.wait_for_function("() => !window.__before_reload", timeout=20_000)  # its reload
     o.page.wait_for_selector("html[data-ready='1']")
+    o.js("document.getElementById('search').focus()")  # typing: no further reload
     expect(o.page.locator("body")).to_have_attribute("data-view", "performance")
-    expect(verdict).to_have_attribute("data-state", "not_yet")
+    expect(o.page.locator(".perf-metric")).to_have_value("cost_per_result")
+    expect(o.page.locator(".perf-dim[data-dim='aspect_ratio'] thead")).to_contain_text(
+        "cost per result"
+    )
     o.clean()
 
 

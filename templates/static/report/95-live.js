@@ -23,7 +23,7 @@ function liveState() {
     v: 1, rows: S.rows < 0 ? '' : DIMS[S.rows].name, cols: S.cols < 0 ? '' : DIMS[S.cols].name,
     filters: filters, status: S.status, picks: S.picks, q: S.q, sort: S.sort, view: S.view,
     size: S.size, prompts: S.prompts, loop: S.loop, compare: S.compare.map(variant).filter(Boolean),
-    focus: S.focus >= 0 ? variant(S.focus) : null, samples: samples, duelOn: D.only,
+    focus: S.focus >= 0 ? variant(S.focus) : null, samples: samples, duelOn: D.only, perfMetric: PF.metric,
     x: window.scrollX, y: window.scrollY,
   };
 }
@@ -65,6 +65,7 @@ function restoreLiveState() {
   S.compare = (Array.isArray(saved.compare) ? saved.compare : []).map(unitOf).filter((id) => id >= 0).slice(0, MAX_COMPARE);
   if (S.compare.length) renderTray();
   if (typeof saved.duelOn === 'string' && duelDims().some((d) => DIMS[d].name === saved.duelOn)) D.only = saved.duelOn;
+  if (PERF && typeof saved.perfMetric === 'string' && perfMetrics().indexOf(saved.perfMetric) >= 0) PF.metric = saved.perfMetric;
   if (typeof saved.focus === 'string' && unitOf(saved.focus) >= 0) S.focus = unitOf(saved.focus);
   for (const variant of Object.keys(saved.samples || {})) {
     const u = byVariant.get(variant), cur = saved.samples[variant];
