@@ -126,6 +126,15 @@ def test_two_reviewers_merged_into_votes_and_promoted_with_min_votes(
         FORMULA
     )
     expect(cleo.page.locator("#picks-summary")).to_contain_text("3 reviewers")
+    cleo.page.keyboard.press("Escape")
+    # the picks filter: her own stars (none yet), anyone's, or at least two reviewers'
+    shown = cleo.page.locator("#grid .card")
+    for value, keys in (("voted2", {b, c}), ("voted", {a, b, c, d}), ("star", set())):
+        cleo.page.select_option("#picks-sel", value)
+        expect(shown).to_have_count(len(keys))
+        assert set(shown.evaluate_all("cs => cs.map(c => c.dataset.key)")) == keys
+    expect(cleo.page.locator("#active-filters")).to_contain_text("picks: ★ starred by me")
+    cleo.page.select_option("#picks-sel", "all")
     cleo.clean()
 
     before = {t["id"] for t in truth(url)["tasks"]}

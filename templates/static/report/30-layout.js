@@ -16,6 +16,7 @@ function jobMatches(j, words) {
   const s = starOf(j);
   if ((S.picks === 'star' && s !== 1) || (S.picks === 'reject' && s !== -1) || (S.picks === 'open' && s !== 0)) return false;
   if (S.picks === 'compare' && S.compare.indexOf(j.unit.id) < 0) return false;
+  if ((S.picks === 'voted' || S.picks === 'voted2') && votesOf(j).length < (S.picks === 'voted' ? 1 : 2)) return false;
   if (words.length) {
     const text = searchText(j);
     for (const w of words) if (text.indexOf(w) < 0) return false;

@@ -30,7 +30,7 @@ function renderControls() {
   if (S.filters.size || S.status !== 'all' || S.picks !== 'all' || S.q) chips.append(h('span', { class: 'muted', text: 'filter:' }));
   for (const [d, v] of S.filters) fchip(DIMS[d].name + '=' + clip(DIMS[d].values[v], 50), () => S.filters.delete(d));
   if (S.status !== 'all') fchip('status=' + S.status, () => { S.status = 'all'; $('status-sel').value = 'all'; });
-  if (S.picks !== 'all') fchip('picks=' + S.picks, () => { S.picks = 'all'; $('picks-sel').value = 'all'; });
+  if (S.picks !== 'all') fchip('picks: ' + ($('picks-sel').selectedOptions[0] || { textContent: S.picks }).textContent, () => { S.picks = 'all'; $('picks-sel').value = 'all'; });
   if (S.q) fchip('“' + clip(S.q, 40) + '”', () => { S.q = ''; $('search').value = ''; });
   const jobsShown = L.vis.reduce((n, u) => n + u.jobs.length, 0);
   $('shown-count').textContent = 'showing ' + L.vis.length.toLocaleString('en-US') + ' of ' +
