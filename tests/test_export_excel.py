@@ -85,6 +85,11 @@ def test_excel_csv_has_a_bom_the_separator_and_reads_back_exactly(
 
     back = read_back(out, sep)
     assert dict(zip(back["name"], back["prompt"], strict=True)) == PROMPTS
+    if sep == ";":  # European Excel: decimal commas (a point would read 12.5 as 12 May)
+        floats = pd.read_csv(ws / run_id / "results.csv").select_dtypes("float").columns
+        assert len(floats) and any(plain[c].str.contains(".", regex=False).any() for c in floats)
+        for c in floats:
+            plain[c] = plain[c].str.replace(".", ",", regex=False)
     assert back.equals(plain)  # every cell, once unmarked, as the exact results.csv has it
 
 
@@ -93,10 +98,12 @@ def test_numbers_stay_numbers_and_only_text_cells_are_marked(tmp_path: Path) -> 
         [{"credits": -5, "latency": -0.5, "prompt": "-5", "ok": True}], tmp_path / "x.csv", ";"
     )
     assert (
-        path.read_bytes().decode("utf-8-sig") == "credits;latency;prompt;ok\r\n-5;-0.5;'-5;True\r\n"
+        path.read_bytes().decode("utf-8-sig") == "credits;latency;prompt;ok\r\n-5;-0,5;'-5;True\r\n"
     )
-    frame = pd.read_csv(path, sep=";", encoding="utf-8-sig")
+    frame = pd.read_csv(path, sep=";", encoding="utf-8-sig", decimal=",")
     assert frame["credits"].tolist() == [-5] and frame["latency"].tolist() == [-0.5]
+    path = write_excel_csv([{"latency": 12.5, "tiny": 1e-05}], tmp_path / "y.csv", ",")
+    assert path.read_bytes().decode("utf-8-sig") == "latency,tiny\r\n12.5,1e-05\r\n"
 
 
 def test_plain_results_csv_and_parquet_stay_exact(

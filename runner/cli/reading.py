@@ -139,7 +139,7 @@ SEPARATORS = {",": ",", ";": ";", "tab": "\t"}
     "--csv-sep",
     type=click.Choice(list(SEPARATORS)),
     help="Cell separator of --excel (or of --for-ads's manifest.csv)  [default: ,]; ';' for "
-    "Excel set to a European language.",
+    "Excel set to a European language (decimal numbers then get a comma: 12,5).",
 )
 @click.option(
     "--share",

@@ -119,9 +119,11 @@ def write_tables(
 
 def write_excel_csv(rows: Iterable[Mapping[str, object]], path: Path, sep: str = ",") -> Path:
     """Rows as a CSV meant for Excel (`runner export --excel`): the columns of results.csv,
-    UTF-8 with BOM, ``sep`` between cells (``;`` for European Excel), and every text cell
-    through `csvsafe.to_excel`, so that no cell runs as a formula (read back exactly with
-    `csvsafe.from_excel`). Written a chunk at a time, like `write_tables`."""
+    UTF-8 with BOM, ``sep`` between cells, and every text cell through `csvsafe.to_excel`, so
+    that no cell runs as a formula (read back exactly with `csvsafe.from_excel`). With ``;``
+    (Excel set to a European language, whose decimal mark is a comma) a decimal number is
+    written with a comma, ``12,5``: with a point that Excel reads ``12.5`` as the date 12 May.
+    Written a chunk at a time, like `write_tables`."""
     from .csvsafe import to_excel
 
     if not isinstance(rows, Sequence):
@@ -130,6 +132,7 @@ def write_excel_csv(rows: Iterable[Mapping[str, object]], path: Path, sep: str =
     columns = types.columns
     kinds = [types.kind(c) for c in columns]
     coerce = [_coercer(k) for k in kinds]
+    comma = sep == ";"
     path.parent.mkdir(parents=True, exist_ok=True)
     with replaced(path) as tmp, tmp.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle, delimiter=sep, lineterminator="\r\n")
@@ -139,7 +142,11 @@ def write_excel_csv(rows: Iterable[Mapping[str, object]], path: Path, sep: str =
             cells = [f(row.get(c)) for c, f in zip(columns, coerce, strict=True)]
             chunk.append(
                 [
-                    to_excel(v) if k == "str" and isinstance(v, str) else v
+                    to_excel(v)
+                    if k == "str" and isinstance(v, str)
+                    else repr(v).replace(".", ",")
+                    if comma and isinstance(v, float)
+                    else v
                     for v, k in zip(cells, kinds, strict=True)
                 ]
             )
