@@ -86,6 +86,15 @@ def test_share_folder_opens_offline_with_only_the_starred_videos(
                 o.page.mouse.move(5, 5)
                 expect(o.page.locator("#grid video")).to_have_count(0)
 
+            # a client's page shows no credits: not on the cards, the list or the header
+            expect(o.page.locator("#grid .card")).to_have_count(len(every))
+            assert not any(" cr" in t for t in o.texts("#grid .card .foot"))
+            expect(o.page.locator("#money")).to_have_count(0)
+            o.page.click("[data-view='list']")
+            expect(o.page.locator("table.list thead th").first).to_be_visible()
+            assert "latency" in o.texts("table.list thead th")  # the list is drawn
+            assert "credits" not in o.texts("table.list thead th")
+            o.page.click("[data-view='grid']")
             o.clean()  # no errors, no CSP violation, nothing but file:// asked for
             inside = folder.resolve().as_uri() + "/"
             outside = [u for u in o.requests if u.startswith("file:") and not u.startswith(inside)]

@@ -74,6 +74,10 @@ def test_share_folder_holds_the_report_posters_strips_and_only_the_starred_video
         assert entry[0] == f"media/{Path(job['file_path']).name}" and entry[1] == 1
         assert entry[8] == (None if job["job_key"] in keys else NOT_SHARED)
     assert "selected videos</title>" in html and "runner report</title>" not in html
+    # what the run cost is not the client's business: no credits in the data or the header
+    assert page.data["run"]["share"] is True and "money" not in page.text_by_id
+    assert all(j["credits"] is None and j["estimate"] is None for j in jobs_of(page.data))
+    assert "credits" not in page.text_by_id["top"]
     assert "video not included in this share" in page.text_by_id["share-note"]
     assert 'href="results.csv"' not in html  # the page points at nothing the folder lacks
     assert not (ws / run_id / "for-client").exists()

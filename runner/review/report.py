@@ -265,6 +265,8 @@ def _write_page(
         head = cards.head()
         if live is not None:
             head["run"]["live"] = live
+        if share:  # a client's page: no credits, costs or operators' alerts (40-cards.js...)
+            head["run"]["share"] = True
         spool.write(page_json(head)[:-1] + ',"jobs":[')
         for text in jobs_json():
             spool.write(text)

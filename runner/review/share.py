@@ -120,6 +120,7 @@ def _write_folder(
 
     def shown(row: dict[str, Any]) -> dict[str, Any]:
         nonlocal missing
+        row = {**row, "credits": None, "estimated_credits": None}  # not the client's business
         starred = row["job_key"] in keys
         file = row.get("file")
         video = safe_name(file)

@@ -4,7 +4,9 @@ function problemBox(j) {
   const st = stateOf(j.state);
   const label = j.isParent && j.state === 'missing' ? 'not found' : st[0];
   const box = h('div', { class: 'problem tone-' + (j.state === 'missing' ? 'wait' : st[1]) }, h('b', { text: label }));
-  if (j.state === 'unknown') {
+  if (RUN.share) {
+    // a client's page: the state alone, without credits or the commands that settle it
+  } else if (j.state === 'unknown') {
     box.append(h('div', { class: 'err-msg', text: 'Create outcome unknown: up to ' + fmtCredits(j.estimate) +
       ' credits may have been charged. Settle it with:' }), h('code', { class: 'cmd', text: 'runner resolve ' + RUN.id }));
   } else if (j.state === 'expired') {
@@ -64,9 +66,11 @@ function footEl(u, j, compact) {
   const st = stateOf(j.state);
   // a promoted pair shows each cost on its own pane
   const costText = j.parent ? 'both ' + fmtCredits((cost(j.parent) || 0) + (cost(j) || 0)) + ' cr' : fmtCredits(cost(j)) + ' cr';
+  const late = compact || j.latency === null ? '' : fmtDur(j.latency);
   const foot = h('div', { class: 'foot' },
-    h('span', { class: 'cost', title: (j.credits === null ? 'estimated ' : '') + fmtUsd(cost(j)) + (compact ? '' : ' · generation latency ' + fmtDur(j.latency)),
-      text: costText + (compact || j.latency === null ? '' : ' · ' + fmtDur(j.latency)) }),
+    RUN.share ? h('span', { class: 'cost', title: 'generation latency', text: late }) // a client's page: no costs
+      : h('span', { class: 'cost', title: (j.credits === null ? 'estimated ' : '') + fmtUsd(cost(j)) + (compact ? '' : ' · generation latency ' + fmtDur(j.latency)),
+        text: costText + (late ? ' · ' + late : '') }),
     j.state !== 'done' ? h('span', { class: 'st tone-' + st[1], text: st[0] }) : null,
     j.mismatches ? h('span', { class: 'flag', title: 'Differs from the request: ' + j.mismatches, text: '⚠' }) : null,
     h('span', { class: 'spacer' }),

@@ -6,7 +6,7 @@ function renderList() {
   // in its title; the dimensions share what the fixed columns leave.
   const head = h('tr', null, h('th', { class: 'c-tog', text: '' }), h('th', { class: 'c-video', text: 'video' }), h('th', { class: 'c-name', text: 'name' }),
     listDims.map((i) => h('th', { class: 'c-dim', title: DIMS[i].name, text: DIMS[i].name })), h('th', { class: 'c-prompt', text: 'prompt' }), h('th', { class: 'c-status', text: 'status' }),
-    h('th', { class: 'num sortable c-num', 'data-sort': 'cost-', text: 'credits' }), h('th', { class: 'num sortable c-num', 'data-sort': 'lat+', text: 'latency' }),
+    RUN.share ? null : h('th', { class: 'num sortable c-num', 'data-sort': 'cost-', text: 'credits' }), h('th', { class: 'num sortable c-num', 'data-sort': 'lat+', text: 'latency' }),
     h('th', { class: 'c-cmp', text: 'compare' }), h('th', { class: 'c-note', text: 'note' }));
   const tbody = h('tbody');
   const table = h('table', { class: 'list' }, h('thead', null, head), tbody);
@@ -32,7 +32,7 @@ function appendRows() {
   if (st.more) { moreObserver.unobserve(st.more); st.more.remove(); st.more = null; }
   st.tbody.append(frag);
   if (st.shown < L.vis.length) {
-    st.more = h('tr', { class: 'more' }, h('td', { colspan: st.dims.length + 9, text: (L.vis.length - st.shown) + ' more…' }));
+    st.more = h('tr', { class: 'more' }, h('td', { colspan: st.dims.length + (RUN.share ? 8 : 9), text: (L.vis.length - st.shown) + ' more…' }));
     st.tbody.append(st.more);
     moreObserver.observe(st.more);
   }
@@ -55,7 +55,7 @@ function fillRow(tr, u) {
     h('td', { title: clip(j.prompt, 2000) }, promptEl(j.prompt, rowCommon(0))),
     h('td', null, h('span', { class: 'pill tone-' + st[1], text: st[0] }), j.code ? h('div', null, h('code', { text: clip(j.code, 80) })) : null,
       j.message ? h('div', { class: 'err-msg', text: clip(j.message, 400) }) : null),
-    h('td', { class: 'num', title: fmtUsd(cost(j)), text: fmtCredits(cost(j)) }),
+    RUN.share ? null : h('td', { class: 'num', title: fmtUsd(cost(j)), text: fmtCredits(cost(j)) }),
     h('td', { class: 'num', text: fmtDur(j.latency) }),
     h('td', null, h('label', { class: 'cmp', title: 'Add to compare (c)' }, h('input', { type: 'checkbox', checked: S.compare.indexOf(u.id) >= 0 }))),
     h('td', null, noteOf(j) ? h('div', { class: 'note-line', text: noteOf(j) }) : null));

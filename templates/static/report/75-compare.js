@@ -167,7 +167,7 @@ function renderParams() {
     const common = commonWords(others(i).concat([j]));
     row('prompt', '', !same((o) => o.prompt), promptEl(j.prompt, common, 'prompt open'));
     row('status', stateOf(j.state)[0] + (j.code ? ' · ' + j.code : ''), !same((o) => o.state));
-    row('credits', fmtCredits(cost(j)) + ' (' + fmtUsd(cost(j)) + ')', !same((o) => cost(o)));
+    if (!RUN.share) row('credits', fmtCredits(cost(j)) + ' (' + fmtUsd(cost(j)) + ')', !same((o) => cost(o)));
     row('latency', fmtDur(j.latency), false);
     if (j.media) row('video', (j.media.width || '?') + '×' + (j.media.height || '?') + ', ' + fmtDur(j.media.duration) + (j.media.audio ? ', audio' : ', no audio'), false);
     if (j.unit && j.unit.jobs.length > 1) row('repeat', j.sample + ' of ' + j.unit.jobs.length, false);
