@@ -76,7 +76,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         shutil.copy(page, out[name])
     with reader(ws) as store:  # the weak page as a live build (runner/review/live.py) makes it
         run_id = store.run("latest").run_id
-        live = report.build(store, ws, run_id, live={"every": 3, "written": "2026-11-30"})
+        live = report.build(store, ws, run_id, live={"every": 5, "written": "2026-11-30"})
     out["live"] = live.with_name("live.html")
     shutil.copy(live, out["live"])
     figures(ws, {}, 0, split_test=False)

@@ -85,7 +85,7 @@ def test_excel_csv_has_a_bom_the_separator_and_reads_back_exactly(
 
     back = read_back(out, sep)
     assert dict(zip(back["name"], back["prompt"], strict=True)) == PROMPTS
-    if sep == ";":  # European Excel: decimal commas (a point would read 12.5 as 12 May)
+    if sep != ",":  # European Excel: decimal commas (a point would read 12.5 as 12 May)
         floats = pd.read_csv(ws / run_id / "results.csv").select_dtypes("float").columns
         assert len(floats) and any(plain[c].str.contains(".", regex=False).any() for c in floats)
         for c in floats:

@@ -77,7 +77,7 @@ def test_share_folder_holds_the_report_posters_strips_and_only_the_starred_video
     # what the run cost is not the client's business: no credits in the data or the header
     assert page.data["run"]["share"] is True and "money" not in page.text_by_id
     assert all(j["credits"] is None and j["estimate"] is None for j in jobs_of(page.data))
-    assert "credits" not in page.text_by_id["top"]
+    assert "credits" not in page.text_by_id["top"] and 'value="cost-"' not in html
     assert "video not included in this share" in page.text_by_id["share-note"]
     assert 'href="results.csv"' not in html  # the page points at nothing the folder lacks
     assert not (ws / run_id / "for-client").exists()

@@ -139,7 +139,8 @@ SEPARATORS = {",": ",", ";": ";", "tab": "\t"}
     "--csv-sep",
     type=click.Choice(list(SEPARATORS)),
     help="Cell separator of --excel (or of --for-ads's manifest.csv)  [default: ,]; ';' for "
-    "Excel set to a European language (decimal numbers then get a comma: 12,5).",
+    "Excel set to a European language (--excel then writes decimal numbers with a comma: "
+    "12,5).",
 )
 @click.option(
     "--share",
@@ -203,8 +204,8 @@ def export(
         _check_export(fmt, out, excel, csv_sep, share, winners)
     if min_votes > 1 and not winners:
         raise InputError(
-            "--min-votes counts the reviewers' stars in --winners files: give them "
-            "(e.g. --winners ann.csv --winners bob.csv --min-votes 2)"
+            "--min-votes counts the reviewers' stars in --winners files, with --share or "
+            "--for-ads (e.g. --share --winners ann.csv --winners bob.csv --min-votes 2)"
         )
     with reader(workspace) as store:
         run_id = store.run(run_ref).run_id

@@ -231,7 +231,7 @@ def starred_keys(
     if not keys and min_votes > 1:
         raise InputError(
             f"no job was starred by {min_votes} or more of the {len(votes.everyone)} "
-            f"reviewer(s) in {', '.join(w.name for w in winners)}; lower --min-votes"
+            f"reviewer(s) in {', '.join(str(w) for w in winners)}; lower --min-votes"
         )
     return keys
 

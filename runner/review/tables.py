@@ -121,9 +121,10 @@ def write_excel_csv(rows: Iterable[Mapping[str, object]], path: Path, sep: str =
     """Rows as a CSV meant for Excel (`runner export --excel`): the columns of results.csv,
     UTF-8 with BOM, ``sep`` between cells, and every text cell through `csvsafe.to_excel`, so
     that no cell runs as a formula (read back exactly with `csvsafe.from_excel`). With ``;``
-    (Excel set to a European language, whose decimal mark is a comma) a decimal number is
-    written with a comma, ``12,5``: with a point that Excel reads ``12.5`` as the date 12 May.
-    Written a chunk at a time, like `write_tables`."""
+    or a tab (for Excel set to a European language, whose decimal mark is a comma) a decimal
+    number is written with a comma, ``12,5``: with a point that Excel reads ``12.5`` as the
+    date 12 May. Only cells of number columns: a number in a column that also holds text is
+    text, written as it is. Written a chunk at a time, like `write_tables`."""
     from .csvsafe import to_excel
 
     if not isinstance(rows, Sequence):
@@ -132,7 +133,7 @@ def write_excel_csv(rows: Iterable[Mapping[str, object]], path: Path, sep: str =
     columns = types.columns
     kinds = [types.kind(c) for c in columns]
     coerce = [_coercer(k) for k in kinds]
-    comma = sep == ";"
+    comma = sep != ","  # ";" or tab: for an Excel whose decimal mark is a comma
     path.parent.mkdir(parents=True, exist_ok=True)
     with replaced(path) as tmp, tmp.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle, delimiter=sep, lineterminator="\r\n")
