@@ -212,7 +212,7 @@ def test_a_live_reload_keeps_the_duel_view_and_its_duel_on(tmp_path, open_page):
     write_run(ws, "live-duels", jobs, pool_dir=ws / "_pool", pool=pool)
     with L.reader(ws) as store:
         path = report.build(
-            store, ws, "live-duels", live={"every": 1, "written": "2026-11-30T10:00:00+00:00"}
+            store, ws, "live-duels", live={"every": 3, "written": "2026-11-30T10:00:00+00:00"}
         )
     o = open_page(path)
     o.page.uncheck("#loop-chk")  # the duel's videos end, so the reviewer is idle again
